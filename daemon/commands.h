@@ -1,0 +1,10 @@
+// Subcommands of the `webcfs` executable. Each Add*Command registers one
+// CLI11 subcommand and its callback; the callback sets `exit_code`.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace webcfs::daemon {
+
+
+}  // namespace webcfs::daemon

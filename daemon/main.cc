@@ -1,0 +1,24 @@
+// webcfs: resolve WEBC packages and serve them as a read-only FUSE filesystem.
+#include <cstdio>
+#include <exception>
+
+#include <CLI/CLI.hpp>
+
+#include "daemon/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"webcfs: serve WebAssembly (WEBC) packages as a read-only filesystem"};
+  app.require_subcommand(1);
+  int exit_code = 0;
+  // Each subcommand registers itself here (declared in daemon/commands.h).
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    // Last resort: our code returns Result, but a library may still throw.
+    std::fprintf(stderr, "webcfs: fatal: %s\n", e.what());
+    return 1;
+  }
+  return exit_code;
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs every build, test and benchmark dependency from Debian's archive.
+# Idempotent: when every package is already present it only runs dpkg-query and exits.
+set -euo pipefail
+
+packages=(
+  # build
+  cmake g++ make pkg-config clang clang-format
+  libfuse3-dev fuse3 libzstd-dev zstd nlohmann-json3-dev libsystemd-dev libspdlog-dev
+  libssl-dev libcli11-dev libtomlplusplus-dev libgtest-dev libgmock-dev libclang-rt-14-dev
+  # tests
+  golang-go attr systemd psmisc
+  # benchmarks
+  squashfuse fuse-overlayfs erofs-utils squashfs-tools fio hyperfine gnuplot-nox time
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+# Node.js and npm (for the Wasmer oracle) may come from another source than Debian; only
+# install Debian's when no node is present at all.
+if ! command -v node >/dev/null 2>&1; then missing+=(nodejs npm); fi
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  SUDO=""
+  [[ $(id -u) -eq 0 ]] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,166 @@
+// Container: a validated, immutable WEBC container of any version (v1, v2, v3).
+//
+// Open() reads and checks everything that is metadata: header, index, manifest,
+// every volume's directory tree (bounds, names, cycles, depth, counts). After
+// Open the object is immutable and safe to share between threads; file contents
+// are read on demand through the ByteSource.
+//
+// ID spaces: a Volume stores its tree as a flat array of Entry; index 0 is the
+// root directory; a directory's children are the contiguous range
+// [first_child, first_child + child_count) in stored order (byte-sorted in every
+// writer seen). Entry indices are stable for the life of the Container.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "webc/byte_source.h"
+#include "webc/manifest.h"
+#include "webc/result.h"
+#include "webc/sha256.h"
+
+namespace webcfs::webc {
+
+enum class Version : uint8_t { kV1 = 1, kV2 = 2, kV3 = 3 };
+
+// Bounds on untrusted structure (docs/design.md "Safety rules").
+inline constexpr uint32_t kMaxDepth = 4096;             // directory nesting
+inline constexpr uint64_t kMaxEntriesPerContainer = 16'000'000;
+inline constexpr size_t kMaxNameLength = 255;           // bytes, like NAME_MAX
+
+struct OpenOptions {
+  bool verify = false;  // check every stored checksum at Open (--verify); off: Open stays O(metadata)
+  uint32_t max_depth = kMaxDepth;
+  uint64_t max_entries = kMaxEntriesPerContainer;
+  // `.webc.zst` inputs: refuse to decompress past this many bytes.
+  uint64_t max_decompressed_size = uint64_t{16} << 30;
+};
+
+enum class EntryType : uint8_t { kDirectory = 0, kFile = 1 };
+
+// One node of a volume tree. Compact on purpose: a snapshot of a million
+// entries keeps one of these per entry.
+struct Entry {
+  uint64_t data_offset = 0;   // file: absolute offset of its bytes in the container
+  uint64_t size = 0;          // file: length in bytes; directory: 0
+  uint64_t mtime = 0;         // v3 `modified` as stored (seconds, or ms from wasmer-js); 0 = none
+  uint64_t hash_offset = 0;   // absolute offset of the stored SHA-256, 0 = none (v1)
+  uint32_t name_offset = 0;   // into Volume's name arena
+  uint32_t first_child = 0;   // directory: index of first child in Volume::entries()
+  uint32_t child_count = 0;   // directory: number of children
+  uint16_t name_length = 0;
+  EntryType type = EntryType::kDirectory;
+
+  bool is_dir() const { return type == EntryType::kDirectory; }
+  bool is_file() const { return type == EntryType::kFile; }
+};
+
+class Volume {
+ public:
+  Volume(std::string name, std::vector<Entry> entries, std::string names, bool sorted);
+
+  const std::string& name() const { return name_; }
+  std::span<const Entry> entries() const { return entries_; }
+  const Entry& root() const { return entries_[0]; }
+  uint32_t IndexOf(const Entry& e) const { return static_cast<uint32_t>(&e - entries_.data()); }
+  std::string_view NameOf(const Entry& e) const {
+    return std::string_view(names_).substr(e.name_offset, e.name_length);
+  }
+  std::span<const Entry> Children(const Entry& dir) const {
+    return std::span<const Entry>(entries_).subspan(dir.first_child, dir.child_count);
+  }
+  // Child of `dir` called `name`, or nullptr. Binary search when the stored
+  // order is byte-sorted, else linear. Allocates nothing.
+  const Entry* Find(const Entry& dir, std::string_view name) const;
+  // Entry at an absolute or relative volume path ("/a/b", "a/b", "/" = root);
+  // empty segments are skipped; "." and ".." are not resolved (not found).
+  const Entry* Lookup(std::string_view path) const;
+
+  // Bytes of names, for memory accounting.
+  size_t name_bytes() const { return names_.size(); }
+
+ private:
+  std::string name_;
+  std::vector<Entry> entries_;
+  std::string names_;
+  bool sorted_;
+};
+
+struct V1ChecksumInfo {
+  std::string type;            // 16 ASCII bytes, e.g. "sha256----------"
+  std::optional<bool> valid;   // nullopt when type is none or not verified
+  uint32_t signature_len = 0;
+};
+
+class Container {
+ public:
+  // Parses and validates; with options.verify also checks every stored hash.
+  static Result<std::unique_ptr<Container>> Open(std::shared_ptr<const ByteSource> source,
+                                                 const OpenOptions& options = {});
+  // OpenContainerSource + Open; every error message starts with `path`.
+  static Result<std::unique_ptr<Container>> OpenFile(const std::string& path,
+                                                     const OpenOptions& options = {});
+
+  ~Container();
+
+  Version version() const { return version_; }
+  const Manifest& manifest() const { return manifest_; }
+  const Volume& atoms() const { return atoms_; }
+  // Named volumes in stored order (v1: file order; v2/v3: index order).
+  std::span<const Volume> volumes() const { return volumes_; }
+  const Volume* FindVolume(std::string_view name) const;
+  // The atom's file entry in atoms(), or nullptr.
+  const Entry* FindAtom(std::string_view name) const;
+
+  const ByteSource& source() const { return *source_; }
+  std::shared_ptr<const ByteSource> shared_source() const { return source_; }
+
+  // Reads up to n bytes of a file entry starting at `offset` (clamped to the
+  // file's end; empty at or past it). View semantics as ByteSource::Read.
+  Result<ByteView> ReadFile(const Entry& file, uint64_t offset, size_t n, std::byte* scratch) const;
+
+  // The SHA-256 the container stores for an entry (v2/v3 files, v3 dirs), or nullopt.
+  Result<std::optional<Sha256Digest>> StoredHash(const Entry& e) const;
+
+  // SHA-256 of the whole container file (the "webc hash"; package id for unnamed packages).
+  Result<Sha256Digest> WholeFileHash() const;
+
+  // Checks every stored checksum: v1 whole-file checksum, v2/v3 section hashes
+  // (index and v3 inline), atom signatures, per-file hashes, v3 directory hashes.
+  // The error names the section, volume or file that does not match.
+  Result<void> Verify() const;
+
+  const V1ChecksumInfo& v1_checksum() const { return v1_checksum_; }  // v1 only
+  std::optional<uint64_t> index_padding() const { return index_padding_; }  // v2/v3 only
+
+ private:
+  Container() = default;
+  friend class ContainerBuilder;  // internal: the version readers fill a Container
+
+  std::shared_ptr<const ByteSource> source_;
+  Version version_ = Version::kV3;
+  Manifest manifest_;
+  Volume atoms_{"", {Entry{}}, "", true};
+  std::vector<Volume> volumes_;
+  V1ChecksumInfo v1_checksum_;
+  std::optional<uint64_t> index_padding_;
+  // Integrity data recorded by the readers for Verify().
+  struct SectionHash {
+    std::string what;        // "manifest", "atoms", "volume '/data'", "index"
+    uint64_t payload_offset;
+    uint64_t payload_length;
+    Sha256Digest expected;
+  };
+  std::vector<SectionHash> section_hashes_;
+};
+
+// Version from the first 8 bytes; Unsupported for an unknown version, Corrupt
+// for a bad magic.
+Result<Version> DetectVersion(const ByteSource& source);
+
+}  // namespace webcfs::webc
