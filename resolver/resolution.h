@@ -18,33 +18,33 @@
 namespace webcfs::resolver {
 
 struct Edge {
-  std::string alias;       // the `use` key in the requiring manifest
-  std::string requirement; // the specifier as written ("ns/name@^1", or "<embedded>")
-  size_t package = 0;      // index into Resolution::packages
+  std::string alias;        // the `use` key in the requiring manifest
+  std::string requirement;  // the specifier as written ("ns/name@^1", or "<embedded>")
+  size_t package = 0;       // index into Resolution::packages
 };
 
 struct ResolvedPackage {
-  std::string id;            // "ns/name@1.2.3" or "sha256:<64 hex>"
-  std::string source;        // where it came from: registry file path, local path
-  std::string webc_sha256;   // hex SHA-256 of the container file
+  std::string id;                  // "ns/name@1.2.3" or "sha256:<64 hex>"
+  std::string source;              // where it came from: registry file path, local path
+  std::string webc_sha256;         // hex SHA-256 of the container file
   std::vector<Edge> dependencies;  // manifest order
   std::shared_ptr<const webc::Container> container;
 };
 
 // One filesystem mapping, after `from` aliases are resolved.
 struct Mapping {
-  size_t package = 0;        // package whose manifest declares the mapping
-  size_t volume_package = 0; // package owning the volume (differs with `from`)
-  std::string volume;        // volume name in volume_package's container
+  size_t package = 0;             // package whose manifest declares the mapping
+  size_t volume_package = 0;      // package owning the volume (differs with `from`)
+  std::string volume;             // volume name in volume_package's container
   std::string volume_path = "/";  // directory inside the volume (v2 original_path), normalized
-  std::string mount_path;    // absolute, normalized ("/", "/lib", ...)
+  std::string mount_path;         // absolute, normalized ("/", "/lib", ...)
 };
 
 struct CommandEntry {
   std::string name;
-  size_t package = 0;        // package that declares the command
-  size_t atom_package = 0;   // package that holds the atom (differs with `dependency`)
-  std::string atom;          // atom name in atom_package's container
+  size_t package = 0;       // package that declares the command
+  size_t atom_package = 0;  // package that holds the atom (differs with `dependency`)
+  std::string atom;         // atom name in atom_package's container
   std::string runner;
 };
 
