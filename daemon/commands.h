@@ -6,5 +6,7 @@
 
 namespace webcfs::daemon {
 
+// webcfs inspect FILE [--json] [--verify]
+void AddInspectCommand(CLI::App& app, int& exit_code);
 
 }  // namespace webcfs::daemon

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -135,6 +136,10 @@ class Container {
   // The error names the section, volume or file that does not match.
   Result<void> Verify() const;
 
+  // v1 only: recomputes the whole-file checksum (§3.2) and compares it with the
+  // stored one. nullopt when the file is not v1 or its checksum type is none.
+  Result<std::optional<bool>> CheckV1Checksum() const;
+
   const V1ChecksumInfo& v1_checksum() const { return v1_checksum_; }  // v1 only
   std::optional<uint64_t> index_padding() const { return index_padding_; }  // v2/v3 only
 
@@ -157,7 +162,16 @@ class Container {
     Sha256Digest expected;
   };
   std::vector<SectionHash> section_hashes_;
+  // First hash disagreement seen while parsing (v3 entry hash vs the child's
+  // own hash); Verify() reports it.
+  std::optional<std::string> integrity_issue_;
 };
+
+// Visits every entry below a volume's root, depth-first in stored order, with
+// its absolute volume path ("/a/b"). Stops at the first error the visitor
+// returns. Iterative: deep trees do not grow the thread's stack.
+using VolumeVisitor = std::function<Result<void>(const Entry& entry, std::string_view path)>;
+Result<void> WalkVolume(const Volume& volume, const VolumeVisitor& visit);
 
 // Version from the first 8 bytes; Unsupported for an unknown version, Corrupt
 // for a bad magic.

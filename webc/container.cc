@@ -1,0 +1,163 @@
+#include "webc/container.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "webc/container_internal.h"
+
+namespace webcfs::webc {
+
+// ---- Volume ---------------------------------------------------------------
+
+Volume::Volume(std::string name, std::vector<Entry> entries, std::string names, bool sorted)
+    : name_(std::move(name)), entries_(std::move(entries)), names_(std::move(names)),
+      sorted_(sorted) {
+  if (entries_.empty()) entries_.push_back(Entry{});  // root() is always valid
+}
+
+const Entry* Volume::Find(const Entry& dir, std::string_view name) const {
+  if (!dir.is_dir()) return nullptr;
+  std::span<const Entry> children = Children(dir);
+  if (sorted_) {
+    // Byte order, as every writer stores it (string_view compares like memcmp).
+    auto it = std::lower_bound(children.begin(), children.end(), name,
+                               [this](const Entry& e, std::string_view n) { return NameOf(e) < n; });
+    if (it != children.end() && NameOf(*it) == name) return &*it;
+    return nullptr;
+  }
+  for (const Entry& e : children) {
+    if (NameOf(e) == name) return &e;
+  }
+  return nullptr;
+}
+
+const Entry* Volume::Lookup(std::string_view path) const {
+  const Entry* at = &root();
+  size_t pos = 0;
+  while (pos < path.size()) {
+    size_t slash = path.find('/', pos);
+    if (slash == std::string_view::npos) slash = path.size();
+    std::string_view segment = path.substr(pos, slash - pos);
+    pos = slash + 1;
+    if (segment.empty()) continue;
+    at = Find(*at, segment);  // a file with segments left: Find returns nullptr
+    if (at == nullptr) return nullptr;
+  }
+  return at;
+}
+
+// ---- ContainerBuilder -----------------------------------------------------
+
+ContainerBuilder::ContainerBuilder(std::shared_ptr<const ByteSource> source, Version version)
+    : container_(new Container()) {
+  container_->source_ = std::move(source);
+  container_->version_ = version;
+}
+
+void ContainerBuilder::AddSectionHash(std::string what, uint64_t offset, uint64_t length,
+                                      const Sha256Digest& expected) {
+  container_->section_hashes_.push_back({std::move(what), offset, length, expected});
+}
+
+void ContainerBuilder::NoteIntegrityIssue(std::string message) {
+  if (!container_->integrity_issue_) container_->integrity_issue_ = std::move(message);
+}
+
+std::string Printable(std::string_view text) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  for (char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f || c == '\\') {
+      out += "\\x";
+      out += kDigits[c >> 4];
+      out += kDigits[c & 0xf];
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+// ---- Container --------------------------------------------------------------
+
+Container::~Container() = default;
+
+namespace {
+
+// Errors read outside-in: "<source name>: <what>". Errors that come from the
+// ByteSource already start with its name.
+Error WithSourceName(Error e, const std::string& name) {
+  if (e.message().rfind(name + ": ", 0) == 0) return e;
+  return std::move(e).With(name);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Container>> Container::Open(std::shared_ptr<const ByteSource> source,
+                                                   const OpenOptions& options) {
+  if (!source) return Error::InvalidArgument("Container::Open: no source");
+  const std::string& name = source->name();
+  auto version = DetectVersion(*source);
+  if (!version) return WithSourceName(std::move(version).error(), name);
+
+  ContainerBuilder builder(source, *version);
+  Result<void> read = *version == Version::kV1 ? ReadV1(builder, options)
+                                               : ReadV2OrV3(builder, options);
+  if (!read) return WithSourceName(std::move(read).error(), name);
+  std::unique_ptr<Container> container = builder.Finish();
+
+  if (options.verify) {
+    auto verified = container->Verify();
+    if (!verified) return WithSourceName(std::move(verified).error(), name);
+    if (container->version_ == Version::kV1) {
+      auto valid = container->CheckV1Checksum();
+      if (!valid) return WithSourceName(std::move(valid).error(), name);
+      container->v1_checksum_.valid = *valid;
+    }
+  }
+  return container;
+}
+
+Result<std::unique_ptr<Container>> Container::OpenFile(const std::string& path,
+                                                       const OpenOptions& options) {
+  auto source = OpenContainerSource(path, options.max_decompressed_size);
+  if (!source) return WithSourceName(std::move(source).error(), path);
+  std::shared_ptr<const ByteSource> shared = std::move(*source);
+  auto container = Open(shared, options);
+  if (!container) return WithSourceName(std::move(container).error(), path);
+  return container;
+}
+
+const Volume* Container::FindVolume(std::string_view name) const {
+  for (const Volume& v : volumes_) {
+    if (v.name() == name) return &v;
+  }
+  return nullptr;
+}
+
+const Entry* Container::FindAtom(std::string_view name) const {
+  const Entry* e = atoms_.Find(atoms_.root(), name);
+  return e != nullptr && e->is_file() ? e : nullptr;
+}
+
+Result<ByteView> Container::ReadFile(const Entry& file, uint64_t offset, size_t n,
+                                     std::byte* scratch) const {
+  if (!file.is_file()) return Error::InvalidArgument("not a file");
+  if (offset >= file.size) return ByteView();
+  const auto length = static_cast<size_t>(std::min<uint64_t>(n, file.size - offset));
+  return source_->Read(file.data_offset + offset, length, scratch);
+}
+
+Result<std::optional<Sha256Digest>> Container::StoredHash(const Entry& e) const {
+  if (e.hash_offset == 0) return std::optional<Sha256Digest>();
+  Sha256Digest d{};
+  auto v = source_->Read(e.hash_offset, d.size(), reinterpret_cast<std::byte*>(d.data()));
+  if (!v) return std::move(v).error();
+  if (v->data() != reinterpret_cast<std::byte*>(d.data())) std::memcpy(d.data(), v->data(), d.size());
+  return std::optional<Sha256Digest>(d);
+}
+
+}  // namespace webcfs::webc

@@ -1,0 +1,55 @@
+// How the version readers fill a Container (LevelDB's db/*_internal.h idea):
+// Container's constructor is private; a reader gets a ContainerBuilder, sets
+// what it decoded, and Container::Open takes the result.
+//
+// Internal to webc/.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "webc/byte_source.h"
+#include "webc/container.h"
+#include "webc/result.h"
+
+namespace webcfs::webc {
+
+class ContainerBuilder {
+ public:
+  ContainerBuilder(std::shared_ptr<const ByteSource> source, Version version);
+
+  const ByteSource& source() const { return *container_->source_; }
+  Version version() const { return container_->version_; }
+
+  void SetManifest(Manifest manifest) { container_->manifest_ = std::move(manifest); }
+  void SetAtoms(Volume atoms) { container_->atoms_ = std::move(atoms); }
+  void AddVolume(Volume volume) { container_->volumes_.push_back(std::move(volume)); }
+  void SetV1Checksum(V1ChecksumInfo info) { container_->v1_checksum_ = std::move(info); }
+  void SetIndexPadding(uint64_t padding) { container_->index_padding_ = padding; }
+  // A stored SHA-256 of [offset, offset + length) that Verify() checks.
+  void AddSectionHash(std::string what, uint64_t offset, uint64_t length,
+                      const Sha256Digest& expected);
+  // A mismatch found while parsing that only Verify() reports (parsing does not
+  // judge hashes, docs/webc-format.md §5.2). Only the first is kept.
+  void NoteIntegrityIssue(std::string message);
+
+  std::unique_ptr<Container> Finish() { return std::move(container_); }
+
+ private:
+  std::unique_ptr<Container> container_;
+};
+
+// The version readers. Each decodes every piece of metadata the format has
+// and leaves file contents in the source. Errors are not yet prefixed with the
+// source name (Container::Open does that).
+Result<void> ReadV1(ContainerBuilder& builder, const OpenOptions& options);
+// v2 and v3 share the index and volume-header code (§4, §5).
+Result<void> ReadV2OrV3(ContainerBuilder& builder, const OpenOptions& options);
+
+// Escapes control bytes and backslashes (\xNN) so that a hostile name cannot
+// break an error message or a terminal.
+std::string Printable(std::string_view text);
+
+}  // namespace webcfs::webc
