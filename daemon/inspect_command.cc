@@ -45,21 +45,22 @@ Result<webc::Sha256Digest> FileDigest(const Container& c, const Entry& file) {
 Result<Json> VolumeJson(const Container& c, const Volume& volume) {
   Json out = Json::object();
   const bool v3 = c.version() == webc::Version::kV3;
-  auto walked = webc::WalkVolume(volume, [&](const Entry& e, std::string_view path) -> Result<void> {
-    Json entry = Json::object();
-    if (e.is_file()) {
-      auto digest = FileDigest(c, e);
-      if (!digest) return std::move(digest).error();
-      entry["type"] = "file";
-      entry["size"] = e.size;
-      entry["sha256"] = webc::ToHex(*digest);
-    } else {
-      entry["type"] = "dir";
-    }
-    if (v3) entry["mtime"] = e.mtime;
-    out[std::string(path)] = std::move(entry);
-    return Ok();
-  });
+  auto walked =
+      webc::WalkVolume(volume, [&](const Entry& e, std::string_view path) -> Result<void> {
+        Json entry = Json::object();
+        if (e.is_file()) {
+          auto digest = FileDigest(c, e);
+          if (!digest) return std::move(digest).error();
+          entry["type"] = "file";
+          entry["size"] = e.size;
+          entry["sha256"] = webc::ToHex(*digest);
+        } else {
+          entry["type"] = "dir";
+        }
+        if (v3) entry["mtime"] = e.mtime;
+        out[std::string(path)] = std::move(entry);
+        return Ok();
+      });
   if (!walked) return std::move(walked).error();
   return out;
 }
@@ -199,7 +200,8 @@ Result<std::string> Summary(const Container& c, bool verified) {
   }
   const Volume& atoms = c.atoms();
   for (const Entry& e : atoms.Children(atoms.root())) {
-    if (e.is_file()) line("atom:", std::string(atoms.NameOf(e)) + " (" + std::to_string(e.size) + " bytes)");
+    if (e.is_file())
+      line("atom:", std::string(atoms.NameOf(e)) + " (" + std::to_string(e.size) + " bytes)");
   }
   for (const webc::Command& cmd : m.commands) {
     std::string target = "(no atom named)";
@@ -263,7 +265,8 @@ int RunInspect(const InspectArgs& args) {
 
 void AddInspectCommand(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<InspectArgs>();
-  CLI::App* cmd = app.add_subcommand("inspect", "Show what a WEBC container (.webc, .webc.zst) holds");
+  CLI::App* cmd =
+      app.add_subcommand("inspect", "Show what a WEBC container (.webc, .webc.zst) holds");
   cmd->add_option("FILE", args->file, "container file")->required();
   cmd->add_flag("--json", args->json, "print the fixtures' expected.json schema");
   cmd->add_flag("--verify", args->verify, "check every stored checksum and hash");

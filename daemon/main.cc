@@ -1,8 +1,7 @@
 // webcfs: resolve WEBC packages and serve them as a read-only FUSE filesystem.
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
-
-#include <CLI/CLI.hpp>
 
 #include "daemon/commands.h"
 

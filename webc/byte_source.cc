@@ -22,7 +22,8 @@ bool InRange(uint64_t offset, size_t n, uint64_t size) {
 
 class FileSource final : public ByteSource {
  public:
-  FileSource(int fd, uint64_t size, std::string name) : fd_(fd), size_(size), name_(std::move(name)) {}
+  FileSource(int fd, uint64_t size, std::string name)
+      : fd_(fd), size_(size), name_(std::move(name)) {}
   ~FileSource() override { ::close(fd_); }
 
   uint64_t size() const override { return size_; }

@@ -1,7 +1,7 @@
-#include "webc/cbor_scan_internal.h"
-
 #include <string>
 #include <vector>
+
+#include "webc/cbor_scan_internal.h"
 
 namespace webcfs::webc {
 namespace {
@@ -35,7 +35,8 @@ Result<size_t> ScanCborItem(ByteView bytes, uint32_t max_depth) {
 
     bool item_done = false;
     if (initial == kBreak) {
-      if (stack.empty() || !stack.back().indefinite) return Malformed(item_start, "unexpected break");
+      if (stack.empty() || !stack.back().indefinite)
+        return Malformed(item_start, "unexpected break");
       stack.pop_back();
       item_done = true;
     } else {
@@ -78,14 +79,14 @@ Result<size_t> ScanCborItem(ByteView bytes, uint32_t max_depth) {
             WEBCFS_RETURN_IF_ERROR(push({0, true}));
           } else {
             if (arg > left) {
-              return Malformed(item_start, "string of " + std::to_string(arg) +
-                                               " bytes but only " + std::to_string(left) + " left");
+              return Malformed(item_start, "string of " + std::to_string(arg) + " bytes but only " +
+                                               std::to_string(left) + " left");
             }
             pos += static_cast<size_t>(arg);
             item_done = true;
           }
           break;
-        case 4:  // array
+        case 4:    // array
         case 5: {  // map
           if (indefinite) {
             WEBCFS_RETURN_IF_ERROR(push({0, true}));

@@ -11,7 +11,9 @@ namespace webcfs::webc {
 // ---- Volume ---------------------------------------------------------------
 
 Volume::Volume(std::string name, std::vector<Entry> entries, std::string names, bool sorted)
-    : name_(std::move(name)), entries_(std::move(entries)), names_(std::move(names)),
+    : name_(std::move(name)),
+      entries_(std::move(entries)),
+      names_(std::move(names)),
       sorted_(sorted) {
   if (entries_.empty()) entries_.push_back(Entry{});  // root() is always valid
 }
@@ -21,8 +23,9 @@ const Entry* Volume::Find(const Entry& dir, std::string_view name) const {
   std::span<const Entry> children = Children(dir);
   if (sorted_) {
     // Byte order, as every writer stores it (string_view compares like memcmp).
-    auto it = std::lower_bound(children.begin(), children.end(), name,
-                               [this](const Entry& e, std::string_view n) { return NameOf(e) < n; });
+    auto it =
+        std::lower_bound(children.begin(), children.end(), name,
+                         [this](const Entry& e, std::string_view n) { return NameOf(e) < n; });
     if (it != children.end() && NameOf(*it) == name) return &*it;
     return nullptr;
   }
@@ -104,8 +107,8 @@ Result<std::unique_ptr<Container>> Container::Open(std::shared_ptr<const ByteSou
   if (!version) return WithSourceName(std::move(version).error(), name);
 
   ContainerBuilder builder(source, *version);
-  Result<void> read = *version == Version::kV1 ? ReadV1(builder, options)
-                                               : ReadV2OrV3(builder, options);
+  Result<void> read =
+      *version == Version::kV1 ? ReadV1(builder, options) : ReadV2OrV3(builder, options);
   if (!read) return WithSourceName(std::move(read).error(), name);
   std::unique_ptr<Container> container = builder.Finish();
 
@@ -156,7 +159,8 @@ Result<std::optional<Sha256Digest>> Container::StoredHash(const Entry& e) const 
   Sha256Digest d{};
   auto v = source_->Read(e.hash_offset, d.size(), reinterpret_cast<std::byte*>(d.data()));
   if (!v) return std::move(v).error();
-  if (v->data() != reinterpret_cast<std::byte*>(d.data())) std::memcpy(d.data(), v->data(), d.size());
+  if (v->data() != reinterpret_cast<std::byte*>(d.data()))
+    std::memcpy(d.data(), v->data(), d.size());
   return std::optional<Sha256Digest>(d);
 }
 

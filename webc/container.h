@@ -30,12 +30,13 @@ namespace webcfs::webc {
 enum class Version : uint8_t { kV1 = 1, kV2 = 2, kV3 = 3 };
 
 // Bounds on untrusted structure (docs/design.md "Safety rules").
-inline constexpr uint32_t kMaxDepth = 4096;             // directory nesting
+inline constexpr uint32_t kMaxDepth = 4096;  // directory nesting
 inline constexpr uint64_t kMaxEntriesPerContainer = 16'000'000;
-inline constexpr size_t kMaxNameLength = 255;           // bytes, like NAME_MAX
+inline constexpr size_t kMaxNameLength = 255;  // bytes, like NAME_MAX
 
 struct OpenOptions {
-  bool verify = false;  // check every stored checksum at Open (--verify); off: Open stays O(metadata)
+  bool verify =
+      false;  // check every stored checksum at Open (--verify); off: Open stays O(metadata)
   uint32_t max_depth = kMaxDepth;
   uint64_t max_entries = kMaxEntriesPerContainer;
   // `.webc.zst` inputs: refuse to decompress past this many bytes.
@@ -47,13 +48,13 @@ enum class EntryType : uint8_t { kDirectory = 0, kFile = 1 };
 // One node of a volume tree. Compact on purpose: a snapshot of a million
 // entries keeps one of these per entry.
 struct Entry {
-  uint64_t data_offset = 0;   // file: absolute offset of its bytes in the container
-  uint64_t size = 0;          // file: length in bytes; directory: 0
-  uint64_t mtime = 0;         // v3 `modified` as stored (seconds, or ms from wasmer-js); 0 = none
-  uint64_t hash_offset = 0;   // absolute offset of the stored SHA-256, 0 = none (v1)
-  uint32_t name_offset = 0;   // into Volume's name arena
-  uint32_t first_child = 0;   // directory: index of first child in Volume::entries()
-  uint32_t child_count = 0;   // directory: number of children
+  uint64_t data_offset = 0;  // file: absolute offset of its bytes in the container
+  uint64_t size = 0;         // file: length in bytes; directory: 0
+  uint64_t mtime = 0;        // v3 `modified` as stored (seconds, or ms from wasmer-js); 0 = none
+  uint64_t hash_offset = 0;  // absolute offset of the stored SHA-256, 0 = none (v1)
+  uint32_t name_offset = 0;  // into Volume's name arena
+  uint32_t first_child = 0;  // directory: index of first child in Volume::entries()
+  uint32_t child_count = 0;  // directory: number of children
   uint16_t name_length = 0;
   EntryType type = EntryType::kDirectory;
 
@@ -93,8 +94,8 @@ class Volume {
 };
 
 struct V1ChecksumInfo {
-  std::string type;            // 16 ASCII bytes, e.g. "sha256----------"
-  std::optional<bool> valid;   // nullopt when type is none or not verified
+  std::string type;           // 16 ASCII bytes, e.g. "sha256----------"
+  std::optional<bool> valid;  // nullopt when type is none or not verified
   uint32_t signature_len = 0;
 };
 
@@ -140,7 +141,7 @@ class Container {
   // stored one. nullopt when the file is not v1 or its checksum type is none.
   Result<std::optional<bool>> CheckV1Checksum() const;
 
-  const V1ChecksumInfo& v1_checksum() const { return v1_checksum_; }  // v1 only
+  const V1ChecksumInfo& v1_checksum() const { return v1_checksum_; }        // v1 only
   std::optional<uint64_t> index_padding() const { return index_padding_; }  // v2/v3 only
 
  private:
@@ -156,7 +157,7 @@ class Container {
   std::optional<uint64_t> index_padding_;
   // Integrity data recorded by the readers for Verify().
   struct SectionHash {
-    std::string what;        // "manifest", "atoms", "volume '/data'", "index"
+    std::string what;  // "manifest", "atoms", "volume '/data'", "index"
     uint64_t payload_offset;
     uint64_t payload_length;
     Sha256Digest expected;

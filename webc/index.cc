@@ -1,11 +1,10 @@
-#include "webc/index_internal.h"
-
 #include <cstring>
 #include <exception>
 #include <nlohmann/json.hpp>
 
 #include "webc/cbor_scan_internal.h"
 #include "webc/container_internal.h"
+#include "webc/index_internal.h"
 
 namespace webcfs::webc {
 namespace {

@@ -17,10 +17,10 @@ namespace webcfs::webc {
 
 // Where one section is, as the index says.
 struct SectionRef {
-  std::string what;         // "manifest", "atoms", "volume '/data'" (for messages)
-  std::string volume_name;  // volumes only
-  uint64_t start = 0;       // absolute offset of the section's tag byte
-  uint64_t length = 0;      // whole section: tag, (v3 hash), length, payload
+  std::string what;                      // "manifest", "atoms", "volume '/data'" (for messages)
+  std::string volume_name;               // volumes only
+  uint64_t start = 0;                    // absolute offset of the section's tag byte
+  uint64_t length = 0;                   // whole section: tag, (v3 hash), length, payload
   std::optional<Sha256Digest> checksum;  // checksum-sha256 of the payload; nullopt = none
 };
 

@@ -166,8 +166,8 @@ Result<void> Container::Verify() const {
     if (!digest) return std::move(digest).error();
     if (atom.signature.substr(kSignaturePrefix.size()) != ToBase64(*digest)) {
       return Error::Integrity("atom '" + Printable(atom.name) + "': signature '" +
-                              Printable(atom.signature) + "' does not match its bytes (sha256:" +
-                              ToBase64(*digest) + ")");
+                              Printable(atom.signature) +
+                              "' does not match its bytes (sha256:" + ToBase64(*digest) + ")");
     }
   }
 
@@ -175,7 +175,8 @@ Result<void> Container::Verify() const {
   for (const SectionHash& s : section_hashes_) {
     auto digest = hasher.Of(s.payload_offset, s.payload_length);
     if (!digest) return std::move(digest).error();
-    if (*digest != s.expected) return Error::Integrity(s.what + ": " + Mismatch(s.expected, *digest));
+    if (*digest != s.expected)
+      return Error::Integrity(s.what + ": " + Mismatch(s.expected, *digest));
   }
 
   // The v1 whole-file checksum.

@@ -4,12 +4,13 @@
 
 #include "webc/container.h"
 #include "webc/container_internal.h"
+#include "webc/format_internal.h"
 
 namespace webcfs::webc {
 namespace {
 
 constexpr char kMagic[5] = {'\0', 'w', 'e', 'b', 'c'};
-constexpr size_t kMagicSize = 8;
+using format::kMagicSize;
 
 }  // namespace
 

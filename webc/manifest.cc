@@ -32,8 +32,7 @@ std::string Dump(const Json& j) {
 const char* TypeName(const Json& j) { return j.type_name(); }
 
 Error WrongType(const std::string& path, const char* expected, const Json& got) {
-  return Error::Corrupt("manifest: " + path + ": expected " + expected + ", got " +
-                        TypeName(got));
+  return Error::Corrupt("manifest: " + path + ": expected " + expected + ", got " + TypeName(got));
 }
 
 std::string Join(const std::string& path, std::string_view key) {
@@ -57,8 +56,7 @@ Result<std::optional<std::string>> OptString(const Json& obj, std::string_view k
   return std::optional<std::string>(v->get<std::string>());
 }
 
-Result<std::string> RequiredString(const Json& obj, std::string_view key,
-                                   const std::string& path) {
+Result<std::string> RequiredString(const Json& obj, std::string_view key, const std::string& path) {
   auto v = OptString(obj, key, path);
   if (!v) return std::move(v).error();
   if (!v->has_value()) return Error::Corrupt("manifest: " + Join(path, key) + ": missing");

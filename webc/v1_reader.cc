@@ -33,8 +33,7 @@ constexpr std::string_view kChecksumTypes[] = {"----------------", "sha256------
 // Reads the body of a v1 file sequentially through the source.
 class BodyReader {
  public:
-  BodyReader(const ByteSource& src, uint64_t pos, uint64_t end)
-      : src_(src), pos_(pos), end_(end) {}
+  BodyReader(const ByteSource& src, uint64_t pos, uint64_t end) : src_(src), pos_(pos), end_(end) {}
 
   uint64_t position() const { return pos_; }
   bool at_end() const { return pos_ >= end_; }
@@ -113,7 +112,8 @@ class ListingDecoder {
       if (type == kTypeDirectory) {
         e.type = EntryType::kDirectory;
         auto checked = CheckDirectoryRange(begin, end);
-        if (!checked) return std::move(checked).error().With("entry '" + Printable(name_text) + "'");
+        if (!checked)
+          return std::move(checked).error().With("entry '" + Printable(name_text) + "'");
         if (begin != end) listing = begin;
       } else if (type == kTypeFile) {
         if (begin > end || end > data_length_) {
@@ -161,9 +161,8 @@ class ListingDecoder {
 
 // One v1 volume occupying [offset, offset + length): `uleb128 header_len`,
 // header, then data to the end of the volume.
-Result<Volume> ReadVolume(const ByteSource& src, uint64_t offset, uint64_t length,
-                          std::string name, std::string label, const OpenOptions& options,
-                          uint64_t& budget) {
+Result<Volume> ReadVolume(const ByteSource& src, uint64_t offset, uint64_t length, std::string name,
+                          std::string label, const OpenOptions& options, uint64_t& budget) {
   Entry root;
   root.type = EntryType::kDirectory;
   if (length == 0) {  // tolerated: no header at all is an empty volume
@@ -186,8 +185,7 @@ Result<Volume> ReadVolume(const ByteSource& src, uint64_t offset, uint64_t lengt
   // Every entry takes at least 25 header bytes in its parent's listing; the
   // cap keeps overlapping listings from multiplying into more entries.
   const uint64_t density_cap = *header_length / (kEntryFixedSize + 1) + 1;
-  VolumeTreeBuilder tree(std::move(name), label, options.max_depth,
-                         std::min(budget, density_cap));
+  VolumeTreeBuilder tree(std::move(name), label, options.max_depth, std::min(budget, density_cap));
   uint64_t root_listing = VolumeTreeBuilder::kNoListing;
   if (*header_length > 0) {
     // The root listing is at header offset 0 and must fit in the header.
@@ -195,9 +193,8 @@ Result<Volume> ReadVolume(const ByteSource& src, uint64_t offset, uint64_t lengt
     if (!fits) return std::move(fits).error().With(label + ": root directory");
     root_listing = 0;
   }
-  auto volume = tree.Build(root, root_listing, [&](uint64_t ref, VolumeTreeBuilder& t) {
-    return decoder.List(ref, t);
-  });
+  auto volume = tree.Build(
+      root, root_listing, [&](uint64_t ref, VolumeTreeBuilder& t) { return decoder.List(ref, t); });
   if (!volume) return std::move(volume).error();
   budget -= volume->entries().size();
   return volume;
@@ -251,8 +248,8 @@ Result<void> ReadV1(ContainerBuilder& b, const OpenOptions& options) {
   if (!atoms_length) return std::move(atoms_length).error();
   auto atoms_offset = body.Take(*atoms_length, "atoms volume");
   if (!atoms_offset) return std::move(atoms_offset).error();
-  auto atoms = ReadVolume(src, *atoms_offset, *atoms_length, "atoms", "atoms volume", options,
-                          budget);
+  auto atoms =
+      ReadVolume(src, *atoms_offset, *atoms_length, "atoms", "atoms volume", options, budget);
   if (!atoms) return std::move(atoms).error();
   b.SetAtoms(std::move(*atoms));
 
@@ -262,9 +259,8 @@ Result<void> ReadV1(ContainerBuilder& b, const OpenOptions& options) {
     auto name_length = body.Leb128("volume name");
     if (!name_length) return std::move(name_length).error();
     if (*name_length > kMaxVolumeNameBytes) {
-      return Error::Corrupt("volume name of " + std::to_string(*name_length) +
-                            " bytes at offset " + std::to_string(body.position()) +
-                            " is too long");
+      return Error::Corrupt("volume name of " + std::to_string(*name_length) + " bytes at offset " +
+                            std::to_string(body.position()) + " is too long");
     }
     auto name_offset = body.Take(*name_length, "volume name");
     if (!name_offset) return std::move(name_offset).error();
@@ -279,8 +275,7 @@ Result<void> ReadV1(ContainerBuilder& b, const OpenOptions& options) {
     if (!volume_length) return std::move(volume_length).error();
     auto volume_offset = body.Take(*volume_length, label);
     if (!volume_offset) return std::move(volume_offset).error();
-    auto volume =
-        ReadVolume(src, *volume_offset, *volume_length, name, label, options, budget);
+    auto volume = ReadVolume(src, *volume_offset, *volume_length, name, label, options, budget);
     if (!volume) return std::move(volume).error();
     b.AddVolume(std::move(*volume));
   }

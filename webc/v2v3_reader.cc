@@ -8,23 +8,23 @@
 
 #include "webc/byte_cursor.h"
 #include "webc/container_internal.h"
+#include "webc/format_internal.h"
 #include "webc/index_internal.h"
 #include "webc/volume_tree_internal.h"
 
 namespace webcfs::webc {
 namespace {
 
-// Section and record tags (§4.1).
-constexpr uint8_t kTagManifest = 1;
-constexpr uint8_t kTagIndex = 2;
-constexpr uint8_t kTagAtoms = 3;
-constexpr uint8_t kTagVolume = 4;
-constexpr uint8_t kTagDirectory = 30;
-constexpr uint8_t kTagFile = 31;
+using format::kHashSize;
+using format::kMagicSize;
+using format::kTagAtoms;
+using format::kTagDirectory;
+using format::kTagFile;
+using format::kTagIndex;
+using format::kTagManifest;
+using format::kTagVolume;
+using format::kTimestampsSize;
 
-constexpr uint64_t kMagicSize = 8;
-constexpr uint64_t kHashSize = 32;
-constexpr uint64_t kTimestampsSize = 24;  // accessed, modified, created (§5.2)
 // The index must fit in memory comfortably; real ones are a few hundred bytes.
 constexpr uint64_t kMaxIndexBytes = 64 << 20;
 // Volume names are written as section payload strings; real ones are paths.
@@ -161,8 +161,8 @@ class PayloadReader {
 // are relative to the header; file ranges relative to the data.
 class HeaderDecoder {
  public:
-  HeaderDecoder(const Layout& layout, ByteView header, uint64_t header_offset,
-                uint64_t data_offset, uint64_t data_length)
+  HeaderDecoder(const Layout& layout, ByteView header, uint64_t header_offset, uint64_t data_offset,
+                uint64_t data_length)
       : layout_(layout),
         header_(header),
         header_offset_(header_offset),
@@ -190,9 +190,8 @@ class HeaderDecoder {
       uint64_t length = 0;
       if (!in.ReadU64Le(&length)) return Truncated(offset);
       if (length > in.remaining()) {
-        return Error::Corrupt("directory record at offset " + std::to_string(offset) +
-                              ": length " + std::to_string(length) +
-                              " runs past the end of the volume header");
+        return Error::Corrupt("directory record at offset " + std::to_string(offset) + ": length " +
+                              std::to_string(length) + " runs past the end of the volume header");
       }
       if (length < layout_.directory_preamble()) {
         return Error::Corrupt("directory record at offset " + std::to_string(offset) +
@@ -219,8 +218,7 @@ class HeaderDecoder {
       if (layout_.v3) {
         uint64_t accessed = 0;
         uint64_t created = 0;
-        if (!in.ReadU64Le(&accessed) || !in.ReadU64Le(&r.entry.mtime) ||
-            !in.ReadU64Le(&created)) {
+        if (!in.ReadU64Le(&accessed) || !in.ReadU64Le(&r.entry.mtime) || !in.ReadU64Le(&created)) {
           return Truncated(offset);
         }
       }
@@ -246,8 +244,7 @@ class HeaderDecoder {
     uint64_t length = 0;
     ByteView body;
     // Describe() already checked tag, length and preamble for this record.
-    if (!in.Seek(offset) || !in.Skip(1) || !in.ReadU64Le(&length) ||
-        !in.ReadBytes(length, &body)) {
+    if (!in.Seek(offset) || !in.Skip(1) || !in.ReadU64Le(&length) || !in.ReadBytes(length, &body)) {
       return Truncated(offset);
     }
     ByteCursor entries(body);
@@ -260,8 +257,8 @@ class HeaderDecoder {
       if (!entries.ReadU64Le(&child) ||
           (layout_.v3 && !entries.ReadBytes(kHashSize, &hash_in_parent)) ||
           !entries.ReadU64Le(&name_length) || !entries.ReadBytes(name_length, &name)) {
-        return Error::Corrupt("directory record at offset " + std::to_string(offset) +
-                              ": entry " + std::to_string(tree.entry_count()) +
+        return Error::Corrupt("directory record at offset " + std::to_string(offset) + ": entry " +
+                              std::to_string(tree.entry_count()) +
                               " runs past the end of the record");
       }
       auto record = Describe(child);
@@ -317,11 +314,9 @@ Result<Volume> ReadVolumeBody(ContainerBuilder& b, const Layout& layout, Payload
   // so a header of n bytes holds fewer than n / entry_overhead entries. The cap
   // keeps a header whose records overlap from multiplying into more entries.
   const uint64_t density_cap = *header_length / (layout.entry_overhead() + 1) + 1;
-  VolumeTreeBuilder tree(std::move(name), label, options.max_depth,
-                         std::min(budget, density_cap));
-  auto volume = tree.Build(root->entry, 0, [&](uint64_t ref, VolumeTreeBuilder& t) {
-    return decoder.List(ref, t);
-  });
+  VolumeTreeBuilder tree(std::move(name), label, options.max_depth, std::min(budget, density_cap));
+  auto volume = tree.Build(
+      root->entry, 0, [&](uint64_t ref, VolumeTreeBuilder& t) { return decoder.List(ref, t); });
   if (!volume) return std::move(volume).error();
   if (tree.integrity_issue()) b.NoteIntegrityIssue(*tree.integrity_issue());
   budget -= volume->entries().size();
@@ -367,8 +362,8 @@ Result<void> ReadV2OrV3(ContainerBuilder& b, const OpenOptions& options) {
                                 std::to_string(manifest_section->payload_length) +
                                 " bytes is larger than the limit");
   }
-  auto manifest_bytes = ReadRegion(src, manifest_section->payload_offset,
-                                   manifest_section->payload_length, buf);
+  auto manifest_bytes =
+      ReadRegion(src, manifest_section->payload_offset, manifest_section->payload_length, buf);
   if (!manifest_bytes) return std::move(manifest_bytes).error().With("manifest section");
   auto manifest = DecodeManifest(*manifest_bytes, limits);
   if (!manifest) return std::move(manifest).error();

@@ -1,32 +1,20 @@
-#include "webc/volume_tree_internal.h"
-
 #include <algorithm>
 #include <limits>
 #include <utility>
 
 #include "webc/container_internal.h"
+#include "webc/volume_tree_internal.h"
+#include "webc/writer_internal.h"
 
 namespace webcfs::webc {
 namespace {
 
 constexpr uint32_t kNoParent = std::numeric_limits<uint32_t>::max();
 
-// Why a name is not a single path component (design.md "Safety rules"), or
-// nullptr when it is one.
-const char* BadNameReason(std::string_view name) {
-  if (name.empty()) return "name is empty";
-  if (name == ".") return "name is '.'";
-  if (name == "..") return "name is '..'";
-  if (name.size() > kMaxNameLength) return "name is longer than 255 bytes";
-  if (name.find('/') != std::string_view::npos) return "name contains '/'";
-  if (name.find('\0') != std::string_view::npos) return "name contains a NUL byte";
-  return nullptr;
-}
-
 }  // namespace
 
-VolumeTreeBuilder::VolumeTreeBuilder(std::string volume_name, std::string label,
-                                     uint32_t max_depth, uint64_t max_entries)
+VolumeTreeBuilder::VolumeTreeBuilder(std::string volume_name, std::string label, uint32_t max_depth,
+                                     uint64_t max_entries)
     : volume_name_(std::move(volume_name)),
       label_(std::move(label)),
       max_depth_(max_depth),
@@ -57,8 +45,9 @@ Error VolumeTreeBuilder::Fail(Error::Code code, const std::string& path,
 
 Result<void> VolumeTreeBuilder::AddChild(std::string_view name, const Entry& entry,
                                          uint64_t listing_ref) {
-  if (const char* reason = BadNameReason(name)) {
-    return Fail(Error::Code::kCorrupt, ChildPath(name), reason);
+  // The writer's rules (design.md "Safety rules"): what we would not write, we do not read.
+  if (auto valid = ValidateEntryName(name); !valid) {
+    return Fail(Error::Code::kCorrupt, ChildPath(name), valid.error().message());
   }
   if (entries_.size() >= max_entries_) {
     return Error::ResourceLimit(label_ + ": more than " + std::to_string(max_entries_) +

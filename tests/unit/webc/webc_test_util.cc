@@ -1,0 +1,102 @@
+#include "tests/unit/webc/webc_test_util.h"
+
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+
+namespace webcfs::webc::testing {
+
+std::string SharedDir() {
+  const char* env = std::getenv("WEBCFS_SHARED_DIR");
+  return env != nullptr && *env != '\0' ? env : WEBCFS_SHARED_DIR;
+}
+
+std::string FixtureDir() { return SharedDir() + "/fixtures/webc"; }
+
+std::string FixturePath(const std::string& name) { return FixtureDir() + "/" + name; }
+
+std::string ExpectedJsonText() { return ReadHostFile(FixtureDir() + "/expected.json"); }
+
+std::vector<std::string> FixtureNames() {
+  std::vector<std::string> names;
+  // Runs at test registration: never throw; a missing file becomes one failing case.
+  auto expected = nlohmann::ordered_json::parse(ExpectedJsonText(), nullptr, false);
+  if (!expected.is_object()) return {"expected.json missing under " + FixtureDir()};
+  for (const auto& [name, value] : expected.items()) names.push_back(name);
+  return names;
+}
+
+std::string ReadHostFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_TRUE(in.good()) << "cannot read " << path;
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void WriteHostFile(const std::string& path, std::string_view bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  ASSERT_TRUE(out.good()) << "cannot write " << path;
+}
+
+std::string MakeTempDir(const std::string& tag) {
+  std::string pattern = (std::filesystem::temp_directory_path() / ("webcfs-" + tag + "-XXXXXX"));
+  char* dir = ::mkdtemp(pattern.data());
+  EXPECT_NE(dir, nullptr) << "mkdtemp " << pattern;
+  return pattern;
+}
+
+std::string WebcfsBinary() { return std::string(WEBCFS_BINARY_DIR) + "/daemon/webcfs"; }
+
+CommandResult RunCommand(const std::vector<std::string>& argv) {
+  CommandResult result;
+  int out_pipe[2];
+  int err_pipe[2];
+  if (::pipe(out_pipe) != 0 || ::pipe(err_pipe) != 0) return result;
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(out_pipe[1], 1);
+    ::dup2(err_pipe[1], 2);
+    ::close(out_pipe[0]);
+    ::close(err_pipe[0]);
+    ::close(out_pipe[1]);
+    ::close(err_pipe[1]);
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  // Drain both pipes together so neither child stream can fill and block.
+  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  std::string* sinks[2] = {&result.out, &result.err};
+  int open_fds = 2;
+  char buf[65536];
+  while (open_fds > 0) {
+    if (::poll(fds, 2, -1) < 0) break;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      ssize_t n = ::read(fds[i].fd, buf, sizeof(buf));
+      if (n > 0) {
+        sinks[i]->append(buf, static_cast<size_t>(n));
+      } else {
+        ::close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      }
+    }
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+  return result;
+}
+
+}  // namespace webcfs::webc::testing
