@@ -11,7 +11,8 @@ packages=(
   # tests
   golang-go attr systemd psmisc
   # benchmarks
-  squashfuse fuse-overlayfs erofs-utils squashfs-tools fio hyperfine gnuplot-nox time
+  squashfuse fuse-overlayfs erofs-utils squashfs-tools fio hyperfine gnuplot-nox time python3
+  linux-perf valgrind
 )
 
 missing=()

@@ -1,0 +1,1 @@
+"""webcfs benchmark harness (stdlib only). Entry point: bench/bench.py."""
