@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 
+sys.dont_write_bytecode = True  # keep the source tree clean (ctest runs from it)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from benchlib import configs as cfgs  # noqa: E402
