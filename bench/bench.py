@@ -32,6 +32,14 @@ def parse_args(argv):
                    help="small content, one repetition, fewer workloads, every configuration "
                         "(the ctest smoke run: asserts every configuration ran, matched its "
                         "source and produced numbers)")
+    p.add_argument("--prepare-only", action="store_true",
+                   help="generate the content and build every image, then stop")
+    p.add_argument("--profile", help="instead of timing: profile WORKLOAD:MODE[,...] (e.g. "
+                   "ls:warm,tar:cold) on the FUSE configurations; writes OUT/profiles/")
+    p.add_argument("--profile-tools", default="census,perf",
+                   help="census (FUSE requests per opcode), perf, callgrind (default: %(default)s)")
+    p.add_argument("--profile-repeat", type=int, default=3,
+                   help="warm runs per profile (default %(default)s)")
     p.add_argument("--workdir", help="content, images and logs (cached between runs); default "
                    "/var/tmp/webcfs-bench[-quick]")
     p.add_argument("--out", help="where RESULTS.md and results/ go; default: bench/ of the "
@@ -60,6 +68,7 @@ def parse_args(argv):
     p.add_argument("--pystd", default="/usr/lib/python3.11", help="real tree (a): %(default)s")
     p.add_argument("--include", default="/usr/include", help="larger real tree: %(default)s")
     args = p.parse_args(argv)
+    args.argv = argv
     quick = args.quick
     defaults = {
         "reps_cold": 1 if quick else 3, "reps_warm": 1 if quick else 5,
@@ -144,6 +153,18 @@ def _k(n):
     return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n)
 
 
+def _meta(args, started, env):
+    return {
+        "command": "bench/run.sh " + " ".join(args.argv),
+        "quick": args.quick,
+        "started": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(started)),
+        "duration_s": round(time.time() - started),
+        "machine": system.machine_info(REPO, env["webcfs"]),
+        "reps": {"cold": args.reps_cold, "warm": args.reps_warm, "mount": args.mount_reps,
+                 "passes": args.passes},
+    }
+
+
 def main(argv):
     args = parse_args(argv)
     if os.geteuid() != 0:
@@ -165,6 +186,21 @@ def main(argv):
     signal.signal(signal.SIGTERM, on_signal)
     try:
         suites = build_suites(args)
+        if args.prepare_only:
+            for suite in suites:
+                runner.prepare(suite)
+            return 0
+        if args.profile:
+            for spec in args.profile.split(","):
+                workload, _, mode = spec.partition(":")
+                for suite in suites:
+                    if workload in suite.workloads:
+                        runner.run_profile(suite, workload, mode or "warm",
+                                           args.profile_tools.split(","), args.profile_repeat,
+                                           os.path.join(args.out, "profiles"))
+            report.write_profiles(os.path.join(args.out, "profiles"), _meta(args, started, env),
+                                  results)
+            return 1 if results.errors else 0
         for p in range(args.passes):
             for suite in suites:
                 system.log(f"== pass {p + 1}/{args.passes}: {suite.name}: {suite.title}")
@@ -181,15 +217,7 @@ def main(argv):
             shutil.rmtree(tmp, ignore_errors=True)
     if interrupted:
         return 130
-    meta = {
-        "command": "bench/run.sh " + " ".join(argv),
-        "quick": args.quick,
-        "started": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(started)),
-        "duration_s": round(time.time() - started),
-        "machine": system.machine_info(REPO, env["webcfs"]),
-        "reps": {"cold": args.reps_cold, "warm": args.reps_warm, "mount": args.mount_reps,
-                 "passes": args.passes},
-    }
+    meta = _meta(args, started, env)
     report.write_all(args.out, meta, results)
     status = report.completeness(results, suites)
     print(f"bench: results in {os.path.join(args.out, 'RESULTS.md')} "

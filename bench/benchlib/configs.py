@@ -37,7 +37,7 @@ class Config:
         self.mounted = False
         self._pids = []
 
-    def up(self):
+    def up(self, timeout=30.0):
         """Mounts; returns seconds from the mount command to the first answered request."""
         if self.mounted:
             raise system.BenchError(f"{self.name}: already mounted")
@@ -45,7 +45,7 @@ class Config:
         start = time.perf_counter()
         self.mounted = True  # set early so a failed half-mount is still cleaned up
         self._mount()
-        system.wait_until_answered(self.mountpoint, dev)
+        system.wait_until_answered(self.mountpoint, dev, timeout)
         elapsed = time.perf_counter() - start
         if self.fuse:
             self._pids = system.daemon_pids(self.mountpoint)
@@ -139,27 +139,48 @@ class Kernel(Config):
         self._kernel_unmount(self.mountpoint)
 
 
-class SquashfuseLL(Config):
+class Daemon(Config):
+    """A FUSE daemon we start ourselves. With `launcher` set (valgrind for a profile), the daemon
+    runs in the foreground under it, started in the background by us."""
+
+    launcher = None
+
+    def daemon_argv(self, foreground):
+        raise NotImplementedError
+
+    def _mount(self):
+        if self.launcher is None:
+            self._cmd(self.daemon_argv(foreground=False))
+            return
+        argv = self.launcher + self.daemon_argv(foreground=True)
+        with open(self.log_path, "a") as log:
+            log.write("$ " + " ".join(argv) + " &\n")
+            log.flush()
+            subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                             start_new_session=True)
+
+
+class SquashfuseLL(Daemon):
     def __init__(self, name, mountpoint, log_path, image):
         super().__init__(name, mountpoint, log_path)
         self.image = image
 
-    def _mount(self):
-        self._cmd(["squashfuse_ll", self.image, self.mountpoint])
+    def daemon_argv(self, foreground):
+        return ["squashfuse_ll"] + (["-f"] if foreground else []) + [self.image, self.mountpoint]
 
     def _unmount(self):
         self._fuse_unmount()
 
 
-class Webcfs(Config):
+class Webcfs(Daemon):
     def __init__(self, name, mountpoint, log_path, binary, spec, registry, extra_args):
         super().__init__(name, mountpoint, log_path)
         self.binary, self.spec, self.registry, self.extra_args = (binary, spec, registry,
                                                                   extra_args)
 
-    def _mount(self):
-        self._cmd([self.binary, "mount", self.spec, self.mountpoint, "--registry", self.registry]
-                  + self.extra_args)
+    def daemon_argv(self, foreground):
+        return ([self.binary, "mount", self.spec, self.mountpoint, "--registry", self.registry]
+                + self.extra_args + (["--foreground"] if foreground else []))
 
     def _unmount(self):
         self._fuse_unmount([self.binary, "unmount", self.mountpoint])

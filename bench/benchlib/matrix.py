@@ -15,6 +15,7 @@ import time
 
 from . import configs as cfgs
 from . import images
+from . import profile
 from . import system
 from . import verify
 from . import workloads as wl
@@ -40,6 +41,7 @@ class Results:
         self.checks = {}    # (suite, config) -> {"ok": bool, "entries": n, "diffs": [...]}
         self.errors = []    # {"suite", "config", "error"}
         self.suites = {}    # suite -> {"title", "kind", "stats", "configs", "images"}
+        self.profiles = {}  # "suite/workload/mode/config" -> {"census": {...}, "perf": path}
 
     def add(self, suite, config, metric, mode, unit, value):
         row = self.samples.setdefault((suite, config, metric, mode),
@@ -53,6 +55,7 @@ class Results:
             "errors": self.errors,
             "samples": [dict(suite=s, config=c, metric=m, mode=mo, **v)
                         for (s, c, m, mo), v in self.samples.items()],
+            "profiles": self.profiles,
         }
 
 
@@ -120,11 +123,13 @@ class Runner:
 
     # -- suites
 
-    def run_suite(self, suite):
-        info = self.results.suites.setdefault(suite.name, {
+    def _suite_info(self, suite):
+        return self.results.suites.setdefault(suite.name, {
             "title": suite.title, "kind": suite.kind, "stats": suite.content.stats(),
             "configs": suite.configs, "workloads": suite.workloads, "images": {}})
-        info["configs"] = suite.configs
+
+    def run_suite(self, suite):
+        self._suite_info(suite)
         for name in suite.configs:
             started = time.monotonic()
             cfg = None
@@ -148,6 +153,60 @@ class Runner:
                         cfg.force_cleanup()
                     self.active.remove(cfg)
             self._log(f"[{suite.name}] {name}: done in {time.monotonic() - started:.0f} s")
+
+    def prepare(self, suite):
+        """Builds every image the suite's configurations need, without mounting anything."""
+        self._suite_info(suite)
+        for name in suite.configs:
+            try:
+                self._make_config(suite, name)
+            except system.BenchError as e:
+                self._log(f"[{suite.name}] {name}: cannot prepare: {e}")
+
+    def run_profile(self, suite, workload, mode, tools, repeat, out_root):
+        """Profiles one workload on every FUSE configuration of the suite (see profile.py)."""
+        self._suite_info(suite)
+        w = wl.ALL[workload]
+        ctx = self._fio_ctx(suite) or {}
+        if w.needs_big and not ctx:
+            return
+        for name in suite.configs:
+            if name not in cfgs.FUSE_CONFIGS:
+                continue
+            out_dir = os.path.join(out_root, f"{suite.name}-{workload}-{mode}-{name}")
+            os.makedirs(out_dir, exist_ok=True)
+            entry = self.results.profiles.setdefault(f"{suite.name}/{workload}/{mode}/{name}",
+                                                     {})
+            for tool in tools:
+                cfg = self._make_config(suite, name)
+                self.active.append(cfg)
+                try:
+                    if tool == "callgrind":
+                        if not isinstance(cfg, cfgs.Daemon):
+                            continue
+                        cfg.launcher = profile.CALLGRIND + [
+                            f"--callgrind-out-file={out_dir}/callgrind.out"]
+                    cfg.up(timeout=180)
+                    if mode == "cold":
+                        system.drop_caches()
+                    run = {"census": profile.run_census, "perf": profile.run_perf,
+                           "callgrind": profile.run_callgrind}[tool]
+                    got = run(cfg, w, ctx, mode == "warm", repeat, out_dir)
+                    cfg.down()
+                    if tool == "callgrind":
+                        got = profile.annotate_callgrind(got)
+                    entry[tool] = got if tool == "census" else os.path.relpath(got, out_root)
+                    self._log(f"[{suite.name}] {name}: profiled {workload} {mode} with {tool}")
+                except system.BenchError as e:
+                    self.results.errors.append({"suite": suite.name, "config": name,
+                                                "error": f"profile {tool}: {e}"})
+                    self._log(f"[{suite.name}] {name}: profile {tool} FAILED: {e}")
+                finally:
+                    try:
+                        cfg.down()
+                    except system.BenchError:
+                        cfg.force_cleanup()
+                    self.active.remove(cfg)
 
     def cleanup(self):
         for cfg in self.active:

@@ -25,9 +25,12 @@ class Workload:
     def higher_is_better(self):
         return self.unit != "s"
 
+    def command(self, mountpoint, ctx, warm):
+        return (self._warm if warm else self._cold).format(P=shlex.quote(mountpoint), **ctx)
+
     def run(self, mountpoint, ctx, warm):
         """Runs once; returns the measured value (seconds, MiB/s or IOPS)."""
-        cmd = (self._warm if warm else self._cold).format(P=shlex.quote(mountpoint), **ctx)
+        cmd = self.command(mountpoint, ctx, warm)
         elapsed, proc = system.shell(cmd, timeout=1800)
         if self.unit == "s":
             return elapsed
