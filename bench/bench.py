@@ -34,6 +34,8 @@ def parse_args(argv):
                         "source and produced numbers)")
     p.add_argument("--prepare-only", action="store_true",
                    help="generate the content and build every image, then stop")
+    p.add_argument("--no-census", action="store_true",
+                   help="skip the untimed extra run per workload that counts FUSE requests")
     p.add_argument("--profile", help="instead of timing: profile WORKLOAD:MODE[,...] (e.g. "
                    "ls:warm,tar:cold) on the FUSE configurations; writes OUT/profiles/")
     p.add_argument("--profile-tools", default="census,perf",
@@ -175,7 +177,8 @@ def main(argv):
     started = time.time()
     tmp = tempfile.mkdtemp(prefix="bench-", dir="/tmp")
     env = {"workdir": args.workdir, "tmp": tmp, "webcfs": os.path.abspath(args.webcfs),
-           "fio_runtime": args.fio_runtime, "mount_reps": args.mount_reps}
+           "fio_runtime": args.fio_runtime, "mount_reps": args.mount_reps,
+           "census": not args.no_census}
     results = matrix.Results()
     suites = []
     interrupted = False

@@ -42,6 +42,8 @@ class Results:
         self.errors = []    # {"suite", "config", "error"}
         self.suites = {}    # suite -> {"title", "kind", "stats", "configs", "images"}
         self.profiles = {}  # "suite/workload/mode/config" -> {"census": {...}, "perf": path}
+        self.census = {}    # "suite/config/workload/mode" -> profile.run_census() result
+        self.notes = []     # things the reader should know that are not failures
 
     def add(self, suite, config, metric, mode, unit, value):
         row = self.samples.setdefault((suite, config, metric, mode),
@@ -56,6 +58,8 @@ class Results:
             "samples": [dict(suite=s, config=c, metric=m, mode=mo, **v)
                         for (s, c, m, mo), v in self.samples.items()],
             "profiles": self.profiles,
+            "census": self.census,
+            "notes": self.notes,
         }
 
 
@@ -258,6 +262,22 @@ class Runner:
         if mem is not None:
             add(suite.name, cfg.name, "hwm", "warm", "KiB", mem[0])
             add(suite.name, cfg.name, "rss", "warm", "KiB", mem[1])
+        if self.env.get("census") and cfg.fuse:
+            self._census(suite, cfg, todo, ctx)
+
+    def _census(self, suite, cfg, todo, ctx):
+        """One extra, untimed run per workload and mode counting the FUSE requests it caused."""
+        try:
+            for w in todo:
+                self.results.census[f"{suite.name}/{cfg.name}/{w.name}/warm"] = (
+                    profile.run_census(cfg, w, ctx, True, 1, self.env["tmp"]))
+            for w in todo:
+                cfg.remount_cold()
+                self.results.census[f"{suite.name}/{cfg.name}/{w.name}/cold"] = (
+                    profile.run_census(cfg, w, ctx, False, 1, self.env["tmp"]))
+        except system.BenchError as e:  # e.g. a kernel without fuse tracepoints: no census
+            self.results.notes.append(f"{suite.name}/{cfg.name}: no request census: {e}")
+            self._log(f"[{suite.name}] {cfg.name}: no request census: {e}")
 
     def _run_scale(self, suite, cfg):
         self._verify(suite, cfg)

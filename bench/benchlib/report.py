@@ -262,9 +262,12 @@ def _markdown(meta, results, stats, plots):
         if info["kind"] == "scale":
             continue
         lines += _suite_table(suite, info, stats)
+        lines += _census_table(suite, info, results.census)
     scale = [(s, i) for s, i in results.suites.items() if i["kind"] == "scale"]
     if scale:
         lines += _scaling_table(scale, stats, plots)
+    if results.notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in results.notes]
     if results.errors:
         lines += ["", "## Errors", ""]
         lines += [f"- {e['suite']} / {e['config']}: {e['error']}" for e in results.errors]
@@ -305,6 +308,31 @@ def _suite_table(suite, info, stats):
         title = title.replace("|", "\\|")  # "tar | cat" inside a table cell
         lines.append(f"| {title} | " + " | ".join(cells)
                      + f" | {'×%.2f' % r if r is not None else '–'} |")
+    return lines
+
+
+def _census_table(suite, info, census):
+    configs = [c for c in info["configs"] if c in cfgs.FUSE_CONFIGS
+               and any(k.startswith(f"{suite}/{c}/") for k in census)]
+    if not configs:
+        return []
+    lines = ["", f"FUSE requests per run ({suite}; one extra untimed run each): total, the "
+             "daemon's CPU time, and the most frequent opcodes.", "",
+             "| workload | " + " | ".join(cfgs.LABELS.get(c, c) for c in configs) + " |",
+             "|---" * (len(configs) + 1) + "|"]
+    for name in info["workloads"]:
+        for mode in ("cold", "warm"):
+            cells = []
+            for c in configs:
+                got = census.get(f"{suite}/{c}/{name}/{mode}")
+                if got is None:
+                    cells.append("–")
+                    continue
+                top = ", ".join(f"{op} {n:.0f}" for op, n in list(got["requests"].items())[:3])
+                cells.append(f"{got['total']:.0f} req, {got['daemon_cpu_s'] * 1000:.0f} ms CPU"
+                             + (f": {top}" if top else ""))
+            title = f"{METRIC_TITLES.get(name, name)}, {mode}".replace("|", "\\|")
+            lines.append(f"| {title} | " + " | ".join(cells) + " |")
     return lines
 
 
