@@ -262,6 +262,8 @@ def _markdown(meta, results, stats, plots):
         if info["kind"] == "scale":
             continue
         lines += _suite_table(suite, info, stats)
+        if f"ratios_{suite}.png" in plots:
+            lines += ["", f"![ratios {suite}](results/ratios_{suite}.png)"]
         lines += _census_table(suite, info, results.census)
     scale = [(s, i) for s, i in results.suites.items() if i["kind"] == "scale"]
     if scale:
@@ -353,7 +355,7 @@ def _scaling_table(scale, stats, plots):
                          f" | {_cell(g('hwm-mounted', 'cold'), None)} | "
                          f"{_cell(g('hwm', 'warm'), None)} | {tgt} |")
     lines.append("")
-    lines += [f"![{p}](results/{p})" for p in plots]
+    lines += [f"![{p}](results/{p})" for p in plots if p.startswith("scaling")]
     return lines
 
 
@@ -365,6 +367,9 @@ def _plots(res_dir, results, stats):
     scale = sorted(((i["stats"]["entries"], s, i["configs"]) for s, i in results.suites.items()
                     if i["kind"] == "scale"))
     made = []
+    for suite, info in results.suites.items():
+        if info["kind"] != "scale" and _ratio_plot(res_dir, suite, info, stats):
+            made.append(f"ratios_{suite}.png")
     if len(scale) >= 1:
         configs = []
         for _, _, cs in scale:
@@ -394,9 +399,45 @@ def _plots(res_dir, results, stats):
     return made
 
 
+def _ratio_plot(res_dir, suite, info, stats):
+    """Clustered bars: each configuration's slowdown vs the suite baseline, per workload."""
+    base = "kovl" if info["kind"] == "merge" else "ksq"
+    configs = [c for c in info["configs"] if c != base]
+    rows = []
+    for name in info["workloads"]:
+        for mode in ("cold", "warm"):
+            b = stats.get((suite, base, name, mode))
+            rs = [ratio(stats.get((suite, c, name, mode)), b) for c in configs]
+            if any(r is not None for r in rs):
+                rows.append((f"{name} {mode}", rs))
+    if not rows:
+        return False
+    dat = os.path.join(res_dir, f"ratios_{suite}.dat")
+    with open(dat, "w") as f:
+        f.write("workload " + " ".join(f'"{cfgs.LABELS.get(c, c)}"' for c in configs) + "\n")
+        for label, rs in rows:
+            f.write(f'"{label}" ' + " ".join("NaN" if r is None else f"{r:.4f}" for r in rs)
+                    + "\n")
+    script = "\n".join([
+        "set terminal pngcairo size 1000,500 font ',10' noenhanced",
+        f"set output '{os.path.join(res_dir, f'ratios_{suite}.png')}'",
+        "set style data histograms", "set style histogram clustered gap 1",
+        "set style fill solid 0.8 border -1", "set logscale y", "set grid ytics",
+        "set key top left", "set xtics rotate by -30",
+        f"set ylabel 'slowdown vs {cfgs.LABELS[base]} (log; 1 = same)'",
+        f"set title '{suite}: {info['title']}'",
+        "plot " + ", ".join(f"'{dat}' using {i + 2}:xtic(1) title columnheader({i + 2})"
+                            for i in range(len(configs))) + ", 1 with lines lc 'black' notitle",
+        ""])
+    proc = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise system.BenchError(f"gnuplot: {proc.stderr.strip()}")
+    return True
+
+
 def _gnuplot(png, ylabel, plot):
     script = "\n".join([
-        "set terminal pngcairo size 800,500 font ',10'",
+        "set terminal pngcairo size 800,500 font ',10' noenhanced",
         f"set output '{png}'",
         "set logscale xy", "set grid", "set key top left",
         "set xlabel 'entries (files + directories)'",
