@@ -69,14 +69,19 @@ class Config:
         return self.up()
 
     def daemon_memory_kib(self):
-        """(VmHWM, VmRSS) of the daemon in KiB, summed over its processes; None for kernel fs."""
+        """{"hwm", "rss", "anon", "file"} of the daemon in KiB, summed over its processes (peak
+        RSS, current RSS and its anonymous / file-backed parts: an mmap'd image counts as file);
+        None for a kernel filesystem."""
         if not self.fuse or not self._pids:
             return None
-        hwm = [system.proc_status_kib(p, "VmHWM") for p in self._pids]
-        rss = [system.proc_status_kib(p, "VmRSS") for p in self._pids]
-        if None in hwm or None in rss:
-            raise system.BenchError(f"{self.name}: daemon exited while mounted")
-        return sum(hwm), sum(rss)
+        out = {}
+        for key, field in (("hwm", "VmHWM"), ("rss", "VmRSS"), ("anon", "RssAnon"),
+                           ("file", "RssFile")):
+            values = [system.proc_status_kib(p, field) for p in self._pids]
+            if None in values:
+                raise system.BenchError(f"{self.name}: daemon exited while mounted")
+            out[key] = sum(values)
+        return out
 
     def daemon_pids(self):
         return list(self._pids)

@@ -260,8 +260,8 @@ class Runner:
             self._log_metric(suite, cfg, w, "warm")
         mem = cfg.daemon_memory_kib()
         if mem is not None:
-            add(suite.name, cfg.name, "hwm", "warm", "KiB", mem[0])
-            add(suite.name, cfg.name, "rss", "warm", "KiB", mem[1])
+            for key in ("hwm", "rss", "anon", "file"):
+                add(suite.name, cfg.name, key, "warm", "KiB", mem[key])
         if self.env.get("census") and cfg.fuse:
             self._census(suite, cfg, todo, ctx)
 
@@ -286,14 +286,15 @@ class Runner:
         cfg.remount_cold()
         mem = cfg.daemon_memory_kib()
         if mem is not None:
-            add(suite.name, cfg.name, "hwm-mounted", "cold", "KiB", mem[0])
+            add(suite.name, cfg.name, "hwm-mounted", "cold", "KiB", mem["hwm"])
         elapsed, _ = system.shell(f"find {shlex.quote(cfg.mountpoint)} -printf '%s\\n' >/dev/null")
         add(suite.name, cfg.name, "walk", "cold", "s", elapsed)
         mem = cfg.daemon_memory_kib()
         if mem is not None:
-            add(suite.name, cfg.name, "hwm", "warm", "KiB", mem[0])
+            for key in ("hwm", "anon", "file"):
+                add(suite.name, cfg.name, key, "warm", "KiB", mem[key])
         self._log(f"[{suite.name}] {cfg.name}: walk {elapsed:.2f} s"
-                  + (f", VmHWM {mem[0]} KiB" if mem else ""))
+                  + (f", VmHWM {mem['hwm']} KiB" if mem else ""))
 
     def _fio_ctx(self, suite):
         c = suite.content.layers[0] if suite.kind == "merge" else suite.content

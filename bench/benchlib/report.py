@@ -14,6 +14,8 @@ METRIC_TITLES = {"mount": "mount", "hwm": "daemon VmHWM", "rss": "daemon VmRSS",
                  "walk": "stat walk", "hwm-mounted": "VmHWM after mount"}
 METRIC_TITLES.update({n: w.title for n, w in wl.ALL.items()})
 HIGHER_IS_BETTER = {"MiB/s", "IOPS"}
+MEMORY_TITLES = {"hwm": "daemon VmHWM after warm runs", "anon": "daemon RssAnon at the end",
+                 "file": "daemon RssFile at the end (code + mapped files)"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -255,9 +257,9 @@ def _markdown(meta, results, stats, plots):
     lines += ["", "## Correctness (mounted tree vs source)", "",
               "| suite | config | entries | compared | result |", "|---|---|---|---|---|"]
     for (suite, config), c in sorted(results.checks.items()):
-        lines.append(f"| {suite} | {config} | {c['entries']} | "
-                     f"{'names, types, sizes, sha256' if c['contents_compared'] else 'names, types, sizes'}"
-                     f" | {'equal' if c['ok'] else 'DIFFERS: ' + '; '.join(c['diffs'])} |")
+        compared = "names, types, sizes" + (", sha256" if c["contents_compared"] else "")
+        lines.append(f"| {suite} | {config} | {c['entries']} | {compared} | "
+                     f"{'equal' if c['ok'] else 'DIFFERS: ' + '; '.join(c['diffs'])} |")
     for suite, info in results.suites.items():
         if info["kind"] == "scale":
             continue
@@ -293,17 +295,18 @@ def _suite_table(suite, info, stats):
     metrics = [("mount", "warm"), ("mount", "cold")]
     for name in info["workloads"]:
         metrics += [(name, "cold"), (name, "warm")]
-    metrics += [("hwm", "warm")]
+    metrics += [("hwm", "warm"), ("anon", "warm"), ("file", "warm")]
     for metric, mode in metrics:
         if not any((suite, c, metric, mode) in stats for c in configs):
             continue
         unit = next(stats[(suite, c, metric, mode)].unit for c in configs
                     if (suite, c, metric, mode) in stats)
         title = f"{METRIC_TITLES.get(metric, metric)}, {mode} ({unit})"
-        if metric == "hwm":
-            title = "daemon VmHWM after warm runs"
+        memory = metric in MEMORY_TITLES
+        if memory:
+            title = MEMORY_TITLES[metric]
         b = stats.get((suite, base, metric, mode))
-        cells = [_cell(stats.get((suite, c, metric, mode)), b, metric != "hwm")
+        cells = [_cell(stats.get((suite, c, metric, mode)), b, not memory)
                  for c in configs]
         r = ratio(stats.get((suite, "webcfs", metric, mode)),
                   stats.get((suite, extra[0], metric, mode)))
