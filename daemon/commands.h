@@ -8,5 +8,7 @@ namespace webcfs::daemon {
 
 // webcfs inspect FILE [--json] [--verify]
 void AddInspectCommand(CLI::App& app, int& exit_code);
+// webcfs resolve SPEC|LOCKFILE [--registry DIR]... [--cache DIR] [--lock OUT.json]
+void AddResolveCommand(CLI::App& app, int& exit_code);
 
 }  // namespace webcfs::daemon

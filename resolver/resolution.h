@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,6 +30,9 @@ struct ResolvedPackage {
   std::string webc_sha256;         // hex SHA-256 of the container file
   std::vector<Edge> dependencies;  // manifest order
   std::shared_ptr<const webc::Container> container;
+  // The file `container` reads: the private, verified copy in the content
+  // cache (docs/resolution.md), or `source` itself when caching is off.
+  std::string container_path;
 };
 
 // One filesystem mapping, after `from` aliases are resolved.
@@ -54,6 +58,9 @@ struct Resolution {
   std::vector<Mapping> mappings;       // precedence order, then manifest order
   std::vector<CommandEntry> commands;  // first occurrence in precedence order wins
   std::optional<std::string> entrypoint;
+  // Things the user should know that did not stop resolution (skipped
+  // registry files, commands whose atom is missing, ...). Not in the lockfile.
+  std::vector<std::string> warnings;
 
   // The lockfile: stable key order so diffs are meaningful.
   std::string ToLockfileJson() const;
@@ -62,12 +69,26 @@ struct Resolution {
 struct ResolveOptions {
   std::vector<std::string> registries;  // directory registries, first wins on identical ids
   std::string cache_dir;                // content-addressed cache; empty = default location
-  bool verify = false;                  // verify every container's checksums on load
-  unsigned load_workers = 4;            // parallel container loading
+  // Off: serve registry files in place (pread, so no SIGBUS, but a file
+  // rewritten under a live mount is seen); `.webc.zst` is then inflated in memory.
+  bool use_cache = true;
+  bool verify = false;        // verify every container's checksums on load
+  unsigned load_workers = 4;  // parallel container loading
+  // Called with each warning as it happens (also on failure, when no
+  // Resolution is returned); warnings are collected in Resolution::warnings too.
+  std::function<void(const std::string&)> on_warning;
 };
 
 // Resolves a specifier (path, sha256:<hex>, [registry:]ns/name[@req]) or, when
 // `spec` names a lockfile (*.json), loads it and verifies every hash.
 Result<Resolution> Resolve(const std::string& spec, const ResolveOptions& options);
+
+// Loads a lockfile without resolving: every container is located (its source
+// path, else the cache by sha256) and verified against the recorded sha256;
+// the graph, mappings and commands must be what the packages declare.
+Result<Resolution> LoadLockfile(const std::string& path, const ResolveOptions& options);
+// The same from lockfile text; `name` is used in error messages.
+Result<Resolution> ParseLockfile(const std::string& json, const std::string& name,
+                                 const ResolveOptions& options);
 
 }  // namespace webcfs::resolver

@@ -1,0 +1,372 @@
+#include "resolver/cache.h"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "resolver/specifier.h"
+#include "webc/sha256.h"
+
+namespace webcfs::resolver {
+namespace {
+
+constexpr size_t kChunk = size_t{1} << 20;
+constexpr unsigned char kZstdMagic[4] = {0x28, 0xB5, 0x2F, 0xFD};
+
+// Identifies one version of a file: a rewrite changes mtime (and usually
+// size); a replacement by rename changes the inode.
+struct FileStamp {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  off_t size = 0;
+  int64_t mtime_ns = 0;
+  bool operator==(const FileStamp&) const = default;
+};
+
+FileStamp StampOf(const struct stat& st) {
+  return FileStamp{st.st_dev, st.st_ino, st.st_size,
+                   int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec};
+}
+
+// What this process already knows (design: "verify on first open per process").
+struct Memo {
+  std::mutex mu;
+  std::map<std::string, std::pair<FileStamp, std::string>> source_hashes;  // path → stamp, hex
+  std::map<std::string, FileStamp> verified;  // cache entry path → stamp it had when verified
+};
+
+Memo& GetMemo() {
+  static Memo memo;
+  return memo;
+}
+
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) {
+      Reset();
+      fd_ = std::exchange(o.fd_, -1);
+    }
+    return *this;
+  }
+  ~Fd() { Reset(); }
+  int get() const { return fd_; }
+
+ private:
+  void Reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  int fd_;
+};
+
+Result<Fd> OpenRead(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    if (err == ENOENT) return Error::NotFound(path + ": no such file");
+    return Error::Io(path, err);
+  }
+  return Fd(fd);
+}
+
+Result<FileStamp> Stat(int fd, const std::string& path) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return Error::Io(path, errno);
+  if (!S_ISREG(st.st_mode)) return Error::InvalidArgument(path + ": not a regular file");
+  return StampOf(st);
+}
+
+Result<bool> HasZstdMagic(int fd, const std::string& path) {
+  unsigned char magic[4];
+  ssize_t n;
+  do {
+    n = ::pread(fd, magic, sizeof magic, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return Error::Io(path, errno);
+  return n == 4 && std::memcmp(magic, kZstdMagic, 4) == 0;
+}
+
+using Sink = std::function<Result<void>(std::span<const std::byte>)>;
+
+Result<size_t> ReadSome(int fd, std::byte* buf, size_t n, const std::string& path) {
+  while (true) {
+    ssize_t got = ::read(fd, buf, n);
+    if (got >= 0) return static_cast<size_t>(got);
+    if (errno != EINTR) return Error::Io(path, errno);
+  }
+}
+
+// Streams the container bytes of `fd` from its start, decompressing zstd.
+Result<void> StreamContainer(int fd, bool zstd, const std::string& path, const Sink& sink) {
+  if (::lseek(fd, 0, SEEK_SET) != 0) return Error::Io(path, errno);
+  std::vector<std::byte> in(kChunk);
+  if (!zstd) {
+    while (true) {
+      auto n = ReadSome(fd, in.data(), in.size(), path);
+      if (!n) return std::move(n).error();
+      if (*n == 0) return Ok();
+      WEBCFS_RETURN_IF_ERROR(sink(std::span<const std::byte>(in.data(), *n)));
+    }
+  }
+  std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> dctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
+  if (!dctx) return Error::ResourceLimit(path + ": cannot allocate a zstd context");
+  std::vector<std::byte> out(ZSTD_DStreamOutSize());
+  uint64_t total = 0;
+  size_t last = 0;
+  bool any_input = false;
+  while (true) {
+    auto n = ReadSome(fd, in.data(), in.size(), path);
+    if (!n) return std::move(n).error();
+    if (*n == 0) break;
+    any_input = true;
+    ZSTD_inBuffer input{in.data(), *n, 0};
+    while (input.pos < input.size) {
+      ZSTD_outBuffer output{out.data(), out.size(), 0};
+      last = ZSTD_decompressStream(dctx.get(), &output, &input);
+      if (ZSTD_isError(last)) {
+        return Error::Corrupt(path + ": zstd: " + ZSTD_getErrorName(last));
+      }
+      total += output.pos;
+      if (total > kMaxDecompressedSize) {
+        return Error::ResourceLimit(path + ": decompresses to more than " +
+                                    std::to_string(kMaxDecompressedSize) + " bytes");
+      }
+      if (output.pos) WEBCFS_RETURN_IF_ERROR(sink({out.data(), output.pos}));
+    }
+  }
+  if (!any_input || last != 0) return Error::Corrupt(path + ": truncated zstd stream");
+  return Ok();
+}
+
+Result<void> WriteAll(int fd, std::span<const std::byte> data, const std::string& path) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Error::Io(path, errno);
+    }
+    data = data.subspan(static_cast<size_t>(n));
+  }
+  return Ok();
+}
+
+Result<std::string> HashFd(int fd, bool zstd, const std::string& path) {
+  webc::Sha256 hasher;
+  WEBCFS_RETURN_IF_ERROR(StreamContainer(fd, zstd, path, [&](std::span<const std::byte> b) {
+    hasher.Update(b);
+    return Ok();
+  }));
+  return webc::ToHex(hasher.Finish());
+}
+
+// A temp file in the cache directory, removed unless committed by rename.
+class TempFile {
+ public:
+  static Result<TempFile> Create(const std::string& dir) {
+    std::string path = dir + "/.tmp-XXXXXX";
+    int fd = ::mkostemp(path.data(), O_CLOEXEC);
+    if (fd < 0) return Error::Io(dir + ": cannot create a temp file", errno);
+    return TempFile(std::move(path), Fd(fd));
+  }
+  TempFile(TempFile&&) = default;
+  ~TempFile() {
+    if (!path_.empty()) ::unlink(path_.c_str());
+  }
+  int fd() const { return fd_.get(); }
+  const std::string& path() const { return path_; }
+
+  // Makes the entry read-only and renames it into place.
+  Result<FileStamp> Commit(const std::string& target) {
+    if (::fchmod(fd(), 0444) != 0) return Error::Io(path_, errno);
+    auto stamp = Stat(fd(), path_);
+    if (!stamp) return std::move(stamp).error();
+    if (::rename(path_.c_str(), target.c_str()) != 0) return Error::Io(target, errno);
+    path_.clear();
+    return *stamp;
+  }
+
+ private:
+  TempFile(std::string path, Fd fd) : path_(std::move(path)), fd_(std::move(fd)) {}
+  std::string path_;
+  Fd fd_;
+};
+
+void RememberVerified(const std::string& path, const FileStamp& stamp) {
+  Memo& memo = GetMemo();
+  std::lock_guard lock(memo.mu);
+  memo.verified[path] = stamp;
+}
+
+void RememberSourceHash(const std::string& path, const FileStamp& stamp, const std::string& hex) {
+  Memo& memo = GetMemo();
+  std::lock_guard lock(memo.mu);
+  memo.source_hashes[path] = {stamp, hex};
+}
+
+std::optional<std::string> KnownSourceHash(const std::string& path, const FileStamp& stamp) {
+  Memo& memo = GetMemo();
+  std::lock_guard lock(memo.mu);
+  auto it = memo.source_hashes.find(path);
+  if (it == memo.source_hashes.end() || !(it->second.first == stamp)) return std::nullopt;
+  return it->second.second;
+}
+
+// Copies (or decompresses) `src` into `tmp`, returning the hash of what was
+// written. A reflink (FICLONE) shares blocks copy-on-write where the
+// filesystem can, so the private copy costs no data I/O there.
+Result<std::string> FillTemp(int src, bool zstd, const std::string& source_path, TempFile& tmp) {
+  if (!zstd && ::ioctl(tmp.fd(), FICLONE, src) == 0) {
+    return HashFd(tmp.fd(), false, tmp.path());
+  }
+  webc::Sha256 hasher;
+  WEBCFS_RETURN_IF_ERROR(
+      StreamContainer(src, zstd, source_path, [&](std::span<const std::byte> b) -> Result<void> {
+        hasher.Update(b);
+        return WriteAll(tmp.fd(), b, tmp.path());
+      }));
+  return webc::ToHex(hasher.Finish());
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ContentCache>> ContentCache::Open(const std::string& dir) {
+  if (dir.empty()) return Error::InvalidArgument("empty cache directory");
+  std::error_code ec;
+  std::filesystem::path abs = std::filesystem::absolute(dir, ec);
+  if (ec) return Error::Io(dir + ": " + ec.message());
+  std::filesystem::create_directories(abs, ec);
+  if (ec) return Error::Io("cache directory " + abs.string() + ": " + ec.message());
+  if (!std::filesystem::is_directory(abs, ec)) {
+    return Error::InvalidArgument("cache directory " + abs.string() + ": not a directory");
+  }
+  if (::access(abs.c_str(), W_OK | X_OK) != 0) {
+    return Error::Io("cache directory " + abs.string(), errno);
+  }
+  return std::unique_ptr<ContentCache>(new ContentCache(abs.lexically_normal().string()));
+}
+
+std::string ContentCache::EntryPath(std::string_view sha256_hex) const {
+  return dir_ + "/" + std::string(sha256_hex) + ".webc";
+}
+
+Result<void> ContentCache::VerifyOnce(const std::string& path, std::string_view sha256_hex) const {
+  auto fd = OpenRead(path);
+  if (!fd) return std::move(fd).error();
+  auto stamp = Stat(fd->get(), path);
+  if (!stamp) return std::move(stamp).error();
+  {
+    Memo& memo = GetMemo();
+    std::lock_guard lock(memo.mu);
+    auto it = memo.verified.find(path);
+    if (it != memo.verified.end() && it->second == *stamp) return Ok();
+  }
+  auto actual = HashFd(fd->get(), false, path);
+  if (!actual) return std::move(actual).error();
+  if (*actual != sha256_hex) {
+    return Error::Integrity(path + ": cache entry content hashes to " + *actual);
+  }
+  RememberVerified(path, *stamp);
+  return Ok();
+}
+
+Result<std::string> ContentCache::Find(std::string_view sha256_hex) const {
+  auto hex = ParseSha256Hex(sha256_hex);
+  if (!hex) return std::move(hex).error();
+  std::string path = EntryPath(*hex);
+  WEBCFS_RETURN_IF_ERROR(VerifyOnce(path, *hex));
+  return path;
+}
+
+Result<CachedFile> ContentCache::Import(const std::string& source_path) const {
+  auto src = OpenRead(source_path);
+  if (!src) return std::move(src).error();
+  auto stamp = Stat(src->get(), source_path);
+  if (!stamp) return std::move(stamp).error();
+  auto zstd = HasZstdMagic(src->get(), source_path);
+  if (!zstd) return std::move(zstd).error();
+
+  std::optional<std::string> hex = KnownSourceHash(source_path, *stamp);
+  if (!hex && !*zstd) {
+    auto h = HashFd(src->get(), false, source_path);
+    if (!h) return std::move(h).error();
+    hex = *h;
+    RememberSourceHash(source_path, *stamp, *hex);
+  }
+  if (hex) {
+    std::string target = EntryPath(*hex);
+    auto ok = VerifyOnce(target, *hex);
+    if (ok) return CachedFile{*hex, target};
+    // Absent, or a damaged entry that the fresh copy below replaces.
+    if (ok.error().code() != Error::Code::kNotFound &&
+        ok.error().code() != Error::Code::kIntegrity) {
+      return std::move(ok).error();
+    }
+  }
+
+  auto tmp = TempFile::Create(dir_);
+  if (!tmp) return std::move(tmp).error();
+  auto written = FillTemp(src->get(), *zstd, source_path, *tmp);
+  if (!written) return std::move(written).error();
+  if (hex && *written != *hex) {
+    return Error::Integrity(source_path + ": changed while being copied into the cache (sha256 " +
+                            *hex + " before, " + *written + " after)");
+  }
+  if (!hex) RememberSourceHash(source_path, *stamp, *written);
+  std::string target = EntryPath(*written);
+  if (*zstd && !hex && VerifyOnce(target, *written).ok()) {
+    return CachedFile{*written, target};  // decompressed before by another run
+  }
+  auto committed = tmp->Commit(target);
+  if (!committed) return std::move(committed).error();
+  RememberVerified(target, *committed);
+  return CachedFile{*written, target};
+}
+
+std::string DefaultCacheDir() {
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  if (xdg != nullptr && xdg[0] == '/') return std::string(xdg) + "/webcfs";
+  if (::geteuid() == 0) return "/var/cache/webcfs";
+  const char* home = std::getenv("HOME");
+  if (home != nullptr && home[0] == '/') return std::string(home) + "/.cache/webcfs";
+  return "";
+}
+
+Result<bool> IsZstdFile(const std::string& path) {
+  auto fd = OpenRead(path);
+  if (!fd) return std::move(fd).error();
+  return HasZstdMagic(fd->get(), path);
+}
+
+Result<std::string> HashContainerFile(const std::string& path) {
+  auto fd = OpenRead(path);
+  if (!fd) return std::move(fd).error();
+  auto stamp = Stat(fd->get(), path);
+  if (!stamp) return std::move(stamp).error();
+  if (auto known = KnownSourceHash(path, *stamp)) return *known;
+  auto zstd = HasZstdMagic(fd->get(), path);
+  if (!zstd) return std::move(zstd).error();
+  auto hex = HashFd(fd->get(), *zstd, path);
+  if (!hex) return std::move(hex).error();
+  RememberSourceHash(path, *stamp, *hex);
+  return *hex;
+}
+
+}  // namespace webcfs::resolver

@@ -1,0 +1,70 @@
+// ContentCache: a directory of containers named by the SHA-256 of their bytes,
+// `<64 hex>.webc` (docs/design.md "Sources", "Safety rules").
+//
+// Every package webcfs serves is imported here first, so a mount reads a
+// private copy that nobody else writes: a registry file rewritten or truncated
+// under a live mount changes nothing (docs/resolution.md explains the choice).
+// `.webc.zst` inputs are decompressed into it.
+//
+// Entries are written atomically (temp file + rename) and verified while
+// written; an existing entry is trusted only once its content has been hashed
+// and found equal to its name, which happens once per process per file (kept
+// while its size, mtime and inode stay the same).
+//
+// Thread-safety: all methods may be called concurrently (the loader imports
+// packages from several workers); the per-process memo is guarded by a mutex.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "webc/result.h"
+
+namespace webcfs::resolver {
+
+// `.webc.zst` inputs: refuse to decompress past this many bytes.
+inline constexpr uint64_t kMaxDecompressedSize = uint64_t{16} << 30;
+
+struct CachedFile {
+  std::string sha256_hex;  // of the (decompressed) container bytes
+  std::string path;        // the verified cache entry
+};
+
+class ContentCache {
+ public:
+  // Creates `dir` (and parents, mode 0755) when missing.
+  static Result<std::unique_ptr<ContentCache>> Open(const std::string& dir);
+
+  const std::string& dir() const { return dir_; }
+
+  // Imports a `.webc` or zstd-compressed container (detected by magic number)
+  // and returns its verified cache entry. Errors name `source_path`.
+  Result<CachedFile> Import(const std::string& source_path) const;
+
+  // The verified entry for `sha256_hex`; NotFound when absent; Integrity when
+  // an entry exists whose content does not match its name.
+  Result<std::string> Find(std::string_view sha256_hex) const;
+
+ private:
+  explicit ContentCache(std::string dir) : dir_(std::move(dir)) {}
+  std::string EntryPath(std::string_view sha256_hex) const;
+  // Hashes `path` unless this process already did for the same file version.
+  Result<void> VerifyOnce(const std::string& path, std::string_view sha256_hex) const;
+
+  std::string dir_;
+};
+
+// The default cache directory: $XDG_CACHE_HOME/webcfs, else /var/cache/webcfs
+// for root, else $HOME/.cache/webcfs; empty when none can be determined.
+std::string DefaultCacheDir();
+
+// SHA-256 (hex) of a container's bytes, decompressing a zstd file on the fly;
+// remembered per process for the same file version. Errors name the path.
+Result<std::string> HashContainerFile(const std::string& path);
+
+// True when the file starts with the zstd frame magic number.
+Result<bool> IsZstdFile(const std::string& path);
+
+}  // namespace webcfs::resolver

@@ -1,0 +1,91 @@
+#include "resolver/loader.h"
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <optional>
+#include <thread>
+#include <vector>
+
+namespace webcfs::resolver {
+namespace {
+
+std::string Absolute(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::path abs = std::filesystem::absolute(path, ec);
+  return ec ? path : abs.lexically_normal().string();
+}
+
+Result<std::shared_ptr<const webc::Container>> OpenContainer(const std::string& path,
+                                                             const webc::OpenOptions& options) {
+  auto c = webc::Container::OpenFile(path, options);
+  if (!c) return std::move(c).error();
+  return std::shared_ptr<const webc::Container>(std::move(*c));
+}
+
+}  // namespace
+
+Result<LoadedPackage> LoadPackage(const std::string& source, const LoadContext& context) {
+  LoadedPackage out;
+  out.source = Absolute(source);
+  if (context.cache != nullptr) {
+    auto cached = context.cache->Import(out.source);
+    if (!cached) return std::move(cached).error();
+    out.sha256_hex = cached->sha256_hex;
+    out.container_path = cached->path;
+  } else {
+    auto hex = HashContainerFile(out.source);
+    if (!hex) return std::move(hex).error();
+    out.sha256_hex = *hex;
+    out.container_path = out.source;
+  }
+  auto container = OpenContainer(out.container_path, context.open_options);
+  if (!container) {
+    // The reader names the file it opened; for a cache copy, say which source it holds.
+    if (out.container_path != out.source) {
+      return std::move(container).error().With(out.source);
+    }
+    return std::move(container).error();
+  }
+  out.container = std::move(*container);
+  return out;
+}
+
+Result<LoadedPackage> LoadCached(const std::string& sha256_hex, const LoadContext& context) {
+  if (context.cache == nullptr) return Error::NotFound("no content cache");
+  auto path = context.cache->Find(sha256_hex);
+  if (!path) return std::move(path).error();
+  LoadedPackage out;
+  out.source = *path;
+  out.sha256_hex = sha256_hex;
+  out.container_path = *path;
+  auto container = OpenContainer(*path, context.open_options);
+  if (!container) return std::move(container).error();
+  out.container = std::move(*container);
+  return out;
+}
+
+Result<void> ParallelFor(size_t n, unsigned workers,
+                         const std::function<Result<void>(size_t)>& fn) {
+  std::vector<std::optional<Error>> errors(n);
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next++; i < n; i = next++) {
+      auto r = fn(i);
+      if (!r) errors[i] = std::move(r).error();
+    }
+  };
+  size_t threads = std::min<size_t>(n, std::max(1u, workers));
+  if (threads <= 1) {
+    work();
+  } else {
+    std::vector<std::jthread> pool;
+    for (size_t t = 0; t < threads; ++t) pool.emplace_back(work);
+  }
+  for (auto& e : errors) {
+    if (e) return std::move(*e);
+  }
+  return Ok();
+}
+
+}  // namespace webcfs::resolver

@@ -1,0 +1,38 @@
+// Loader: turns a package file into a verified, opened container, through the
+// content cache when there is one. Internal to resolver/.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "resolver/cache.h"
+#include "webc/container.h"
+#include "webc/result.h"
+
+namespace webcfs::resolver {
+
+struct LoadedPackage {
+  std::string source;          // the file asked for (absolute)
+  std::string sha256_hex;      // of the container bytes (decompressed)
+  std::string container_path;  // what `container` reads
+  std::shared_ptr<const webc::Container> container;
+};
+
+struct LoadContext {
+  const ContentCache* cache = nullptr;  // nullptr: read sources in place
+  webc::OpenOptions open_options;
+};
+
+// Imports `source` into the cache (or hashes it in place) and opens it.
+// Errors name the file.
+Result<LoadedPackage> LoadPackage(const std::string& source, const LoadContext& context);
+
+// Opens the cache entry for `sha256_hex` (NotFound when absent or no cache).
+Result<LoadedPackage> LoadCached(const std::string& sha256_hex, const LoadContext& context);
+
+// Runs fn(0..n-1) on at most `workers` threads; returns the error of the
+// lowest failing index, so the outcome does not depend on scheduling.
+Result<void> ParallelFor(size_t n, unsigned workers, const std::function<Result<void>(size_t)>& fn);
+
+}  // namespace webcfs::resolver

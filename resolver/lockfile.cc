@@ -1,0 +1,376 @@
+// The lockfile (design.md step 9): writing it, and loading it without
+// resolving anything.
+//
+// Shape (keys always in this order, so diffs are meaningful):
+// {
+//   "webcfs_lockfile": 1,
+//   "root": "<id>",
+//   "packages": [ { "id", "source", "webc_sha256",
+//                   "dependencies": [ { "alias", "requirement", "package": "<id>" } ] } ],
+//   "mappings": [ { "package", "volume_package", "volume", "volume_path", "mount_path" } ],
+//   "commands": [ { "name", "package", "atom_package", "atom", "runner" } ],
+//   "entrypoint": "<command>" | null
+// }
+// Packages are listed in precedence order (the root first).
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "resolver/resolve_internal.h"
+#include "resolver/specifier.h"
+
+namespace webcfs::resolver {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+constexpr int kLockfileVersion = 1;
+constexpr uint64_t kMaxLockfileBytes = 64 << 20;
+
+Json MappingJson(const Resolution& r, const Mapping& m) {
+  Json j = Json::object();
+  j["package"] = r.packages[m.package].id;
+  j["volume_package"] = r.packages[m.volume_package].id;
+  j["volume"] = m.volume;
+  j["volume_path"] = m.volume_path;
+  j["mount_path"] = m.mount_path;
+  return j;
+}
+
+Json CommandJson(const Resolution& r, const CommandEntry& c) {
+  Json j = Json::object();
+  j["name"] = c.name;
+  j["package"] = r.packages[c.package].id;
+  j["atom_package"] = r.packages[c.atom_package].id;
+  j["atom"] = c.atom;
+  j["runner"] = c.runner;
+  return j;
+}
+
+Json ToJson(const Resolution& r) {
+  Json doc = Json::object();
+  doc["webcfs_lockfile"] = kLockfileVersion;
+  doc["root"] = r.packages.empty() ? Json() : Json(r.packages[0].id);
+  Json packages = Json::array();
+  for (const ResolvedPackage& p : r.packages) {
+    Json j = Json::object();
+    j["id"] = p.id;
+    j["source"] = p.source;
+    j["webc_sha256"] = p.webc_sha256;
+    Json deps = Json::array();
+    for (const Edge& e : p.dependencies) {
+      Json d = Json::object();
+      d["alias"] = e.alias;
+      d["requirement"] = e.requirement;
+      d["package"] = r.packages[e.package].id;
+      deps.push_back(std::move(d));
+    }
+    j["dependencies"] = std::move(deps);
+    packages.push_back(std::move(j));
+  }
+  doc["packages"] = std::move(packages);
+  Json mappings = Json::array();
+  for (const Mapping& m : r.mappings) mappings.push_back(MappingJson(r, m));
+  doc["mappings"] = std::move(mappings);
+  Json commands = Json::array();
+  for (const CommandEntry& c : r.commands) commands.push_back(CommandJson(r, c));
+  doc["commands"] = std::move(commands);
+  doc["entrypoint"] = r.entrypoint ? Json(*r.entrypoint) : Json();
+  return doc;
+}
+
+// Typed access to untrusted JSON: errors name the key path.
+Result<const Json*> Field(const Json& obj, const char* key, Json::value_t type,
+                          const std::string& where) {
+  if (!obj.is_object()) return Error::Corrupt(where + ": expected an object");
+  auto it = obj.find(key);
+  if (it == obj.end()) return Error::Corrupt(where + "." + key + ": missing");
+  if (it->type() != type) {
+    // nlohmann distinguishes unsigned from signed integers; both are numbers here.
+    bool both_numbers = it->is_number_integer() && (type == Json::value_t::number_unsigned ||
+                                                    type == Json::value_t::number_integer);
+    if (!both_numbers) return Error::Corrupt(where + "." + key + ": wrong type");
+  }
+  return &*it;
+}
+
+Result<std::string> StringField(const Json& obj, const char* key, const std::string& where) {
+  auto f = Field(obj, key, Json::value_t::string, where);
+  if (!f) return std::move(f).error();
+  return (*f)->get<std::string>();
+}
+
+// The lockfile as data, before anything is loaded.
+struct LockedEdge {
+  std::string alias, requirement, target;
+};
+struct LockedPackage {
+  std::string id, source, sha256;
+  std::vector<LockedEdge> edges;
+};
+struct Locked {
+  std::string root;
+  std::vector<LockedPackage> packages;
+  Json mappings, commands, entrypoint;
+};
+
+Result<Locked> Decode(const Json& doc) {
+  Locked out;
+  auto version = Field(doc, "webcfs_lockfile", Json::value_t::number_unsigned, "lockfile");
+  if (!version) return std::move(version).error();
+  if (**version != kLockfileVersion) {
+    return Error::Unsupported("lockfile version " + (*version)->dump() + " (this webcfs reads " +
+                              std::to_string(kLockfileVersion) + ")");
+  }
+  auto root = StringField(doc, "root", "lockfile");
+  if (!root) return std::move(root).error();
+  out.root = *root;
+  auto packages = Field(doc, "packages", Json::value_t::array, "lockfile");
+  if (!packages) return std::move(packages).error();
+  for (size_t i = 0; i < (*packages)->size(); ++i) {
+    const Json& p = (**packages)[i];
+    std::string where = "packages[" + std::to_string(i) + "]";
+    LockedPackage lp;
+    auto id = StringField(p, "id", where);
+    if (!id) return std::move(id).error();
+    auto source = StringField(p, "source", where);
+    if (!source) return std::move(source).error();
+    auto sha = StringField(p, "webc_sha256", where);
+    if (!sha) return std::move(sha).error();
+    auto hex = ParseSha256Hex(*sha);
+    if (!hex) return std::move(hex).error().With(where + ".webc_sha256");
+    lp.id = *id;
+    lp.source = *source;
+    lp.sha256 = *hex;
+    auto deps = Field(p, "dependencies", Json::value_t::array, where);
+    if (!deps) return std::move(deps).error();
+    for (size_t k = 0; k < (*deps)->size(); ++k) {
+      const Json& d = (**deps)[k];
+      std::string dw = where + ".dependencies[" + std::to_string(k) + "]";
+      auto alias = StringField(d, "alias", dw);
+      if (!alias) return std::move(alias).error();
+      auto req = StringField(d, "requirement", dw);
+      if (!req) return std::move(req).error();
+      auto target = StringField(d, "package", dw);
+      if (!target) return std::move(target).error();
+      lp.edges.push_back(LockedEdge{*alias, *req, *target});
+    }
+    out.packages.push_back(std::move(lp));
+  }
+  auto mappings = Field(doc, "mappings", Json::value_t::array, "lockfile");
+  if (!mappings) return std::move(mappings).error();
+  out.mappings = **mappings;
+  auto commands = Field(doc, "commands", Json::value_t::array, "lockfile");
+  if (!commands) return std::move(commands).error();
+  out.commands = **commands;
+  if (!doc.contains("entrypoint")) return Error::Corrupt("lockfile.entrypoint: missing");
+  out.entrypoint = doc["entrypoint"];
+  if (!out.entrypoint.is_null() && !out.entrypoint.is_string()) {
+    return Error::Corrupt("lockfile.entrypoint: wrong type");
+  }
+  return out;
+}
+
+// Locates and verifies one locked package: its source file, else the cache.
+Result<LoadedPackage> LoadLocked(const LockedPackage& p, const LoadContext& context) {
+  std::error_code ec;
+  if (std::filesystem::exists(p.source, ec)) {
+    auto loaded = LoadPackage(p.source, context);
+    if (!loaded) return std::move(loaded).error().With(p.id);
+    if (loaded->sha256_hex != p.sha256) {
+      return Error::Integrity(p.id + ": sha256 mismatch for " + p.source + ": expected " +
+                              p.sha256 + ", actual " + loaded->sha256_hex);
+    }
+    loaded->source = p.source;
+    return loaded;
+  }
+  auto cached = LoadCached(p.sha256, context);
+  if (!cached) {
+    if (cached.error().code() == Error::Code::kNotFound) {
+      return Error::NotFound(p.id + ": " + p.source + " is missing and the cache has no " +
+                             p.sha256);
+    }
+    return std::move(cached).error().With(p.id);
+  }
+  cached->source = p.source;  // the lockfile keeps naming where it came from
+  return cached;
+}
+
+// The package's id must be what its container says it is.
+Result<void> CheckId(const LockedPackage& p, const LoadedPackage& loaded) {
+  const webc::Manifest& m = loaded.container->manifest();
+  if (p.id.starts_with("sha256:")) {
+    if (p.id != HashId(loaded.sha256_hex)) {
+      return Error::Integrity(p.id + ": the container's sha256 is " + loaded.sha256_hex);
+    }
+    return Ok();
+  }
+  size_t at = p.id.rfind('@');
+  if (at == std::string::npos) return Error::Corrupt(p.id + ": not a package id");
+  WEBCFS_RETURN_IF_ERROR(ValidatePackageName(p.id.substr(0, at)));
+  auto v = Version::Parse(p.id.substr(at + 1));
+  if (!v) return std::move(v).error().With(p.id);
+  if (m.package_name && m.package_version &&
+      (*m.package_name != p.id.substr(0, at) || *m.package_version != p.id.substr(at + 1))) {
+    return Error::Integrity(p.id + ": the container's manifest says " + *m.package_name + "@" +
+                            *m.package_version);
+  }
+  return Ok();
+}
+
+// Each node's edges must be exactly its manifest's `use` entries, and each
+// target must satisfy the requirement it was chosen for.
+Result<void> CheckEdges(const Graph& graph, size_t node,
+                        const std::function<const LoadedPackage&(size_t)>& loaded) {
+  const GraphNode& n = graph.nodes[node];
+  const auto& uses = loaded(node).container->manifest().uses;
+  if (uses.size() != n.edges.size()) {
+    return Error::Corrupt(n.package.id + ": the lockfile lists " + std::to_string(n.edges.size()) +
+                          " dependencies, the manifest " + std::to_string(uses.size()));
+  }
+  for (size_t i = 0; i < uses.size(); ++i) {
+    const GraphEdge& e = n.edges[i];
+    auto target = ParseUse(uses[i]);
+    if (!target) return std::move(target).error().With(n.package.id + ": dependency " + e.alias);
+    if (uses[i].alias != e.alias || target->requirement_text != e.requirement) {
+      return Error::Corrupt(n.package.id + ": dependency " + std::to_string(i) + " is '" +
+                            uses[i].alias + "' (" + target->requirement_text +
+                            ") in the manifest but '" + e.alias + "' (" + e.requirement +
+                            ") in the lockfile");
+    }
+    const Candidate& to = graph.nodes[e.target].package;
+    bool ok = target->kind == UseTarget::Kind::kHash
+                  ? loaded(e.target).sha256_hex == target->sha256_hex
+                  : to.full_name == target->full_name && to.version &&
+                        target->requirement.Matches(*to.version);
+    if (!ok) {
+      return Error::Corrupt(n.package.id + ": dependency '" + e.alias + "' (" + e.requirement +
+                            ") is not satisfied by " + to.id);
+    }
+  }
+  return Ok();
+}
+
+Candidate CandidateFor(const std::string& id, size_t handle) {
+  Candidate c;
+  c.id = id;
+  c.handle = handle;
+  if (!id.starts_with("sha256:")) {
+    size_t at = id.rfind('@');
+    c.full_name = id.substr(0, at);
+    if (auto v = Version::Parse(id.substr(at + 1))) c.version = std::move(*v);
+  }
+  return c;
+}
+
+}  // namespace
+
+std::string Resolution::ToLockfileJson() const { return ToJson(*this).dump(2) + "\n"; }
+
+Result<Resolution> ParseLockfile(const std::string& text, const std::string& name,
+                                 const ResolveOptions& options) {
+  Json doc;
+  try {
+    doc = Json::parse(text);
+  } catch (const Json::exception& e) {
+    return Error::Corrupt(name + ": not JSON: " + e.what());
+  }
+  auto locked = Decode(doc);
+  if (!locked) return std::move(locked).error().With(name);
+  if (locked->packages.empty() || locked->packages[0].id != locked->root) {
+    return Error::Corrupt(name + ": the first package must be the root");
+  }
+
+  Graph graph;
+  std::map<std::string, size_t> index_of;
+  for (const LockedPackage& p : locked->packages) {
+    if (!index_of.emplace(p.id, graph.nodes.size()).second) {
+      return Error::Corrupt(name + ": package " + p.id + " is listed twice");
+    }
+    graph.nodes.push_back(GraphNode{CandidateFor(p.id, graph.nodes.size()), {}});
+  }
+  for (size_t i = 0; i < locked->packages.size(); ++i) {
+    for (const LockedEdge& e : locked->packages[i].edges) {
+      auto it = index_of.find(e.target);
+      if (it == index_of.end()) {
+        return Error::Corrupt(name + ": " + locked->packages[i].id + ": dependency '" + e.alias +
+                              "' names " + e.target + ", which is not listed");
+      }
+      graph.nodes[i].edges.push_back(GraphEdge{e.alias, e.requirement, it->second});
+    }
+  }
+
+  Warnings warnings(options);
+  auto cache = OpenCacheFor(options, warnings);
+  if (!cache) return std::move(cache).error();
+  LoadContext context{cache->get(), OpenOptionsFor(options)};
+  std::vector<LoadedPackage> loaded(locked->packages.size());
+  WEBCFS_RETURN_IF_ERROR(
+      ParallelFor(loaded.size(), options.load_workers, [&](size_t i) -> Result<void> {
+        auto p = LoadLocked(locked->packages[i], context);
+        if (!p) return std::move(p).error().With(name);
+        auto same = CheckId(locked->packages[i], *p);
+        if (!same) return std::move(same).error().With(name);
+        loaded[i] = std::move(*p);
+        return Ok();
+      }));
+  auto loaded_of = [&](size_t node) -> const LoadedPackage& { return loaded[node]; };
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    auto edges = CheckEdges(graph, i, loaded_of);
+    if (!edges) return std::move(edges).error().With(name);
+  }
+  std::vector<size_t> order = PrecedenceOrder(graph);
+  for (size_t k = 0; k < order.size(); ++k) {
+    if (order[k] != k) {
+      return Error::Corrupt(name +
+                            ": packages are not in precedence order (or not all reachable "
+                            "from the root)");
+    }
+  }
+  // Also rejects cycles: a cyclic graph has no order with every edge forward.
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    for (const GraphEdge& e : graph.nodes[i].edges) {
+      if (e.target <= i) {
+        return Error::Corrupt(name + ": dependency cycle through " + graph.nodes[i].package.id);
+      }
+    }
+  }
+
+  auto r = Assemble(graph, loaded_of);
+  if (!r) return std::move(r).error().With(name);
+  // The mappings and commands follow from the verified packages; a lockfile
+  // that records others was edited or written by a different webcfs.
+  Json recomputed = ToJson(*r);
+  for (const char* key : {"mappings", "commands", "entrypoint"}) {
+    const Json& recorded = std::string(key) == "mappings"   ? locked->mappings
+                           : std::string(key) == "commands" ? locked->commands
+                                                            : locked->entrypoint;
+    if (recorded != recomputed[key]) {
+      return Error::Corrupt(name + ": " + key +
+                            " differ from what the locked packages declare (edited lockfile, or "
+                            "written by another webcfs version)");
+    }
+  }
+  for (std::string& w : r->warnings) warnings.Add(std::move(w));
+  r->warnings = warnings.Take();
+  return std::move(*r);
+}
+
+Result<Resolution> LoadLockfile(const std::string& path, const ResolveOptions& options) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Error::Io(path, errno);
+  std::ostringstream text;
+  char buf[65536];
+  uint64_t total = 0;
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    total += static_cast<uint64_t>(in.gcount());
+    if (total > kMaxLockfileBytes) return Error::ResourceLimit(path + ": lockfile too large");
+    text.write(buf, in.gcount());
+  }
+  if (in.bad()) return Error::Io(path + ": read error");
+  return ParseLockfile(text.str(), path, options);
+}
+
+}  // namespace webcfs::resolver

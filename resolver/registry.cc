@@ -1,0 +1,202 @@
+#include "resolver/registry.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <mutex>
+
+#include "resolver/cache.h"
+#include "resolver/specifier.h"
+#include "webc/container.h"
+
+namespace webcfs::resolver {
+namespace {
+
+constexpr std::string_view kWebc = ".webc";
+constexpr std::string_view kWebcZst = ".webc.zst";
+
+// What opening one file taught us, remembered per file version.
+struct Inspection {
+  std::optional<std::string> error;  // why the file is skipped
+  std::string full_name;             // empty: unnamed
+  std::optional<Version> version;
+  std::string sha256_hex;  // unnamed only
+};
+
+struct FileKey {
+  dev_t dev;
+  ino_t ino;
+  off_t size;
+  int64_t mtime_ns;
+  bool operator==(const FileKey&) const = default;
+};
+
+std::mutex& InspectionMu() {
+  static std::mutex mu;
+  return mu;
+}
+std::map<std::string, std::pair<FileKey, Inspection>>& Inspections() {
+  static std::map<std::string, std::pair<FileKey, Inspection>> m;
+  return m;
+}
+
+Inspection Inspect(const std::string& path) {
+  Inspection out;
+  webc::OpenOptions options;
+  options.max_decompressed_size = kMaxDecompressedSize;
+  auto container = webc::Container::OpenFile(path, options);
+  if (!container) {
+    out.error = container.error().message();
+    return out;
+  }
+  const webc::Manifest& m = (*container)->manifest();
+  if (m.package_name && m.package_version) {
+    auto name_ok = ValidatePackageName(*m.package_name);
+    auto version = Version::Parse(*m.package_version);
+    if (name_ok && version) {
+      out.full_name = *m.package_name;
+      out.version = std::move(*version);
+      return out;
+    }
+    out.error = "manifest names an invalid package: " +
+                (name_ok ? version.error().message() : name_ok.error().message());
+    return out;
+  }
+  auto hex = HashContainerFile(path);
+  if (!hex) {
+    out.error = hex.error().message();
+    return out;
+  }
+  out.sha256_hex = *hex;
+  return out;
+}
+
+Inspection InspectOnce(const std::string& path, const struct stat& st) {
+  FileKey key{st.st_dev, st.st_ino, st.st_size,
+              int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec};
+  {
+    std::lock_guard lock(InspectionMu());
+    auto it = Inspections().find(path);
+    if (it != Inspections().end() && it->second.first == key) return it->second.second;
+  }
+  Inspection result = Inspect(path);
+  std::lock_guard lock(InspectionMu());
+  Inspections()[path] = {key, result};
+  return result;
+}
+
+}  // namespace
+
+std::string SkipWarning(const std::string& path, const std::string& why) {
+  std::string_view rest = why;
+  if (rest.starts_with(path + ": ")) rest.remove_prefix(path.size() + 2);
+  return path + ": skipped: " + std::string(rest);
+}
+
+bool IsRegistryFileName(std::string_view name) {
+  if (name.empty() || name.front() == '.') return false;
+  return (name.ends_with(kWebc) && name.size() > kWebc.size()) ||
+         (name.ends_with(kWebcZst) && name.size() > kWebcZst.size());
+}
+
+std::optional<std::pair<std::string, Version>> ParseRegistryFileName(std::string_view name) {
+  if (!IsRegistryFileName(name)) return std::nullopt;
+  name.remove_suffix(name.ends_with(kWebcZst) ? kWebcZst.size() : kWebc.size());
+  size_t at = name.rfind('@');
+  size_t dashes = name.find("--");
+  if (at == std::string_view::npos || dashes == std::string_view::npos || dashes > at) {
+    return std::nullopt;
+  }
+  std::string full_name = std::string(name.substr(0, dashes)) + "/" +
+                          std::string(name.substr(dashes + 2, at - dashes - 2));
+  if (!ValidatePackageName(full_name)) return std::nullopt;
+  auto version = Version::Parse(name.substr(at + 1));
+  if (!version) return std::nullopt;
+  return std::make_pair(std::move(full_name), std::move(*version));
+}
+
+Result<std::shared_ptr<const RegistryIndex>> RegistryIndex::Open(
+    const std::vector<std::string>& folders) {
+  auto index = std::make_shared<RegistryIndex>();
+  std::map<std::string, size_t, std::less<>> by_id;
+  for (const std::string& folder : folders) {
+    std::error_code ec;
+    std::filesystem::path dir = std::filesystem::absolute(folder, ec).lexically_normal();
+    if (ec) return Error::Io("registry " + folder + ": " + ec.message());
+    std::vector<std::string> names;
+    std::filesystem::directory_iterator it(dir, ec);
+    if (ec) return Error::Io("registry " + dir.string() + ": " + ec.message());
+    for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
+      std::string name = it->path().filename().string();
+      if (IsRegistryFileName(name)) names.push_back(std::move(name));
+    }
+    if (ec) return Error::Io("registry " + dir.string() + ": " + ec.message());
+    std::sort(names.begin(), names.end());
+
+    std::map<std::string, std::string, std::less<>> first_in_folder;  // id → file
+    for (const std::string& name : names) {
+      RegistryEntry e;
+      e.path = (dir / name).string();
+      struct stat st;
+      if (::stat(e.path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (errno == ENOENT) continue;  // removed while listing
+        index->warnings_.push_back(e.path + ": skipped: not a regular file");
+        continue;
+      }
+      if (auto parsed = ParseRegistryFileName(name)) {
+        e.full_name = parsed->first;
+        e.version = parsed->second;
+        e.from_file_name = true;
+      } else {
+        Inspection ins = InspectOnce(e.path, st);
+        if (ins.error) {
+          index->warnings_.push_back(SkipWarning(e.path, *ins.error));
+          continue;
+        }
+        e.full_name = ins.full_name;
+        e.version = ins.version;
+        e.sha256_hex = ins.sha256_hex;
+      }
+      e.id = e.full_name.empty() ? HashId(e.sha256_hex) : NamedId(e.full_name, *e.version);
+      if (auto dup = first_in_folder.find(e.id); dup != first_in_folder.end()) {
+        index->warnings_.push_back(e.path + ": skipped: " + e.id + " is already provided by " +
+                                   dup->second);
+        continue;
+      }
+      first_in_folder.emplace(e.id, e.path);
+      if (by_id.count(e.id)) continue;  // an earlier folder wins
+      by_id.emplace(e.id, index->entries_.size());
+      index->entries_.push_back(std::move(e));
+    }
+  }
+  for (size_t i = 0; i < index->entries_.size(); ++i) {
+    const RegistryEntry& e = index->entries_[i];
+    if (e.full_name.empty()) {
+      index->by_hash_.emplace(e.sha256_hex, i);
+    } else {
+      index->by_name_[e.full_name].push_back(i);
+    }
+  }
+  for (auto& [name, list] : index->by_name_) {
+    std::sort(list.begin(), list.end(), [&](size_t a, size_t b) {
+      return *index->entries_[a].version > *index->entries_[b].version;
+    });
+  }
+  return std::shared_ptr<const RegistryIndex>(std::move(index));
+}
+
+std::vector<const RegistryEntry*> RegistryIndex::Versions(std::string_view full_name) const {
+  std::vector<const RegistryEntry*> out;
+  auto it = by_name_.find(full_name);
+  if (it == by_name_.end()) return out;
+  for (size_t i : it->second) out.push_back(&entries_[i]);
+  return out;
+}
+
+const RegistryEntry* RegistryIndex::FindHash(std::string_view sha256_hex) const {
+  auto it = by_hash_.find(sha256_hex);
+  return it == by_hash_.end() ? nullptr : &entries_[it->second];
+}
+
+}  // namespace webcfs::resolver

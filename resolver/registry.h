@@ -1,0 +1,73 @@
+// Directory registries (docs/design.md "Sources"): folders of `*.webc` and
+// `*.webc.zst` files.
+//
+// A file named `namespace--name@version.webc[.zst]` is indexed from its name
+// without being opened. Any other file is opened once and indexed by its
+// manifest's `wapm` name and version; a container without them is addressable
+// only as `sha256:<hex of its bytes>`. Files that cannot be read as containers
+// are skipped with a warning naming the file. Hidden files (".x") and files
+// with other extensions are ignored.
+//
+// Several folders merge in order: the first folder wins for an identical id.
+// Within one folder, the first file in byte order of names wins and later
+// duplicates are skipped with a warning.
+//
+// Cost: each Open() lists the folders again (so a reload sees new files), but
+// a file is opened or hashed at most once per process for the same file
+// version (path, inode, size, mtime).
+//
+// Thread-safety: an index is immutable; Open() may be called concurrently.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "resolver/semver.h"
+#include "webc/result.h"
+
+namespace webcfs::resolver {
+
+struct RegistryEntry {
+  std::string path;                // absolute path of the file
+  std::string id;                  // "ns/name@1.2.3" or "sha256:<hex>"
+  std::string full_name;           // empty for an unnamed container
+  std::optional<Version> version;  // set when named
+  std::string sha256_hex;          // set for unnamed containers (their id)
+  bool from_file_name = false;     // indexed by file name; not opened yet
+};
+
+class RegistryIndex {
+ public:
+  static Result<std::shared_ptr<const RegistryIndex>> Open(const std::vector<std::string>& folders);
+
+  // Every entry named `full_name`, highest version first.
+  std::vector<const RegistryEntry*> Versions(std::string_view full_name) const;
+  // The unnamed entry whose bytes hash to `sha256_hex`, or nullptr.
+  const RegistryEntry* FindHash(std::string_view sha256_hex) const;
+  const std::vector<RegistryEntry>& entries() const { return entries_; }
+  // One line per skipped file: "<path>: skipped: <why>".
+  const std::vector<std::string>& warnings() const { return warnings_; }
+
+ private:
+  std::vector<RegistryEntry> entries_;
+  std::map<std::string, std::vector<size_t>, std::less<>> by_name_;
+  std::map<std::string, size_t, std::less<>> by_hash_;
+  std::vector<std::string> warnings_;
+};
+
+// "namespace--name@version.webc" or ".webc.zst" → ("namespace/name", version);
+// nullopt when the file name does not have that shape.
+std::optional<std::pair<std::string, Version>> ParseRegistryFileName(std::string_view file_name);
+
+// "<path>: skipped: <why>", without repeating the path when `why` starts with it.
+std::string SkipWarning(const std::string& path, const std::string& why);
+
+// True for names a registry considers: "*.webc" and "*.webc.zst", not hidden.
+bool IsRegistryFileName(std::string_view file_name);
+
+}  // namespace webcfs::resolver

@@ -1,0 +1,306 @@
+// Resolve(): specifier → registries → graph → loaded packages → Resolution.
+#include <sys/stat.h>
+
+#include <deque>
+#include <map>
+#include <set>
+
+#include "resolver/assemble.h"
+#include "resolver/registry.h"
+#include "resolver/resolve_internal.h"
+#include "resolver/specifier.h"
+
+namespace webcfs::resolver {
+namespace {
+
+// The graph's view of the registries, the cache and the root file. Packages
+// are loaded (imported into the cache and opened) when the graph first needs
+// their manifest, a breadth-first level at a time, in parallel.
+class RegistryCatalog final : public Catalog {
+ public:
+  RegistryCatalog(std::shared_ptr<const RegistryIndex> index, LoadContext context, unsigned workers,
+                  Warnings& warnings)
+      : index_(std::move(index)), context_(context), workers_(workers), warnings_(warnings) {}
+
+  // Registers a package loaded outside the registries (the root file).
+  Candidate AddLoaded(LoadedPackage loaded) {
+    const webc::Manifest& m = loaded.container->manifest();
+    Candidate c;
+    if (m.package_name && m.package_version && ValidatePackageName(*m.package_name).ok()) {
+      if (auto v = Version::Parse(*m.package_version)) {
+        c.full_name = *m.package_name;
+        c.version = std::move(*v);
+      }
+    }
+    c.id = c.full_name.empty() ? HashId(loaded.sha256_hex) : NamedId(c.full_name, *c.version);
+    c.handle = slots_.size();
+    slots_.push_back(Slot{loaded.source, nullptr, std::move(loaded)});
+    return c;
+  }
+
+  std::vector<Candidate> Versions(std::string_view full_name) override {
+    std::vector<Candidate> out;
+    for (const RegistryEntry* e : index_->Versions(full_name)) {
+      if (!bad_.count(e->path)) out.push_back(ForEntry(*e));
+    }
+    return out;
+  }
+
+  Result<Candidate> ByHash(std::string_view hex) override {
+    if (const RegistryEntry* e = index_->FindHash(hex); e != nullptr && !bad_.count(e->path)) {
+      return ForEntry(*e);
+    }
+    // Any package this machine imported before is in the cache under its hash.
+    auto cached = LoadCached(std::string(hex), context_);
+    if (!cached) {
+      if (cached.error().code() == Error::Code::kNotFound) {
+        return Error::NotFound("no package with sha256 " + std::string(hex) +
+                               " in the registries or the cache");
+      }
+      return std::move(cached).error();
+    }
+    if (auto it = by_path_.find(cached->source); it != by_path_.end()) {
+      return Candidate{HashId(hex), "", std::nullopt, it->second};
+    }
+    Candidate c = AddLoaded(std::move(*cached));
+    by_path_.emplace(slots_[c.handle].path, c.handle);
+    return c;
+  }
+
+  Result<void> Load(std::span<const Candidate> batch) override {
+    std::vector<size_t> todo;
+    for (const Candidate& c : batch) {
+      Slot& s = slots_[c.handle];
+      if (!s.loaded && std::find(todo.begin(), todo.end(), c.handle) == todo.end()) {
+        todo.push_back(c.handle);
+      }
+    }
+    std::vector<std::optional<LoadedPackage>> results(todo.size());
+    std::vector<std::optional<Error>> errors(todo.size());
+    auto loaded = ParallelFor(todo.size(), workers_, [&](size_t i) -> Result<void> {
+      const Slot& s = slots_[todo[i]];
+      auto p = LoadPackage(s.path, context_);
+      if (p && s.entry != nullptr) {
+        if (auto same = CheckIdentity(*s.entry, *p); !same) p = std::move(same).error();
+      }
+      if (!p) {
+        errors[i] = p.error();
+        return std::move(p).error();
+      }
+      results[i] = std::move(*p);
+      return Ok();
+    });
+    for (size_t i = 0; i < todo.size(); ++i) {
+      Slot& s = slots_[todo[i]];
+      // Keep what loaded even on failure: a retry must not load it again.
+      if (results[i]) s.loaded = std::move(results[i]);
+      // A registry file that is not what its index entry says is skipped like
+      // any other unreadable file; Resolve() then tries again without it.
+      if (errors[i] && s.entry != nullptr && bad_.insert(s.path).second) {
+        warnings_.Add(SkipWarning(s.path, errors[i]->message()));
+        retry_ = true;
+      }
+    }
+    return loaded;
+  }
+
+  const std::vector<webc::Dependency>& Uses(const Candidate& c) override {
+    return slots_[c.handle].loaded->container->manifest().uses;
+  }
+
+  const LoadedPackage& Loaded(size_t handle) const { return *slots_[handle].loaded; }
+
+  // True once after a Load failure that excluded a registry file.
+  bool TakeRetry() { return std::exchange(retry_, false); }
+
+ private:
+  struct Slot {
+    std::string path;
+    const RegistryEntry* entry;  // nullptr for packages not from the index
+    std::optional<LoadedPackage> loaded;
+  };
+
+  Candidate ForEntry(const RegistryEntry& e) {
+    auto it = by_path_.find(e.path);
+    size_t handle;
+    if (it != by_path_.end()) {
+      handle = it->second;
+    } else {
+      handle = slots_.size();
+      slots_.push_back(Slot{e.path, &e, std::nullopt});
+      by_path_.emplace(e.path, handle);
+    }
+    return Candidate{e.id, e.full_name, e.version, handle};
+  }
+
+  // The container must be the package its index entry promised.
+  static Result<void> CheckIdentity(const RegistryEntry& e, const LoadedPackage& p) {
+    if (e.full_name.empty()) {
+      if (p.sha256_hex != e.sha256_hex) {
+        return Error::Integrity(e.path + ": changed since it was indexed (sha256 " + e.sha256_hex +
+                                ", now " + p.sha256_hex + ")");
+      }
+      return Ok();
+    }
+    const webc::Manifest& m = p.container->manifest();
+    if (!m.package_name || !m.package_version) return Ok();  // named by the registry only
+    auto v = Version::Parse(*m.package_version);
+    if (*m.package_name != e.full_name || !v || !(*v == *e.version) ||
+        v->build != e.version->build) {
+      return Error::Corrupt(e.path + ": " + (e.from_file_name ? "file name" : "index") + " says " +
+                            e.id + " but the manifest says " + *m.package_name + "@" +
+                            *m.package_version);
+    }
+    return Ok();
+  }
+
+  std::shared_ptr<const RegistryIndex> index_;
+  LoadContext context_;
+  unsigned workers_;
+  Warnings& warnings_;
+  std::deque<Slot> slots_;
+  std::map<std::string, size_t> by_path_;
+  std::set<std::string> bad_;
+  bool retry_ = false;
+};
+
+std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+Result<Candidate> ChooseRoot(const Specifier& spec, RegistryCatalog& catalog,
+                             const LoadContext& context, const ResolveOptions& options) {
+  switch (spec.kind) {
+    case Specifier::Kind::kUrl:
+      return Error::Unsupported(spec.text + ": remote sources are not supported yet");
+    case Specifier::Kind::kPath: {
+      auto loaded = LoadPackage(spec.path, context);
+      if (!loaded) return std::move(loaded).error();
+      return catalog.AddLoaded(std::move(*loaded));
+    }
+    case Specifier::Kind::kHash:
+      return catalog.ByHash(spec.sha256_hex);
+    case Specifier::Kind::kRegistry: {
+      if (!spec.registry.empty()) {
+        return Error::Unsupported(spec.text + ": registry " + Quote(spec.registry) +
+                                  " is not available (only directory registries are)");
+      }
+      std::vector<Candidate> versions = catalog.Versions(spec.full_name);
+      for (const Candidate& c : versions) {
+        if (spec.requirement.Matches(*c.version)) return c;
+      }
+      std::string where =
+          options.registries.empty()
+              ? std::string("no --registry given")
+              : "searched " + std::to_string(options.registries.size()) + " registry folder(s)";
+      if (versions.empty()) {
+        return Error::NotFound(spec.text + ": no package " + spec.full_name + " (" + where + ")");
+      }
+      std::string available;
+      for (const Candidate& c : versions) {
+        available += (available.empty() ? "" : ", ") + c.version->ToString();
+      }
+      return Error::NotFound(spec.text + ": no version of " + spec.full_name + " matches " +
+                             spec.requirement.text() + " (available: " + available + ")");
+    }
+  }
+  return Error::InvalidArgument("unknown specifier kind");
+}
+
+bool IsRegularFile(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+}  // namespace
+
+webc::OpenOptions OpenOptionsFor(const ResolveOptions& options) {
+  webc::OpenOptions o;
+  o.verify = options.verify;
+  o.max_decompressed_size = kMaxDecompressedSize;
+  return o;
+}
+
+Result<std::unique_ptr<ContentCache>> OpenCacheFor(const ResolveOptions& options,
+                                                   Warnings& warnings) {
+  if (!options.use_cache) return std::unique_ptr<ContentCache>();
+  if (!options.cache_dir.empty()) {
+    auto cache = ContentCache::Open(options.cache_dir);
+    if (!cache) return std::move(cache).error();
+    return std::move(*cache);
+  }
+  std::string dir = DefaultCacheDir();
+  if (dir.empty()) {
+    warnings.Add(
+        "no cache directory (set XDG_CACHE_HOME or HOME, or pass --cache); "
+        "reading packages in place");
+    return std::unique_ptr<ContentCache>();
+  }
+  auto cache = ContentCache::Open(dir);
+  if (!cache) {
+    warnings.Add(cache.error().message() + "; reading packages in place");
+    return std::unique_ptr<ContentCache>();
+  }
+  return std::move(*cache);
+}
+
+Result<Resolution> Assemble(const Graph& graph,
+                            const std::function<const LoadedPackage&(size_t)>& loaded) {
+  Resolution r;
+  std::vector<size_t> order = PrecedenceOrder(graph);
+  std::vector<size_t> position(graph.nodes.size());
+  for (size_t k = 0; k < order.size(); ++k) position[order[k]] = k;
+  for (size_t node : order) {
+    const GraphNode& n = graph.nodes[node];
+    const LoadedPackage& p = loaded(node);
+    ResolvedPackage rp;
+    rp.id = n.package.id;
+    rp.source = p.source;
+    rp.webc_sha256 = p.sha256_hex;
+    rp.container = p.container;
+    rp.container_path = p.container_path;
+    for (const GraphEdge& e : n.edges) {
+      rp.dependencies.push_back(Edge{e.alias, e.requirement, position[e.target]});
+    }
+    r.packages.push_back(std::move(rp));
+  }
+  WEBCFS_RETURN_IF_ERROR(AssembleMappings(r));
+  AssembleCommands(r);
+  return r;
+}
+
+Result<Resolution> Resolve(const std::string& spec_text, const ResolveOptions& options) {
+  if (spec_text.ends_with(".json")) return LoadLockfile(spec_text, options);
+  auto spec = ParseSpecifier(spec_text);
+  // Like Wasmer, an existing file counts as a path even without "./".
+  if ((!spec || spec->kind == Specifier::Kind::kRegistry) && IsRegularFile(spec_text)) {
+    spec = ParseSpecifier("./" + spec_text);
+  }
+  if (!spec) return std::move(spec).error();
+
+  Warnings warnings(options);
+  auto cache = OpenCacheFor(options, warnings);
+  if (!cache) return std::move(cache).error();
+  auto index = RegistryIndex::Open(options.registries);
+  if (!index) return std::move(index).error();
+  for (const std::string& w : (*index)->warnings()) warnings.Add(w);
+
+  LoadContext context{cache->get(), OpenOptionsFor(options)};
+  RegistryCatalog catalog(*index, context, options.load_workers, warnings);
+  while (true) {
+    auto root = ChooseRoot(*spec, catalog, context, options);
+    if (!root) return std::move(root).error();
+    auto graph = BuildGraph(*root, catalog);
+    if (!graph) {
+      if (catalog.TakeRetry()) continue;  // a bad registry file was excluded
+      return std::move(graph).error();
+    }
+    auto r = Assemble(*graph, [&](size_t node) -> const LoadedPackage& {
+      return catalog.Loaded(graph->nodes[node].package.handle);
+    });
+    if (!r) return std::move(r).error();
+    for (std::string& w : r->warnings) warnings.Add(std::move(w));
+    r->warnings = warnings.Take();
+    return std::move(*r);
+  }
+}
+
+}  // namespace webcfs::resolver

@@ -1,0 +1,43 @@
+// Pieces shared by Resolve() (resolve.cc) and LoadLockfile() (lockfile.cc).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "resolver/cache.h"
+#include "resolver/graph.h"
+#include "resolver/loader.h"
+#include "resolver/resolution.h"
+
+namespace webcfs::resolver {
+
+// Collects warnings and forwards each to ResolveOptions::on_warning at once.
+class Warnings {
+ public:
+  explicit Warnings(const ResolveOptions& options) : options_(options) {}
+  void Add(std::string message) {
+    if (options_.on_warning) options_.on_warning(message);
+    list_.push_back(std::move(message));
+  }
+  std::vector<std::string> Take() { return std::move(list_); }
+
+ private:
+  const ResolveOptions& options_;
+  std::vector<std::string> list_;
+};
+
+// The cache ResolveOptions ask for: nullptr when caching is off, or when the
+// default location is unusable (a warning; an explicit --cache must work).
+Result<std::unique_ptr<ContentCache>> OpenCacheFor(const ResolveOptions& options,
+                                                   Warnings& warnings);
+
+webc::OpenOptions OpenOptionsFor(const ResolveOptions& options);
+
+// The Resolution of an acyclic graph whose packages are loaded: packages in
+// precedence order, then mappings, commands and entrypoint.
+// `loaded(node index)` gives each node's LoadedPackage.
+Result<Resolution> Assemble(const Graph& graph,
+                            const std::function<const LoadedPackage&(size_t)>& loaded);
+
+}  // namespace webcfs::resolver

@@ -1,0 +1,166 @@
+#include "resolver/cache.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <zstd.h>
+
+#include <cstdlib>
+
+#include "resolver/loader.h"
+#include "tests/unit/resolver/package_util.h"
+#include "webc/sha256.h"
+
+namespace webcfs::resolver {
+namespace {
+
+using testing::PackageBuilder;
+using testing::ReadFile;
+using testing::TempDir;
+using testing::WriteFile;
+
+std::string Compress(const std::string& bytes) {
+  std::string out(ZSTD_compressBound(bytes.size()), '\0');
+  size_t n = ZSTD_compress(out.data(), out.size(), bytes.data(), bytes.size(), 3);
+  EXPECT_FALSE(ZSTD_isError(n));
+  out.resize(n);
+  return out;
+}
+
+std::string HexOf(const std::string& bytes) { return webc::ToHex(webc::Sha256::Of(bytes)); }
+
+TEST(CacheTest, ImportCopiesUnderTheHashReadOnly) {
+  TempDir dir;
+  std::string src = PackageBuilder("t/a", "1.0.0").Volume("/v", {{"f", "x"}}).WriteTo(dir / "reg");
+  auto cache = ContentCache::Open((dir / "cache").string());
+  ASSERT_TRUE(cache.ok()) << cache.error().message();
+  auto entry = (*cache)->Import(src);
+  ASSERT_TRUE(entry.ok()) << entry.error().message();
+  std::string bytes = ReadFile(src);
+  EXPECT_EQ(entry->sha256_hex, HexOf(bytes));
+  EXPECT_EQ(entry->path, (*cache)->dir() + "/" + HexOf(bytes) + ".webc");
+  EXPECT_EQ(ReadFile(entry->path), bytes);
+  struct stat st;
+  ASSERT_EQ(::stat(entry->path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0444u);
+  EXPECT_NE(st.st_ino, [&] {
+    struct stat s2;
+    ::stat(src.c_str(), &s2);
+    return s2.st_ino;
+  }()) << "a private copy, not the registry file";
+
+  // The registry file is rewritten: the cache entry is untouched.
+  WriteFile(src, "overwritten");
+  EXPECT_EQ(ReadFile(entry->path), bytes);
+  auto found = (*cache)->Find(entry->sha256_hex);
+  ASSERT_TRUE(found.ok()) << found.error().message();
+  EXPECT_EQ(*found, entry->path);
+}
+
+TEST(CacheTest, ZstdInputsAreDecompressedIntoTheCache) {
+  TempDir dir;
+  std::string plain =
+      PackageBuilder("t/z", "1.0.0").Volume("/v", {{"f", "zz"}}).WriteTo(dir.path());
+  std::string bytes = ReadFile(plain);
+  std::filesystem::create_directories(dir / "reg");
+  WriteFile(dir / "reg" / "t--z@1.0.0.webc.zst", Compress(bytes));
+  auto is_zst = IsZstdFile((dir / "reg" / "t--z@1.0.0.webc.zst").string());
+  ASSERT_TRUE(is_zst.ok());
+  EXPECT_TRUE(*is_zst);
+  auto cache = ContentCache::Open((dir / "cache").string());
+  ASSERT_TRUE(cache.ok());
+  auto entry = (*cache)->Import((dir / "reg" / "t--z@1.0.0.webc.zst").string());
+  ASSERT_TRUE(entry.ok()) << entry.error().message();
+  EXPECT_EQ(entry->sha256_hex, HexOf(bytes)) << "the hash is of the container, not the .zst";
+  EXPECT_EQ(ReadFile(entry->path), bytes);
+  auto hex = HashContainerFile((dir / "reg" / "t--z@1.0.0.webc.zst").string());
+  ASSERT_TRUE(hex.ok());
+  EXPECT_EQ(*hex, HexOf(bytes));
+}
+
+TEST(CacheTest, TruncatedZstdIsCorrupt) {
+  TempDir dir;
+  std::string plain = PackageBuilder("t/z", "1.0.0").WriteTo(dir.path());
+  std::string z = Compress(ReadFile(plain));
+  WriteFile(dir / "bad.webc.zst", z.substr(0, z.size() - 5));
+  auto cache = ContentCache::Open((dir / "cache").string());
+  ASSERT_TRUE(cache.ok());
+  auto entry = (*cache)->Import((dir / "bad.webc.zst").string());
+  ASSERT_FALSE(entry.ok());
+  EXPECT_EQ(entry.error().code(), Error::Code::kCorrupt);
+  EXPECT_NE(entry.error().message().find("bad.webc.zst"), std::string::npos);
+  // No temp files are left behind.
+  for (const auto& e : std::filesystem::directory_iterator(dir / "cache")) {
+    ADD_FAILURE() << "left in cache: " << e.path();
+  }
+}
+
+TEST(CacheTest, EntryWhoseContentDisagreesWithItsNameIsNotTrusted) {
+  TempDir dir;
+  std::string src = PackageBuilder("t/a", "1.0.0").WriteTo(dir / "reg");
+  auto cache = ContentCache::Open((dir / "cache").string());
+  ASSERT_TRUE(cache.ok());
+  auto entry = (*cache)->Import(src);
+  ASSERT_TRUE(entry.ok());
+  // Someone damages the cache entry (a new file under the same name).
+  std::string path = entry->path;
+  std::filesystem::remove(path);
+  WriteFile(path, "tampered");
+  auto found = (*cache)->Find(entry->sha256_hex);
+  ASSERT_FALSE(found.ok());
+  EXPECT_EQ(found.error().code(), Error::Code::kIntegrity);
+  EXPECT_NE(found.error().message().find(path), std::string::npos);
+  // Importing again repairs it.
+  auto again = (*cache)->Import(src);
+  ASSERT_TRUE(again.ok()) << again.error().message();
+  EXPECT_EQ(ReadFile(again->path), ReadFile(src));
+  EXPECT_TRUE((*cache)->Find(entry->sha256_hex).ok());
+}
+
+TEST(CacheTest, FindAbsentIsNotFound) {
+  TempDir dir;
+  auto cache = ContentCache::Open((dir / "c").string());
+  ASSERT_TRUE(cache.ok());
+  auto found = (*cache)->Find(std::string(64, 'a'));
+  ASSERT_FALSE(found.ok());
+  EXPECT_EQ(found.error().code(), Error::Code::kNotFound);
+  EXPECT_FALSE((*cache)->Find("not-hex").ok());
+}
+
+TEST(CacheTest, OpenFailsOnAFile) {
+  TempDir dir;
+  WriteFile(dir / "file", "x");
+  auto cache = ContentCache::Open((dir / "file").string());
+  ASSERT_FALSE(cache.ok());
+}
+
+TEST(CacheTest, DefaultDirectory) {
+  const char* old_xdg = std::getenv("XDG_CACHE_HOME");
+  std::string saved = old_xdg ? old_xdg : "";
+  ::setenv("XDG_CACHE_HOME", "/xdg/cache", 1);
+  EXPECT_EQ(DefaultCacheDir(), "/xdg/cache/webcfs");
+  ::unsetenv("XDG_CACHE_HOME");
+  if (::geteuid() == 0) {
+    EXPECT_EQ(DefaultCacheDir(), "/var/cache/webcfs");
+  } else {
+    EXPECT_EQ(DefaultCacheDir(), std::string(std::getenv("HOME")) + "/.cache/webcfs");
+  }
+  if (old_xdg) ::setenv("XDG_CACHE_HOME", saved.c_str(), 1);
+}
+
+TEST(LoaderTest, ParallelForRunsEveryIndexAndReportsTheLowestFailure) {
+  for (unsigned workers : {1u, 2u, 8u}) {
+    std::vector<int> hits(100, 0);
+    auto r = ParallelFor(hits.size(), workers, [&](size_t i) -> Result<void> {
+      hits[i]++;
+      if (i == 70 || i == 30) return Error::Corrupt("bad " + std::to_string(i));
+      return Ok();
+    });
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().message(), "bad 30");
+    for (int h : hits) EXPECT_EQ(h, 1);
+  }
+  EXPECT_TRUE(ParallelFor(0, 4, [](size_t) -> Result<void> { return Ok(); }).ok());
+}
+
+}  // namespace
+}  // namespace webcfs::resolver

@@ -1,0 +1,209 @@
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "resolver/resolution.h"
+#include "tests/unit/resolver/package_util.h"
+#include "webc/sha256.h"
+
+namespace webcfs::resolver {
+namespace {
+
+using Json = nlohmann::ordered_json;
+using testing::PackageBuilder;
+using testing::ReadFile;
+using testing::TempDir;
+using testing::WriteFile;
+
+class LockfileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    app_ = PackageBuilder("t/app", "1.0.0")
+               .Use("first", "t/first@1")
+               .Use("second", "t/second@^1.1")
+               .Atom("app")
+               .Command("app", "app")
+               .Volume("/www", {{"index.html", "hi"}})
+               .Fs("/www", "/www")
+               .Fs("/shared", "/data", "second")
+               .WriteTo(reg());
+    first_ = PackageBuilder("t/first", "1.0.0")
+                 .Use("s", "t/second@1")
+                 .Atom("f")
+                 .Command("f", "f")
+                 .Entrypoint("f")
+                 .WriteTo(reg());
+    PackageBuilder("t/second", "1.1.0").Volume("/data", {{"d.txt", "d"}}).EmptyFs().WriteTo(reg());
+  }
+
+  std::filesystem::path reg() const { return tmp_ / "registry"; }
+  ResolveOptions Options() const {
+    ResolveOptions o;
+    o.registries = {reg().string()};
+    o.cache_dir = (tmp_ / "cache").string();
+    return o;
+  }
+  std::string Lock() {
+    auto r = Resolve("t/app", Options());
+    EXPECT_TRUE(r.ok()) << r.error().message();
+    return r ? r->ToLockfileJson() : "";
+  }
+
+  TempDir tmp_;
+  std::string app_, first_;
+};
+
+TEST_F(LockfileTest, ShapeAndKeyOrder) {
+  Json doc = Json::parse(Lock());
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : doc.items()) keys.push_back(k);
+  EXPECT_EQ(keys, (std::vector<std::string>{"webcfs_lockfile", "root", "packages", "mappings",
+                                            "commands", "entrypoint"}));
+  EXPECT_EQ(doc["webcfs_lockfile"], 1);
+  EXPECT_EQ(doc["root"], "t/app@1.0.0");
+  ASSERT_EQ(doc["packages"].size(), 3u);
+  const Json& app = doc["packages"][0];
+  std::vector<std::string> pkeys;
+  for (const auto& [k, v] : app.items()) pkeys.push_back(k);
+  EXPECT_EQ(pkeys, (std::vector<std::string>{"id", "source", "webc_sha256", "dependencies"}));
+  EXPECT_EQ(app["source"], app_);
+  EXPECT_EQ(app["webc_sha256"], webc::ToHex(webc::Sha256::Of(ReadFile(app_))));
+  EXPECT_EQ(app["dependencies"][0],
+            Json({{"alias", "first"}, {"requirement", "t/first@1"}, {"package", "t/first@1.0.0"}}));
+  EXPECT_EQ(
+      app["dependencies"][1],
+      Json({{"alias", "second"}, {"requirement", "t/second@^1.1"}, {"package", "t/second@1.1.0"}}));
+  EXPECT_EQ(doc["mappings"][1], Json({{"package", "t/app@1.0.0"},
+                                      {"volume_package", "t/second@1.1.0"},
+                                      {"volume", "/data"},
+                                      {"volume_path", "/"},
+                                      {"mount_path", "/shared"}}));
+  EXPECT_EQ(doc["commands"][0], Json({{"name", "app"},
+                                      {"package", "t/app@1.0.0"},
+                                      {"atom_package", "t/app@1.0.0"},
+                                      {"atom", "app"},
+                                      {"runner", "https://webc.org/runner/wasi"}}));
+  EXPECT_EQ(doc["entrypoint"], "f") << "inherited from t/first";
+}
+
+TEST_F(LockfileTest, RoundTripGivesTheSameResolution) {
+  std::string lock = Lock();
+  WriteFile(tmp_ / "app.lock.json", lock);
+  auto loaded = Resolve((tmp_ / "app.lock.json").string(), Options());
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message();
+  EXPECT_EQ(loaded->ToLockfileJson(), lock);
+  ASSERT_EQ(loaded->packages.size(), 3u);
+  for (const auto& p : loaded->packages) ASSERT_NE(p.container, nullptr);
+  EXPECT_EQ(loaded->mappings.size(), 2u);
+}
+
+TEST_F(LockfileTest, LoadingDoesNotResolve) {
+  std::string lock = Lock();
+  // A newer matching version appears: a lockfile keeps the pinned one.
+  PackageBuilder("t/second", "1.9.0").Volume("/data", {{"d.txt", "new"}}).EmptyFs().WriteTo(reg());
+  auto loaded = ParseLockfile(lock, "app.lock.json", Options());
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message();
+  EXPECT_EQ(loaded->ToLockfileJson(), lock);
+  auto fresh = Resolve("t/app", Options());
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_NE(fresh->ToLockfileJson(), lock);
+}
+
+TEST_F(LockfileTest, HashMismatchNamesPackageExpectedAndActual) {
+  std::string lock = Lock();
+  std::string expected = Json::parse(lock)["packages"][1]["webc_sha256"];
+  // Rewrite t/first with different content under the same name.
+  PackageBuilder("t/first", "1.0.0")
+      .Use("s", "t/second@1")
+      .Atom("f", "different")
+      .Command("f", "f")
+      .Entrypoint("f")
+      .WriteTo(reg());
+  std::string actual = webc::ToHex(webc::Sha256::Of(ReadFile(first_)));
+  ASSERT_NE(actual, expected);
+  auto loaded = ParseLockfile(lock, "app.lock.json", Options());
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.error().code(), Error::Code::kIntegrity);
+  EXPECT_EQ(loaded.error().message(), "app.lock.json: t/first@1.0.0: sha256 mismatch for " +
+                                          first_ + ": expected " + expected + ", actual " + actual);
+}
+
+TEST_F(LockfileTest, MissingSourceFallsBackToTheCache) {
+  std::string lock = Lock();
+  std::filesystem::remove(first_);
+  auto loaded = ParseLockfile(lock, "app.lock.json", Options());
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message();
+  EXPECT_EQ(loaded->ToLockfileJson(), lock) << "the source is still recorded";
+  EXPECT_EQ(loaded->packages[1].source, first_);
+  EXPECT_TRUE(loaded->packages[1].container_path.starts_with((tmp_ / "cache").string()));
+
+  ResolveOptions elsewhere = Options();
+  elsewhere.cache_dir = (tmp_ / "empty-cache").string();
+  auto missing = ParseLockfile(lock, "app.lock.json", elsewhere);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code(), Error::Code::kNotFound);
+  EXPECT_NE(missing.error().message().find("t/first@1.0.0: " + first_ + " is missing"),
+            std::string::npos)
+      << missing.error().message();
+}
+
+TEST_F(LockfileTest, EditedLockfilesAreRejected) {
+  Json doc = Json::parse(Lock());
+  struct Case {
+    std::function<void(Json&)> edit;
+    const char* needle;
+  };
+  std::vector<Case> cases = {
+      {[](Json& d) { d["webcfs_lockfile"] = 2; }, "lockfile version 2"},
+      {[](Json& d) { d.erase("packages"); }, "lockfile.packages: missing"},
+      {[](Json& d) { d["packages"][0]["webc_sha256"] = "xyz"; }, "packages[0].webc_sha256"},
+      {[](Json& d) { d["root"] = "t/first@1.0.0"; }, "the first package must be the root"},
+      {[](Json& d) { d["mappings"][0]["mount_path"] = "/elsewhere"; },
+       "mappings differ from what the locked packages declare"},
+      {[](Json& d) { d["commands"][0]["atom"] = "other"; }, "commands differ"},
+      {[](Json& d) { d["entrypoint"] = "app"; }, "entrypoint differ"},
+      {[](Json& d) { d["packages"][0]["dependencies"][0]["package"] = "t/nope@1.0.0"; },
+       "names t/nope@1.0.0, which is not listed"},
+      {[](Json& d) { d["packages"][0]["dependencies"][0]["alias"] = "renamed"; },
+       "in the manifest but 'renamed'"},
+      {[](Json& d) { std::swap(d["packages"][1], d["packages"][2]); }, "not in precedence order"},
+      {[](Json& d) { d["packages"][0]["dependencies"][0]["package"] = "t/second@1.1.0"; },
+       "is not satisfied by t/second@1.1.0"},
+      {[](Json& d) { d["packages"][1]["id"] = "t/impostor@1.1.0"; }, "not listed"},
+  };
+  for (const Case& c : cases) {
+    Json edited = doc;
+    c.edit(edited);
+    auto r = ParseLockfile(edited.dump(2), "x.json", Options());
+    ASSERT_FALSE(r.ok()) << c.needle;
+    EXPECT_NE(r.error().message().find(c.needle), std::string::npos)
+        << "want '" << c.needle << "' in: " << r.error().message();
+  }
+  auto garbage = ParseLockfile("{not json", "x.json", Options());
+  ASSERT_FALSE(garbage.ok());
+  EXPECT_TRUE(garbage.error().message().starts_with("x.json: not JSON"))
+      << garbage.error().message();
+}
+
+TEST_F(LockfileTest, ImpostorWithTheRightHashButWrongNameIsRejected) {
+  Json doc = Json::parse(Lock());
+  // Claim t/second is named t/third: its manifest disagrees.
+  std::string lock = doc.dump(2);
+  std::string needle = "t/second@1.1.0";
+  for (size_t pos; (pos = lock.find(needle)) != std::string::npos;)
+    lock.replace(pos, needle.size(), "t/third@1.1.0");
+  auto r = ParseLockfile(lock, "x.json", Options());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message().find("t/third@1.1.0: the container's manifest says t/second@1.1.0"),
+            std::string::npos)
+      << r.error().message();
+}
+
+TEST_F(LockfileTest, LoadLockfileFromDiskErrors) {
+  auto missing = LoadLockfile((tmp_ / "absent.json").string(), Options());
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().message().find("absent.json"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace webcfs::resolver

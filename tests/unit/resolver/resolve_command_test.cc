@@ -1,0 +1,101 @@
+// `webcfs resolve` as a user runs it: the built binary on a temp registry.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "tests/unit/resolver/package_util.h"
+
+namespace webcfs::resolver {
+namespace {
+
+using testing::PackageBuilder;
+using testing::ReadFile;
+using testing::TempDir;
+
+struct CliRun {
+  int status = -1;
+  std::string out, err;
+};
+
+class ResolveCommandTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    PackageBuilder("t/app", "1.0.0")
+        .Use("lib", "t/lib@1")
+        .Atom("app")
+        .Command("app", "app")
+        .WriteTo(tmp_ / "reg");
+    PackageBuilder("t/lib", "1.0.0")
+        .Volume("/share", {{"x", "1"}})
+        .Fs("/usr/share", "/share")
+        .WriteTo(tmp_ / "reg");
+  }
+
+  CliRun Webcfs(const std::string& args) {
+    std::string bin = std::string(WEBCFS_BINARY_DIR) + "/daemon/webcfs";
+    std::string cmd = "'" + bin + "' " + args + " >'" + (tmp_ / "out").string() + "' 2>'" +
+                      (tmp_ / "err").string() + "'";
+    CliRun r;
+    int rc = std::system(cmd.c_str());
+    r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    r.out = ReadFile(tmp_ / "out");
+    r.err = ReadFile(tmp_ / "err");
+    return r;
+  }
+  std::string Common() {
+    return "--registry '" + (tmp_ / "reg").string() + "' --cache '" + (tmp_ / "cache").string() +
+           "'";
+  }
+
+  TempDir tmp_;
+};
+
+TEST_F(ResolveCommandTest, PrintsTheLockfile) {
+  CliRun r = Webcfs("resolve t/app " + Common());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  auto doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["root"], "t/app@1.0.0");
+  EXPECT_EQ(doc["packages"].size(), 2u);
+  EXPECT_EQ(doc["mappings"][0]["mount_path"], "/usr/share");
+  EXPECT_EQ(doc["entrypoint"], "app");
+}
+
+TEST_F(ResolveCommandTest, WritesAndReadsALockfile) {
+  std::string lock = (tmp_ / "app.lock.json").string();
+  CliRun w = Webcfs("resolve t/app@^1 " + Common() + " --lock '" + lock + "'");
+  ASSERT_EQ(w.status, 0) << w.err;
+  EXPECT_EQ(w.out, "");
+  std::string written = ReadFile(lock);
+  ASSERT_FALSE(written.empty());
+  // From the lockfile: no registry needed, same output.
+  CliRun l = Webcfs("resolve '" + lock + "' --cache '" + (tmp_ / "cache").string() + "'");
+  ASSERT_EQ(l.status, 0) << l.err;
+  EXPECT_EQ(l.out, written);
+}
+
+TEST_F(ResolveCommandTest, FailureIsOneLineOnStderr) {
+  CliRun r = Webcfs("resolve t/missing@2 " + Common());
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "webcfs: t/missing@2: no package t/missing (searched 1 registry folder(s))\n");
+  CliRun bad = Webcfs("resolve 'ns/x@>=' " + Common());
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_TRUE(bad.err.starts_with("webcfs: specifier 'ns/x@>='")) << bad.err;
+  EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1);
+}
+
+TEST_F(ResolveCommandTest, WarningsGoToStderrAndDoNotFail) {
+  testing::WriteFile(tmp_ / "reg" / "junk.webc", "not a container");
+  CliRun r = Webcfs("resolve t/app " + Common());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(r.err.starts_with("webcfs: warning: " + (tmp_ / "reg" / "junk.webc").string() +
+                                ": skipped: "))
+      << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["root"], "t/app@1.0.0");
+}
+
+}  // namespace
+}  // namespace webcfs::resolver
