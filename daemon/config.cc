@@ -1,0 +1,154 @@
+#include "daemon/config.h"
+
+#include <cerrno>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "daemon/logging.h"
+
+namespace webcfs::daemon {
+
+namespace {
+
+using Json = nlohmann::json;
+
+Error KeyError(const std::string& key, const std::string& what) {
+  return Error::InvalidArgument("key '" + key + "': " + what);
+}
+
+Result<std::string> String(const Json& v, const std::string& key) {
+  if (!v.is_string()) return KeyError(key, "expected a string");
+  return v.get<std::string>();
+}
+
+Result<std::string> NonEmptyString(const Json& v, const std::string& key) {
+  auto s = String(v, key);
+  if (s && s->empty()) return KeyError(key, "must not be empty");
+  return s;
+}
+
+Result<std::vector<std::string>> StringList(const Json& v, const std::string& key) {
+  if (!v.is_array()) return KeyError(key, "expected an array of strings");
+  std::vector<std::string> out;
+  for (size_t i = 0; i < v.size(); ++i) {
+    auto s = NonEmptyString(v[i], key + "[" + std::to_string(i) + "]");
+    if (!s) return std::move(s.error());
+    out.push_back(std::move(*s));
+  }
+  return out;
+}
+
+Result<int64_t> Integer(const Json& v, const std::string& key, int64_t lo, int64_t hi) {
+  const std::string range =
+      "expected an integer in " + std::to_string(lo) + ".." + std::to_string(hi);
+  if (!v.is_number_integer()) return KeyError(key, range);
+  if (v.is_number_unsigned()) {
+    const uint64_t u = v.get<uint64_t>();
+    if (u > static_cast<uint64_t>(hi) || static_cast<int64_t>(u) < lo) return KeyError(key, range);
+    return static_cast<int64_t>(u);
+  }
+  const int64_t i = v.get<int64_t>();
+  if (i < lo || i > hi) return KeyError(key, range);
+  return i;
+}
+
+Result<void> ApplyKey(const std::string& key, const Json& v, bool* saw_spec, MountConfig* c) {
+  if (key == "package" || key == "lockfile") {
+    if (*saw_spec) return KeyError(key, "give either 'package' or 'lockfile', not both");
+    *saw_spec = true;
+    auto s = NonEmptyString(v, key);
+    if (!s) return std::move(s.error());
+    c->spec = std::move(*s);
+  } else if (key == "mountpoint") {
+    auto s = NonEmptyString(v, key);
+    if (!s) return std::move(s.error());
+    c->mountpoint = std::move(*s);
+  } else if (key == "registries") {
+    auto l = StringList(v, key);
+    if (!l) return std::move(l.error());
+    c->registries = std::move(*l);
+  } else if (key == "cache_dir") {
+    auto s = NonEmptyString(v, key);
+    if (!s) return std::move(s.error());
+    c->cache_dir = std::move(*s);
+  } else if (key == "mount_options") {
+    auto l = StringList(v, key);
+    if (!l) return std::move(l.error());
+    c->mount_options = std::move(*l);
+  } else if (key == "uid" || key == "gid") {
+    auto i = Integer(v, key, 0, std::numeric_limits<uint32_t>::max() - 1);
+    if (!i) return std::move(i.error());
+    (key == "uid" ? c->uid : c->gid) = *i;
+  } else if (key == "meta_dir") {
+    if (v.is_null() || (v.is_boolean() && !v.get<bool>())) {
+      c->no_meta_dir = true;
+    } else {
+      auto s = NonEmptyString(v, key);
+      if (!s) return KeyError(key, "expected a directory name, null or false");
+      if (s->find('/') != std::string::npos || *s == "." || *s == "..") {
+        return KeyError(key, "'" + *s + "' is not a single path component");
+      }
+      c->meta_dir = std::move(*s);
+      c->no_meta_dir = false;
+    }
+  } else if (key == "threads") {
+    auto i = Integer(v, key, 1, kMaxThreads);
+    if (!i) return std::move(i.error());
+    c->threads = static_cast<unsigned>(*i);
+  } else if (key == "verify") {
+    if (!v.is_boolean()) return KeyError(key, "expected true or false");
+    c->verify = v.get<bool>();
+  } else if (key == "log_level") {
+    auto s = String(v, key);
+    if (!s) return std::move(s.error());
+    if (auto level = ParseLogLevel(*s); !level) return KeyError(key, level.error().message());
+    c->log_level = std::move(*s);
+  } else {
+    return KeyError(key,
+                    "unknown key (known: package, lockfile, mountpoint, registries, "
+                    "cache_dir, mount_options, uid, gid, meta_dir, threads, verify, "
+                    "log_level)");
+  }
+  return Ok();
+}
+
+}  // namespace
+
+Result<void> ApplyConfigJson(std::string_view text, const std::string& name, MountConfig* config) {
+  // nlohmann throws on malformed input: caught here, at the one call site.
+  Json doc;
+  try {
+    doc = Json::parse(text.begin(), text.end());
+  } catch (const Json::exception& e) {
+    return Error::InvalidArgument(name + ": " + e.what());
+  }
+  if (!doc.is_object()) return Error::InvalidArgument(name + ": expected a JSON object");
+  bool saw_spec = false;
+  MountConfig updated = *config;
+  for (const auto& [key, value] : doc.items()) {
+    if (auto r = ApplyKey(key, value, &saw_spec, &updated); !r) {
+      return std::move(r.error()).With(name);
+    }
+  }
+  *config = std::move(updated);
+  return Ok();
+}
+
+Result<void> ApplyConfigFile(const std::string& path, MountConfig* config) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Error::Io(path, errno);
+  // A configuration file is a few hundred bytes; refuse anything absurd
+  // (a device, a huge file) before reading it.
+  constexpr size_t kMaxConfigBytes = 1 << 20;
+  std::string text(kMaxConfigBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (in.bad()) return Error::Io(path, errno);
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (text.size() > kMaxConfigBytes) {
+    return Error::InvalidArgument(path + ": larger than 1 MiB, not a configuration file");
+  }
+  return ApplyConfigJson(text, path, config);
+}
+
+}  // namespace webcfs::daemon

@@ -1,0 +1,55 @@
+// MountConfig: everything `webcfs mount` needs, filled from the command line
+// and/or a JSON configuration file (`webcfs mount --config FILE`).
+//
+// File format (every key optional; unknown keys and wrong types are errors
+// that name the key; see systemd/example.json and README.md):
+//   {
+//     "package": "ns/name@^1",          // or "lockfile": "/etc/webcfs/x.lock.json"
+//     "mountpoint": "/mnt/x",
+//     "registries": ["/srv/webc"],
+//     "cache_dir": "/var/cache/webcfs",
+//     "mount_options": ["allow_other", "xattr"],
+//     "uid": 0, "gid": 0,
+//     "meta_dir": ".webc",              // null or false: no control directory
+//     "threads": 4,
+//     "verify": false,
+//     "log_level": "info"
+//   }
+// Command-line flags given explicitly override the file's values.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "webc/result.h"
+
+namespace webcfs::daemon {
+
+struct MountConfig {
+  std::string spec;  // package specifier or lockfile path
+  std::string mountpoint;
+  std::vector<std::string> registries;  // first wins on identical ids
+  std::string cache_dir;                // empty: the resolver's default
+  std::vector<std::string> mount_options;
+  int64_t uid = -1;  // -1: the daemon's own
+  int64_t gid = -1;
+  std::string meta_dir = ".webc";
+  bool no_meta_dir = false;
+  unsigned threads = 4;  // 2-4 fits small machines (fuse/options.h)
+  bool verify = false;
+  std::string log_level = "info";
+  bool foreground = false;
+};
+
+inline constexpr unsigned kMaxThreads = 64;
+
+// Applies the JSON object in `text` onto `config`. `name` (the file path)
+// prefixes every error: "x.json: key 'threads': expected an integer in 1..64".
+Result<void> ApplyConfigJson(std::string_view text, const std::string& name, MountConfig* config);
+
+// Reads `path` and applies it (ApplyConfigJson).
+Result<void> ApplyConfigFile(const std::string& path, MountConfig* config);
+
+}  // namespace webcfs::daemon

@@ -1,0 +1,35 @@
+// Process-wide logging (spdlog): to the systemd journal with structured
+// fields when started by systemd, to stderr otherwise.
+#pragma once
+
+#include <spdlog/common.h>
+
+#include <string>
+#include <string_view>
+
+#include "webc/result.h"
+
+namespace webcfs::daemon {
+
+// "trace", "debug", "info", "warn" (or "warning"), "error", "critical", "off".
+Result<spdlog::level::level_enum> ParseLogLevel(std::string_view name);
+
+// Where log lines go.
+enum class LogTarget { kStderr, kJournal };
+
+// The journal when the process was started by systemd (INVOCATION_ID or
+// JOURNAL_STREAM is set) and journald's socket exists; stderr otherwise.
+LogTarget DetectLogTarget();
+
+// Installs the default logger for `target` at `level`. Journal entries carry
+// SYSLOG_IDENTIFIER=webcfs, PRIORITY and the fields MOUNTPOINT and PACKAGE
+// (`journalctl MOUNTPOINT=/mnt/x`). Safe to call again (e.g. once the
+// configuration file has been read).
+void SetupLogging(LogTarget target, spdlog::level::level_enum level);
+
+// Structured fields attached to every following journal entry (and shown as a
+// "[mountpoint]" prefix on stderr). Thread-safe; a reload updates the package.
+void SetLogMountpoint(std::string mountpoint);
+void SetLogPackage(std::string package);
+
+}  // namespace webcfs::daemon

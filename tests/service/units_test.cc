@@ -1,0 +1,99 @@
+// The shipped systemd unit and mount helper, as installed by `cmake --install`.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <string>
+
+#include "service_test_util.h"
+
+namespace webcfs::service_test {
+namespace {
+
+// Installs the project into a DESTDIR and returns the unit's and helper's paths.
+class InstalledTree : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(root_.path().empty());
+    auto r = RunCommand({"cmake", "--install", BinaryDir()}, {"DESTDIR=" + root_.path()});
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(root_.path())) {
+      const std::string name = e.path().filename();
+      if (name == "webcfs@.service") unit_ = e.path();
+      if (name == "mount.fuse.webcfs") helper_ = e.path();
+      if (name == "webcfs" && e.is_regular_file()) binary_ = e.path();
+    }
+  }
+  TempDir root_{"install"};
+  std::string unit_, helper_, binary_;
+};
+
+TEST_F(InstalledTree, InstallsBinaryUnitAndHelper) {
+  ASSERT_FALSE(unit_.empty());
+  ASSERT_FALSE(helper_.empty());
+  ASSERT_FALSE(binary_.empty());
+  // mount(8) finds helpers only in /sbin.
+  EXPECT_EQ(helper_, root_.path() + "/sbin/mount.fuse.webcfs");
+  struct stat st;
+  ASSERT_EQ(stat(helper_.c_str(), &st), 0);
+  EXPECT_TRUE(st.st_mode & S_IXUSR);
+  // ExecStart names the installed binary.
+  const std::string unit = ReadFile(unit_);
+  const std::string installed_binary = binary_.substr(root_.path().size());
+  EXPECT_NE(unit.find("ExecStart=" + installed_binary +
+                      " mount --foreground --config "
+                      "/etc/webcfs/%i.json"),
+            std::string::npos)
+      << unit;
+  EXPECT_NE(unit.find("\nType=notify\n"), std::string::npos);
+  EXPECT_NE(unit.find("\nWatchdogSec="), std::string::npos);
+  EXPECT_NE(unit.find("\nRestart=on-failure\n"), std::string::npos);
+  EXPECT_NE(unit.find("\nExecReload="), std::string::npos);
+}
+
+// systemd-analyze verify, against the installed tree as root directory (so
+// ExecStart's binary exists there) plus the system's own units, which the
+// template's dependencies (sysinit.target, ...) name.
+TEST_F(InstalledTree, SystemdAnalyzeVerifyPasses) {
+  ASSERT_FALSE(unit_.empty());
+  std::error_code ec;
+  std::filesystem::create_directories(root_ / "usr/lib/systemd", ec);
+  std::filesystem::copy("/usr/lib/systemd/system", root_ / "usr/lib/systemd/system",
+                        std::filesystem::copy_options::recursive |
+                            std::filesystem::copy_options::skip_existing |
+                            std::filesystem::copy_options::copy_symlinks,
+                        ec);
+  ASSERT_FALSE(ec) << ec.message();
+  // The template's instance: verify a concrete unit name.
+  auto r = RunCommand({"systemd-analyze", "verify", "--man=no", "--root=" + root_.path(),
+                       "webcfs@example.service"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "") << "systemd-analyze warned";
+
+  // And it does fail when something is wrong: a unit whose ExecStart does not exist.
+  std::filesystem::remove(binary_);
+  auto broken = RunCommand({"systemd-analyze", "verify", "--man=no", "--root=" + root_.path(),
+                            "webcfs@example.service"});
+  EXPECT_NE(broken.exit_code, 0) << broken.output;
+}
+
+TEST_F(InstalledTree, HelperTranslatesMountOptions) {
+  ASSERT_FALSE(helper_.empty());
+  // -f (fake): print the webcfs command line instead of running it.
+  auto r = RunCommand({helper_, "ns/tool@^1", "/mnt/x", "-f", "-o",
+                       "ro,nofail,_netdev,x-systemd.automount,registry=/srv/a,registry=/srv/b,"
+                       "allow_other,cache=/var/cache/w,uid=7,threads=2,log_level=debug,xattr"},
+                      {"WEBCFS_BIN=/opt/webcfs"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output,
+            "mount.fuse.webcfs: /opt/webcfs mount ns/tool@^1 /mnt/x --registry /srv/a --registry "
+            "/srv/b --cache /var/cache/w --uid 7 --threads 2 --log-level debug -o "
+            "allow_other,xattr\n");
+  auto bad = RunCommand({helper_, "ns/tool", "/mnt/x", "-o", "registry=/srv,frobnicate"},
+                        {"WEBCFS_BIN=/bin/false"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.output.find("unknown option 'frobnicate'"), std::string::npos) << bad.output;
+}
+
+}  // namespace
+}  // namespace webcfs::service_test
