@@ -44,18 +44,9 @@ class FixturesTest : public ::testing::Test {
 
   std::filesystem::path reg() const { return tmp_ / "registry"; }
   Resolution MustResolve(const std::string& spec) {
-    ResolveOptions o;
-    o.registries = {reg().string()};
-    o.cache_dir = (tmp_ / "cache").string();
-    auto r = Resolve(spec, o);
-    EXPECT_TRUE(r.ok()) << spec << ": " << r.error().message();
-    return r ? std::move(*r) : Resolution{};
+    return testing::MustResolve(spec, testing::TestOptions(tmp_.path()));
   }
-  static Strings Ids(const Resolution& r) {
-    Strings ids;
-    for (const auto& p : r.packages) ids.push_back(p.id);
-    return ids;
-  }
+  static Strings Ids(const Resolution& r) { return testing::PackageIds(r); }
   static Strings Commands(const Resolution& r) {
     Strings out;
     for (const auto& c : r.commands) {

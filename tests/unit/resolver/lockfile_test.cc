@@ -37,12 +37,7 @@ class LockfileTest : public ::testing::Test {
   }
 
   std::filesystem::path reg() const { return tmp_ / "registry"; }
-  ResolveOptions Options() const {
-    ResolveOptions o;
-    o.registries = {reg().string()};
-    o.cache_dir = (tmp_ / "cache").string();
-    return o;
-  }
+  ResolveOptions Options() const { return testing::TestOptions(tmp_.path()); }
   std::string Lock() {
     auto r = Resolve("t/app", Options());
     EXPECT_TRUE(r.ok()) << r.error().message();

@@ -182,6 +182,25 @@ std::filesystem::path FixturePath(const std::string& name) {
   return SharedDir() / "fixtures" / "webc" / name;
 }
 
+ResolveOptions TestOptions(const std::filesystem::path& tmp) {
+  ResolveOptions o;
+  o.registries = {(tmp / "registry").string()};
+  o.cache_dir = (tmp / "cache").string();
+  return o;
+}
+
+Resolution MustResolve(const std::string& spec, const ResolveOptions& options) {
+  auto r = Resolve(spec, options);
+  EXPECT_TRUE(r.ok()) << spec << ": " << r.error().message();
+  return r ? std::move(*r) : Resolution{};
+}
+
+std::vector<std::string> PackageIds(const Resolution& r) {
+  std::vector<std::string> ids;
+  for (const auto& p : r.packages) ids.push_back(p.id);
+  return ids;
+}
+
 std::string ReadFile(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream s;

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "resolver/resolution.h"
+
 namespace webcfs::resolver::testing {
 
 inline constexpr const char* kWasiRunner = "https://webc.org/runner/wasi";
@@ -74,6 +76,13 @@ class TempDir {
 // WEBCFS_SHARED_DIR from the environment, else the compile-time value.
 std::filesystem::path SharedDir();
 std::filesystem::path FixturePath(const std::string& name);
+
+// Options for a test's temp dir: registry <tmp>/registry, cache <tmp>/cache.
+ResolveOptions TestOptions(const std::filesystem::path& tmp);
+// Resolve() that fails the test on error (and then returns an empty Resolution).
+Resolution MustResolve(const std::string& spec, const ResolveOptions& options);
+// The package ids of a resolution, in precedence order.
+std::vector<std::string> PackageIds(const Resolution& r);
 
 std::string ReadFile(const std::filesystem::path& path);
 void WriteFile(const std::filesystem::path& path, const std::string& bytes);

@@ -20,27 +20,16 @@ class ResolveTest : public ::testing::Test {
  protected:
   std::filesystem::path reg() const { return tmp_ / "registry"; }
 
-  ResolveOptions Options() const {
-    ResolveOptions o;
-    o.registries = {reg().string()};
-    o.cache_dir = (tmp_ / "cache").string();
-    return o;
-  }
+  ResolveOptions Options() const { return testing::TestOptions(tmp_.path()); }
 
   Result<Resolution> Run(const std::string& spec) { return Resolve(spec, Options()); }
 
-  Resolution MustResolve(const std::string& spec, ResolveOptions options) {
-    auto r = Resolve(spec, options);
-    EXPECT_TRUE(r.ok()) << spec << ": " << r.error().message();
-    return r ? std::move(*r) : Resolution{};
+  Resolution MustResolve(const std::string& spec, const ResolveOptions& options) {
+    return testing::MustResolve(spec, options);
   }
   Resolution MustResolve(const std::string& spec) { return MustResolve(spec, Options()); }
 
-  static Strings Ids(const Resolution& r) {
-    Strings ids;
-    for (const auto& p : r.packages) ids.push_back(p.id);
-    return ids;
-  }
+  static Strings Ids(const Resolution& r) { return testing::PackageIds(r); }
   static Strings MountOwners(const Resolution& r) {
     Strings out;
     for (const auto& m : r.mappings) out.push_back(r.packages[m.package].id + " " + m.mount_path);
