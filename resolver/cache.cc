@@ -304,8 +304,10 @@ Result<CachedFile> ContentCache::Import(const std::string& source_path) const {
   if (!zstd) return std::move(zstd).error();
 
   std::optional<std::string> hex = KnownSourceHash(source_path, *stamp);
-  if (!hex && !*zstd) {
-    auto h = HashFd(src->get(), false, source_path);
+  if (!hex) {
+    // A `.zst` is inflated once just to learn its hash: when the cache has the
+    // entry already (the common case after the first run), nothing is written.
+    auto h = HashFd(src->get(), *zstd, source_path);
     if (!h) return std::move(h).error();
     hex = *h;
     RememberSourceHash(source_path, *stamp, *hex);
@@ -329,11 +331,7 @@ Result<CachedFile> ContentCache::Import(const std::string& source_path) const {
     return Error::Integrity(source_path + ": changed while being copied into the cache (sha256 " +
                             *hex + " before, " + *written + " after)");
   }
-  if (!hex) RememberSourceHash(source_path, *stamp, *written);
   std::string target = EntryPath(*written);
-  if (*zstd && !hex && VerifyOnce(target, *written).ok()) {
-    return CachedFile{*written, target};  // decompressed before by another run
-  }
   auto committed = tmp->Commit(target);
   if (!committed) return std::move(committed).error();
   RememberVerified(target, *committed);
