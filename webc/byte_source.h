@@ -44,7 +44,8 @@ class ByteSource {
 Result<std::unique_ptr<ByteSource>> OpenFileSource(const std::string& path);
 
 // Owns its bytes; for tests, fuzzing and decompressed `.webc.zst` containers.
-std::unique_ptr<ByteSource> MemorySource(std::vector<std::byte> bytes, std::string name = "<memory>");
+std::unique_ptr<ByteSource> MemorySource(std::vector<std::byte> bytes,
+                                         std::string name = "<memory>");
 std::unique_ptr<ByteSource> MemorySource(std::string_view bytes, std::string name = "<memory>");
 
 // Opens `path` for reading as a container: a zstd-compressed file (detected by

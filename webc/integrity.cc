@@ -154,7 +154,17 @@ Result<void> Container::Verify() const {
   }
   if (integrity_issue_) return Error::Integrity(*integrity_issue_);
 
-  // Atom signatures: "sha256:" + base64 of the atom's bytes (§2.2).
+  // Whole sections (v2/v3): index checksums and v3 inline hashes.
+  for (const SectionHash& s : section_hashes_) {
+    auto digest = hasher.Of(s.payload_offset, s.payload_length);
+    if (!digest) return std::move(digest).error();
+    if (*digest != s.expected) {
+      return Error::Integrity(s.what + ": " + Mismatch(s.expected, *digest));
+    }
+  }
+
+  // Atom signatures, "sha256:" + base64 of the atom's bytes (§2.2). After the
+  // sections, so that a damaged manifest is reported as such.
   for (const AtomInfo& atom : manifest_.atoms) {
     if (atom.signature.rfind(kSignaturePrefix, 0) != 0) continue;
     const Entry* file = FindAtom(atom.name);
@@ -169,14 +179,6 @@ Result<void> Container::Verify() const {
                               Printable(atom.signature) +
                               "' does not match its bytes (sha256:" + ToBase64(*digest) + ")");
     }
-  }
-
-  // Whole sections (v2/v3): index checksums and v3 inline hashes.
-  for (const SectionHash& s : section_hashes_) {
-    auto digest = hasher.Of(s.payload_offset, s.payload_length);
-    if (!digest) return std::move(digest).error();
-    if (*digest != s.expected)
-      return Error::Integrity(s.what + ": " + Mismatch(s.expected, *digest));
   }
 
   // The v1 whole-file checksum.

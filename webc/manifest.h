@@ -21,8 +21,8 @@ struct Manifest;
 // One `use` entry: alias → registry specifier string or an embedded manifest.
 struct Dependency {
   std::string alias;
-  std::optional<std::string> specifier;         // set when the value is a string
-  std::shared_ptr<const Manifest> embedded;     // set when the value is a manifest
+  std::optional<std::string> specifier;      // set when the value is a string
+  std::shared_ptr<const Manifest> embedded;  // set when the value is a manifest
 };
 
 struct AtomInfo {
@@ -42,14 +42,14 @@ struct Command {
   std::string name;
   std::string runner;
   std::optional<AtomRef> atom;
-  std::vector<std::string> main_args;  // from main-args / mainArgs / main_args
-  std::string annotations_json;        // raw annotation map as JSON ("{}" when absent)
-  bool annotations_empty = true;       // true when the annotation map is absent or {}
+  std::vector<std::string> main_args;   // from main-args / mainArgs / main_args
+  std::string annotations_json = "{}";  // raw annotation map as JSON ("{}" when absent)
+  bool annotations_empty = true;        // true when the annotation map is absent or {}
 };
 
 // One `package.fs` entry (docs/webc-format.md §7).
 struct FsMapping {
-  std::optional<std::string> from;           // `use` alias; nullopt = this package
+  std::optional<std::string> from;  // `use` alias; nullopt = this package
   std::string volume_name;
   std::optional<std::string> original_path;  // `original_path` or `host_path` (v2)
   std::string mount_path;
@@ -61,14 +61,14 @@ struct Manifest {
   std::optional<std::string> package_version;
   std::string wapm_json = "null";  // the whole wapm annotation as JSON, "null" if absent
 
-  std::vector<Dependency> uses;    // manifest order
-  std::vector<AtomInfo> atoms;     // manifest order
-  std::vector<Command> commands;   // manifest order
+  std::vector<Dependency> uses;   // manifest order
+  std::vector<AtomInfo> atoms;    // manifest order
+  std::vector<Command> commands;  // manifest order
   std::optional<std::string> entrypoint;
-  std::vector<FsMapping> fs;       // manifest order; empty when absent
-  bool has_fs = false;             // true when package.fs is present (even if empty)
+  std::vector<FsMapping> fs;  // manifest order; empty when absent
+  bool has_fs = false;        // true when package.fs is present (even if empty)
   std::string bindings_json = "[]";
-  std::string json;                // the whole manifest as JSON (key order as stored)
+  std::string json;  // the whole manifest as JSON (key order as stored)
 
   const Command* FindCommand(std::string_view name) const;
   const AtomInfo* FindAtom(std::string_view name) const;
@@ -77,8 +77,8 @@ struct Manifest {
 
 // Limits applied while decoding untrusted CBOR.
 struct ManifestLimits {
-  uint32_t max_depth = 64;          // nesting of maps/arrays
-  uint64_t max_bytes = 64 << 20;    // manifest section size
+  uint32_t max_depth = 64;        // nesting of maps/arrays
+  uint64_t max_bytes = 64 << 20;  // manifest section size
 };
 
 // Decodes a CBOR manifest. Unknown keys and nulls are tolerated; wrong types

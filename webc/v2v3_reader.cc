@@ -299,7 +299,7 @@ Result<Volume> ReadVolumeBody(ContainerBuilder& b, const Layout& layout, Payload
   if (!header_length) return std::move(header_length).error();
   const uint64_t header_offset = in.position();
   auto header = in.Bytes(*header_length, "volume header", header_buf);
-  if (!header) return std::move(header).error().With(label);
+  if (!header) return std::move(header).error();
   auto data_length = in.U64("volume data");
   if (!data_length) return std::move(data_length).error();
   auto data_offset = in.Skip(*data_length, "volume data");
@@ -333,7 +333,7 @@ Result<void> ReadV2OrV3(ContainerBuilder& b, const OpenOptions& options) {
   // The index section comes first and never has an inline hash (§5.1).
   std::vector<std::byte> buf;
   auto head = ReadRegion(src, kMagicSize, 9, buf);
-  if (!head) return Error::Corrupt("index section header truncated");
+  if (!head) return std::move(head).error().With("index section header");
   ByteCursor in(*head);
   uint8_t tag = 0;
   uint64_t index_length = 0;
