@@ -11,4 +11,7 @@ void AddInspectCommand(CLI::App& app, int& exit_code);
 // webcfs resolve SPEC|LOCKFILE [--registry DIR]... [--cache DIR] [--lock OUT.json]
 void AddResolveCommand(CLI::App& app, int& exit_code);
 
+// webcfs pack DIR -o OUT.webc (daemon/pack_command.cc)
+void AddPackCommand(CLI::App& app, int& exit_code);
+
 }  // namespace webcfs::daemon

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   // Each subcommand registers itself here (declared in daemon/commands.h).
   webcfs::daemon::AddInspectCommand(app, exit_code);
   webcfs::daemon::AddResolveCommand(app, exit_code);
+  webcfs::daemon::AddPackCommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -8,6 +8,7 @@ packages=(
   cmake g++ make pkg-config clang clang-format
   libfuse3-dev fuse3 libzstd-dev zstd nlohmann-json3-dev libsystemd-dev libspdlog-dev
   libssl-dev libcli11-dev libtomlplusplus-dev libgtest-dev libgmock-dev libclang-rt-14-dev
+  wabt  # wat2wasm: compiles the example packages (examples/)
   # tests
   golang-go attr systemd psmisc
   # benchmarks

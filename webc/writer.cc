@@ -29,6 +29,7 @@
 
 #include "webc/byte_source.h"
 #include "webc/container.h"
+#include "webc/format_internal.h"
 #include "webc/manifest.h"
 #include "webc/sha256.h"
 #include "webc/writer_internal.h"
@@ -38,20 +39,21 @@ namespace {
 
 using OrderedJson = nlohmann::ordered_json;
 
-// Tags (docs/webc-format.md §4.1; v3 uses the same values, §5.1).
-constexpr uint8_t kTagManifest = 1;
-constexpr uint8_t kTagIndex = 2;
-constexpr uint8_t kTagAtoms = 3;
-constexpr uint8_t kTagVolume = 4;
-constexpr uint8_t kTagDirectory = 30;
-constexpr uint8_t kTagFile = 31;
+using format::kTagAtoms;
+using format::kTagDirectory;
+using format::kTagFile;
+using format::kTagIndex;
+using format::kTagManifest;
+using format::kTagVolume;
 
 constexpr std::string_view kMagicV3("\0webc003", 8);            // §1
 constexpr uint64_t kIndexSectionHeader = 1 + 8;                 // §5.1: tag, u64 length (no hash)
-constexpr uint64_t kSectionHeader = 1 + 32 + 8;                 // §5.1: tag, sha256, u64 length
-constexpr uint64_t kFileRecord = 1 + 8 + 8 + 32 + 3 * 8;        // §5.2: 73 bytes
-constexpr uint64_t kDirectoryRecordFixed = 1 + 8 + 3 * 8 + 32;  // §5.2: tag, len, times, hash
-constexpr uint64_t kDirectoryEntryFixed = 8 + 32 + 8;           // §5.2: offset, hash, name_len
+constexpr uint64_t kSectionHeader = 1 + format::kHashSize + 8;  // §5.1: tag, sha256, u64 length
+constexpr uint64_t kFileRecord = 1 + 8 + 8 + format::kHashSize + format::kTimestampsSize;  // §5.2
+constexpr uint64_t kDirectoryRecordFixed =  // §5.2: tag, len, timestamps, hash
+    1 + 8 + format::kTimestampsSize + format::kHashSize;
+constexpr uint64_t kDirectoryEntryFixed =
+    8 + format::kHashSize + 8;  // §5.2: offset, hash, name_len
 
 constexpr size_t kCopyChunk = size_t{1} << 20;
 
