@@ -8,7 +8,10 @@ def compare(mountpoint, expected, hashes=True, limit=8):
     Compares names, types, sizes and (with hashes) the sha256 of every regular file; modes,
     owners and times are not compared (webcfs serves 0444/0555 by design).
     """
-    actual = content_mod.scan_tree(mountpoint, hashes=hashes)
+    return _diff(content_mod.scan_tree(mountpoint, hashes=hashes), expected, hashes, limit)
+
+
+def _diff(actual, expected, hashes, limit):
     diffs = []
     for path in sorted(expected.keys() - actual.keys()):
         diffs.append(f"missing: {path}")
@@ -25,3 +28,15 @@ def compare(mountpoint, expected, hashes=True, limit=8):
     if len(diffs) > limit:
         diffs = diffs[:limit] + [f"... and {len(diffs) - limit} more differences"]
     return diffs
+
+
+def compare_listing(listing_path, expected, limit=8):
+    """Like compare(), from `find -printf '%y %s %P\\n'` output (names, types, sizes)."""
+    actual = {}
+    with open(listing_path, "rb") as f:
+        for raw in f:
+            kind, size, path = raw.rstrip(b"\n").split(b" ", 2)
+            t = {b"d": "d", b"f": "f"}.get(kind, "other")
+            actual[path.decode("utf-8", "surrogateescape")] = (t, int(size) if t == "f" else 0,
+                                                              None)
+    return _diff(actual, expected, False, limit)
