@@ -155,9 +155,10 @@ def _k(n):
     return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n)
 
 
-def _meta(args, started, env):
+def _meta(args, started, env, partial=False):
     return {
         "command": "bench/run.sh " + " ".join(args.argv),
+        "partial": partial,
         "quick": args.quick,
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(started)),
         "duration_s": round(time.time() - started),
@@ -208,6 +209,8 @@ def main(argv):
             for suite in suites:
                 system.log(f"== pass {p + 1}/{args.passes}: {suite.name}: {suite.title}")
                 runner.run_suite(suite)
+                # Partial results after every suite: a late failure loses nothing.
+                report.write_all(args.out, _meta(args, started, env, partial=True), results)
     except system.BenchError as e:
         results.errors.append({"suite": "-", "config": "-", "error": str(e)})
         print(f"bench: error: {e}", file=sys.stderr)
