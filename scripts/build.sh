@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Configures and builds one configuration: scripts/build.sh [release|asan|fuzz]
-# Build trees live in build/<config>.
+# Configures and builds one configuration: scripts/build.sh [release|asan|fuzz] [TARGET...]
+# Build trees live in build/<config>. With TARGETs only those are built (e.g. `fuzz fuzz_targets`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 config=${1:-release}
+shift || true
 jobs=$(nproc)
 case "$config" in
   release) cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null ;;
@@ -12,4 +13,6 @@ case "$config" in
           -DWEBCFS_FUZZ=ON -DWEBCFS_SANITIZE=ON -DBUILD_TESTING=OFF >/dev/null ;;
   *) echo "usage: $0 [release|asan|fuzz]" >&2; exit 2 ;;
 esac
-cmake --build "build/$config" -j"$jobs"
+targets=()
+for t in "$@"; do targets+=(--target "$t"); done
+cmake --build "build/$config" -j"$jobs" "${targets[@]}"
