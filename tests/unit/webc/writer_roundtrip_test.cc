@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -44,7 +46,8 @@ std::string SourceBytes(const WriteNode& n) {
 
 std::string ReadAllOf(const Container& c, const Entry& e) {
   std::string out;
-  std::vector<std::byte> scratch(size_t{1} << 20);
+  // Sized to the file: 10k small files must not each zero a 1 MiB buffer.
+  std::vector<std::byte> scratch(static_cast<size_t>(std::min<uint64_t>(e.size, 1 << 20)));
   for (uint64_t off = 0; off < e.size;) {
     auto view = c.ReadFile(e, off, scratch.size(), scratch.data());
     if (!view.ok() || view->empty()) {
