@@ -59,11 +59,9 @@ class RegistryCatalog final : public Catalog {
       }
       return std::move(cached).error();
     }
-    if (auto it = by_path_.find(cached->source); it != by_path_.end()) {
-      return Candidate{HashId(hex), "", std::nullopt, it->second};
-    }
+    if (auto it = from_cache_.find(std::string(hex)); it != from_cache_.end()) return it->second;
     Candidate c = AddLoaded(std::move(*cached));
-    by_path_.emplace(slots_[c.handle].path, c.handle);
+    from_cache_.emplace(std::string(hex), c);
     return c;
   }
 
@@ -160,6 +158,7 @@ class RegistryCatalog final : public Catalog {
   Warnings& warnings_;
   std::deque<Slot> slots_;
   std::map<std::string, size_t> by_path_;
+  std::map<std::string, Candidate> from_cache_;  // sha256 → package found only in the cache
   std::set<std::string> bad_;
   bool retry_ = false;
 };

@@ -437,3 +437,43 @@ TEST_F(ResolveTest, WorkerCountDoesNotChangeTheResult) {
 
 }  // namespace
 }  // namespace webcfs::resolver
+
+namespace webcfs::resolver {
+namespace {
+
+using testing::PackageBuilder;
+using testing::TempDir;
+
+TEST(ResolveEmbeddedTest, EmbeddedManifestPinsItsExactVersion) {
+  TempDir tmp;
+  ResolveOptions o = testing::TestOptions(tmp.path());
+  PackageBuilder("t/app", "1.0.0")
+      .UseEmbedded("vendored", "t/vendored", "1.2.0")
+      .WriteTo(tmp / "registry");
+  PackageBuilder("t/vendored", "1.2.0").WriteTo(tmp / "registry");
+  PackageBuilder("t/vendored", "1.3.0").WriteTo(tmp / "registry");
+  Resolution r = testing::MustResolve("t/app", o);
+  EXPECT_EQ(testing::PackageIds(r), (std::vector<std::string>{"t/app@1.0.0", "t/vendored@1.2.0"}));
+  EXPECT_EQ(r.packages[0].dependencies[0].requirement, "<embedded>");
+}
+
+TEST(ResolveFromCacheTest, HashSpecifierFindsAnyPreviouslyImportedPackage) {
+  TempDir tmp;
+  ResolveOptions o = testing::TestOptions(tmp.path());
+  std::string path = PackageBuilder("t/gone", "1.0.0").WriteTo(tmp / "registry");
+  Resolution first = testing::MustResolve("t/gone", o);
+  std::string hex = first.packages[0].webc_sha256;
+  std::filesystem::remove(path);
+  Resolution again = testing::MustResolve("sha256:" + hex, o);
+  ASSERT_EQ(again.packages.size(), 1u);
+  EXPECT_EQ(again.packages[0].id, "t/gone@1.0.0") << "named by its manifest";
+  EXPECT_EQ(again.packages[0].webc_sha256, hex);
+  ResolveOptions other = o;
+  other.cache_dir = (tmp / "other-cache").string();
+  auto missing = Resolve("sha256:" + hex, other);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code(), Error::Code::kNotFound);
+}
+
+}  // namespace
+}  // namespace webcfs::resolver
