@@ -8,6 +8,7 @@
 #include <zstd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -245,6 +246,20 @@ Result<std::string> FillTemp(int src, bool zstd, const std::string& source_path,
   return webc::ToHex(hasher.Finish());
 }
 
+// A crash mid-import leaves a temp file behind; one a day old belongs to no
+// live import (imports of even huge packages take minutes), so it can go.
+void RemoveStaleTempFiles(const std::filesystem::path& dir) {
+  constexpr auto kStale = std::chrono::hours(24);
+  std::error_code ec;
+  auto now = std::filesystem::file_time_type::clock::now();
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (!it->path().filename().string().starts_with(".tmp-")) continue;
+    std::error_code ignored;
+    auto mtime = it->last_write_time(ignored);
+    if (!ignored && now - mtime > kStale) std::filesystem::remove(it->path(), ignored);
+  }
+}
+
 }  // namespace
 
 Result<std::unique_ptr<ContentCache>> ContentCache::Open(const std::string& dir) {
@@ -260,6 +275,7 @@ Result<std::unique_ptr<ContentCache>> ContentCache::Open(const std::string& dir)
   if (::access(abs.c_str(), W_OK | X_OK) != 0) {
     return Error::Io("cache directory " + abs.string(), errno);
   }
+  RemoveStaleTempFiles(abs);
   return std::unique_ptr<ContentCache>(new ContentCache(abs.lexically_normal().string()));
 }
 

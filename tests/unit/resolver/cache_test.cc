@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <zstd.h>
 
+#include <chrono>
 #include <cstdlib>
 
 #include "resolver/loader.h"
@@ -114,6 +115,20 @@ TEST(CacheTest, EntryWhoseContentDisagreesWithItsNameIsNotTrusted) {
   ASSERT_TRUE(again.ok()) << again.error().message();
   EXPECT_EQ(ReadFile(again->path), ReadFile(src));
   EXPECT_TRUE((*cache)->Find(entry->sha256_hex).ok());
+}
+
+TEST(CacheTest, OpenRemovesOnlyStaleTempFiles) {
+  TempDir dir;
+  std::filesystem::create_directories(dir / "c");
+  WriteFile(dir / "c" / ".tmp-old", "left by a crash");
+  WriteFile(dir / "c" / ".tmp-new", "an import in progress");
+  std::filesystem::last_write_time(
+      dir / "c" / ".tmp-old",
+      std::filesystem::file_time_type::clock::now() - std::chrono::hours(48));
+  auto cache = ContentCache::Open((dir / "c").string());
+  ASSERT_TRUE(cache.ok());
+  EXPECT_FALSE(std::filesystem::exists(dir / "c" / ".tmp-old"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "c" / ".tmp-new"));
 }
 
 TEST(CacheTest, FindAbsentIsNotFound) {
