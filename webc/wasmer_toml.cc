@@ -9,7 +9,10 @@
 //   [[module]]       → atoms {name: {kind, signature: "sha256:<base64>"}}, sorted
 //   [[command]]      → commands {name: {runner, annotations: {atom, wasi, ...}}}
 //   [fs]             → one volume per host dir, named "/<host dir>", and
-//                      package.fs [{from: null, volume_name, mount_path}]
+//                      package.fs [{from: null, volume_name, mount_path}];
+//                      a value { from = "ns/name", volume = "dir" } (a webcfs
+//                      extension; Wasmer's format has no way to say it) mounts
+//                      a dependency's volume "/dir": {from: "ns/name", ...}
 //   entrypoint       → [package].entrypoint, else the only command
 //
 // Every error names wasmer.toml with the line and column of the offending value.
@@ -500,6 +503,15 @@ class Packer {
     std::set<std::string> mounts;
     std::set<std::string> volumes;
     for (auto& [guest, host] : InFileOrder(**table)) {
+      if (host->is_table()) {
+        auto mount = MountPath(guest);
+        if (!mount) return src_.Invalid(*host, "fs '" + guest + "': " + mount.error().message());
+        if (!mounts.insert(*mount).second) {
+          return src_.Invalid(*host, "fs: mount path '" + *mount + "' is mapped twice");
+        }
+        WEBCFS_RETURN_IF_ERROR(FsFromDependency(guest, *mount, *host->as_table()));
+        continue;
+      }
       if (!host->is_string()) {
         return src_.Invalid(*host, "fs '" + guest + "': the host directory must be a string, not " +
                                        TypeName(*host));
@@ -522,6 +534,37 @@ class Packer {
       if (!tree) return src_.Invalid(*host, "fs '" + guest + "': " + tree.error().message());
       input_.volumes.push_back({*volume, std::move(*tree)});
     }
+    return Ok();
+  }
+
+  // [fs] "/guest" = { from = "ns/name", volume = "dir" }: the volume "/dir" of
+  // the dependency "ns/name" (its alias), not a directory of this package.
+  Result<void> FsFromDependency(const std::string& guest, const std::string& mount,
+                                const toml::table& t) {
+    for (auto& [key, value] : t) {
+      if (key.str() != "from" && key.str() != "volume") {
+        return src_.Invalid(value, "fs '" + guest + "': unknown key '" + std::string(key.str()) +
+                                       "' (expected from, volume)");
+      }
+    }
+    auto from = OptionalString(src_, t, "from", "fs '" + guest + "'");
+    if (!from) return std::move(from).error();
+    auto volume = OptionalString(src_, t, "volume", "fs '" + guest + "'");
+    if (!volume) return std::move(volume).error();
+    if (!*from || !*volume) {
+      return src_.Invalid(t, "fs '" + guest + "': a table needs both from and volume");
+    }
+    if (!use_.contains(**from)) {
+      return src_.Invalid(*t.get("from"), "fs '" + guest + "': from names '" + **from +
+                                              "', which is not in [dependencies]");
+    }
+    auto name = PackagePath(**volume);
+    if (!name || *name == "/") {
+      return src_.Invalid(
+          *t.get("volume"),
+          "fs '" + guest + "': volume: " + (name ? "names no directory" : name.error().message()));
+    }
+    fs_.push_back({{"from", **from}, {"volume_name", *name}, {"mount_path", mount}});
     return Ok();
   }
 
