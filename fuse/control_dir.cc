@@ -60,9 +60,9 @@ VirtualEntry BuildControlDir(const resolver::Resolution& resolution, const std::
     const webc::Entry* atom = pkg.container->FindAtom(c.atom);
     if (atom == nullptr || !atom->is_file()) continue;
     const webc::Volume& atoms = pkg.container->atoms();
-    commands.children.push_back(EntryFile(
-        std::move(file), ctx.SourceFor(static_cast<uint32_t>(c.atom_package), atoms),
-        atoms.IndexOf(*atom)));
+    commands.children.push_back(
+        EntryFile(std::move(file), ctx.SourceFor(static_cast<uint32_t>(c.atom_package), atoms),
+                  atoms.IndexOf(*atom)));
   }
 
   VirtualEntry atoms_dir = Dir("atoms");
@@ -76,8 +76,8 @@ VirtualEntry BuildControlDir(const resolver::Resolution& resolution, const std::
     for (const webc::Entry& e : atoms.Children(atoms.root())) {
       std::string file = std::string(atoms.NameOf(e)) + ".wasm";
       if (!e.is_file() || !IsValidComponent(file)) continue;
-      package_atoms.children.push_back(
-          EntryFile(std::move(file), ctx.SourceFor(static_cast<uint32_t>(i), atoms), atoms.IndexOf(e)));
+      package_atoms.children.push_back(EntryFile(
+          std::move(file), ctx.SourceFor(static_cast<uint32_t>(i), atoms), atoms.IndexOf(e)));
     }
     atoms_dir.children.push_back(std::move(package_atoms));
 

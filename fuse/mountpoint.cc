@@ -68,13 +68,16 @@ Result<void> CheckMountpoint(const std::string& path) {
   if (stat(path.c_str(), &st) != 0) {
     const int err = errno;
     if (err == ENOTCONN) {
-      return Error::Io(path + ": a dead FUSE mount is still attached (transport endpoint is not "
-                       "connected); run `webcfs unmount " + path + "` first");
+      return Error::Io(path +
+                       ": a dead FUSE mount is still attached (transport endpoint is not "
+                       "connected); run `webcfs unmount " +
+                       path + "` first");
     }
     if (err == ENOENT) return Error::NotFound("mountpoint " + path + " does not exist");
     return Error::Io("mountpoint " + path, err);
   }
-  if (!S_ISDIR(st.st_mode)) return Error::InvalidArgument("mountpoint " + path + " is not a directory");
+  if (!S_ISDIR(st.st_mode))
+    return Error::InvalidArgument("mountpoint " + path + " is not a directory");
   auto mounted = FindMount(path);
   if (!mounted) return std::move(mounted).error();
   if (mounted->has_value()) {
@@ -88,7 +91,8 @@ Result<void> UnmountPath(const std::string& path, bool lazy) {
   if (umount2(path.c_str(), lazy ? MNT_DETACH : 0) == 0) return Ok();
   const int err = errno;
   if (err == EBUSY) {
-    return Error::Io(path + ": filesystem is busy (files open or a process inside it); use --lazy to "
+    return Error::Io(path +
+                     ": filesystem is busy (files open or a process inside it); use --lazy to "
                      "detach it anyway");
   }
   if (err != EPERM) return Error::Io("unmount " + path, err);

@@ -265,7 +265,8 @@ void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
       return (void)fuse_reply_err(req, EIO);
     }
     fuse_bufvec buf = FUSE_BUFVEC_INIT(n);
-    buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY);
+    buf.buf[0].flags =
+        static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY);
     buf.buf[0].fd = fd;
     buf.buf[0].pos = static_cast<off_t>(x.offset + pos);
     fuse_reply_data(req, &buf, impl.options.splice ? FUSE_BUF_SPLICE_MOVE : FUSE_BUF_NO_SPLICE);
@@ -303,8 +304,8 @@ thread_local std::vector<char> tls_dirbuf;
 // child i. The offset stored with each entry is the next one's, so a
 // directory handle needs no state. Returns the number of bytes used and the
 // lookup references the entries carry (readdirplus).
-size_t FillDir(fuse_req_t req, const Impl& impl, const Target& t, char* buf, size_t size,
-               off_t off, bool plus, uint64_t* references) {
+size_t FillDir(fuse_req_t req, const Impl& impl, const Target& t, char* buf, size_t size, off_t off,
+               bool plus, uint64_t* references) {
   const Snapshot& s = t.snapshot();
   const Node& dir = *t.node;
   std::span<const Node> children = s.Children(dir);
@@ -549,7 +550,8 @@ std::string SafeOptionValue(std::string_view v) {
 
 }  // namespace
 
-Server::Server(const Options& options) : options_(options), impl_(std::make_unique<Impl>(options)) {}
+Server::Server(const Options& options)
+    : options_(options), impl_(std::make_unique<Impl>(options)) {}
 
 Server::~Server() {
   Unmount();
@@ -562,9 +564,9 @@ Result<std::unique_ptr<Server>> Server::Create(std::shared_ptr<const Snapshot> s
   std::unique_ptr<Server> server(new Server(options));
   server->SwapSnapshot(std::move(snapshot));
 
-  std::string opts = "ro,default_permissions,subtype=webcfs,fsname=" +
-                     SafeOptionValue(options.fs_name) +
-                     ",max_read=" + std::to_string(options.max_read);
+  std::string opts =
+      "ro,default_permissions,subtype=webcfs,fsname=" + SafeOptionValue(options.fs_name) +
+      ",max_read=" + std::to_string(options.max_read);
   if (options.allow_other) opts += ",allow_other";
   std::vector<std::string> argv_storage = {"webcfs", "-o", opts};
   if (options.debug) argv_storage.push_back("-d");
@@ -584,7 +586,8 @@ Result<void> Server::Mount(const std::string& mountpoint) {
   if (mounted_) return Error::InvalidArgument("already mounted at " + mountpoint_);
   WEBCFS_RETURN_IF_ERROR(CheckMountpoint(mountpoint));
   if (fuse_session_mount(session_, mountpoint.c_str()) != 0) {
-    return Error::Io(mountpoint + ": mount failed (is /dev/fuse available, and fusermount3 installed?)");
+    return Error::Io(mountpoint +
+                     ": mount failed (is /dev/fuse available, and fusermount3 installed?)");
   }
   mountpoint_ = mountpoint;
   mounted_ = true;

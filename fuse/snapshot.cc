@@ -77,8 +77,9 @@ struct Candidate {
 void SortVirtual(VirtualEntry& dir) {
   std::stable_sort(dir.children.begin(), dir.children.end(),
                    [](const VirtualEntry& a, const VirtualEntry& b) { return a.name < b.name; });
-  auto last = std::unique(dir.children.begin(), dir.children.end(),
-                          [](const VirtualEntry& a, const VirtualEntry& b) { return a.name == b.name; });
+  auto last =
+      std::unique(dir.children.begin(), dir.children.end(),
+                  [](const VirtualEntry& a, const VirtualEntry& b) { return a.name == b.name; });
   dir.children.erase(last, dir.children.end());
   for (VirtualEntry& c : dir.children) {
     if (c.type == NodeType::kDirectory) SortVirtual(c);
@@ -165,8 +166,8 @@ Result<void> SnapshotBuilder::BuildMountTable() {
   for (size_t i = 0; i < r.mappings.size(); ++i) {
     const resolver::Mapping& m = r.mappings[i];
     auto where = [&] {
-      std::string owner =
-          m.package < r.packages.size() ? r.packages[m.package].id : "package #" + std::to_string(m.package);
+      std::string owner = m.package < r.packages.size() ? r.packages[m.package].id
+                                                        : "package #" + std::to_string(m.package);
       return owner + ": mapping " + std::to_string(i) + " (volume '" + m.volume + "' at '" +
              m.mount_path + "')";
     };
@@ -199,7 +200,8 @@ Result<void> SnapshotBuilder::BuildMountTable() {
                                       std::string(part) + "'");
       }
       auto it = node->children.find(part);
-      if (it == node->children.end()) it = node->children.emplace(std::string(part), MountNode{}).first;
+      if (it == node->children.end())
+        it = node->children.emplace(std::string(part), MountNode{}).first;
       node = &it->second;
     }
     node->is_mount = true;
@@ -275,8 +277,8 @@ void SnapshotBuilder::CollectLayerChildren(const Pending& p) {
     const webc::Volume& volume = *s_.sources_[layer.source].volume;
     const webc::Entry& dir = volume.entries()[layer.entry];
     for (const webc::Entry& child : volume.Children(dir)) {
-      candidates_.push_back({volume.NameOf(child), rank, layer.source, volume.IndexOf(child),
-                             child.is_dir()});
+      candidates_.push_back(
+          {volume.NameOf(child), rank, layer.source, volume.IndexOf(child), child.is_dir()});
     }
   }
   auto less = [](const Candidate& a, const Candidate& b) {
@@ -526,7 +528,8 @@ SnapshotMemory Snapshot::Memory() const {
 }
 
 bool IsValidComponent(std::string_view name) {
-  if (name.empty() || name == "." || name == ".." || name.size() > webc::kMaxNameLength) return false;
+  if (name.empty() || name == "." || name == ".." || name.size() > webc::kMaxNameLength)
+    return false;
   return name.find('/') == std::string_view::npos && name.find('\0') == std::string_view::npos;
 }
 

@@ -79,8 +79,8 @@ struct Node {
 struct Source {
   const webc::Container* container = nullptr;
   const webc::Volume* volume = nullptr;
-  uint32_t package = 0;      // index into Resolution::packages (owner of the volume)
-  int64_t file_mtime = 0;    // the container file's mtime: fallback when the entry has none
+  uint32_t package = 0;    // index into Resolution::packages (owner of the volume)
+  int64_t file_mtime = 0;  // the container file's mtime: fallback when the entry has none
 };
 
 // Where a file's bytes are: either a range of a ByteSource or an in-memory blob.
@@ -88,15 +88,15 @@ struct FileExtent {
   const webc::ByteSource* source = nullptr;  // nullptr for blobs
   uint64_t offset = 0;                       // absolute offset of byte 0 in `source`
   uint64_t size = 0;
-  std::string_view blob;                     // set when source == nullptr
+  std::string_view blob;  // set when source == nullptr
 };
 
 // Memory accounting for tests and benchmarks (bytes).
 struct SnapshotMemory {
-  size_t nodes = 0;        // node_count * sizeof(Node) (capacity, not size)
-  size_t own_names = 0;    // names stored in the snapshot itself
-  size_t blobs = 0;        // control-directory file contents
-  size_t other = 0;        // sources table and fixed overhead
+  size_t nodes = 0;           // node_count * sizeof(Node) (capacity, not size)
+  size_t own_names = 0;       // names stored in the snapshot itself
+  size_t blobs = 0;           // control-directory file contents
+  size_t other = 0;           // sources table and fixed overhead
   size_t borrowed_names = 0;  // bytes of the container name arenas the nodes point into (not owned)
 };
 

@@ -18,7 +18,7 @@ struct VirtualEntry {
   std::vector<VirtualEntry> children;  // directories; any order, sorted when built
   uint32_t source = Node::kNone;       // files: volume entry ...
   uint32_t entry = 0;
-  uint32_t blob = Node::kNone;         // ... or blob index
+  uint32_t blob = Node::kNone;  // ... or blob index
 };
 
 // Registers sources and blobs while a snapshot is being built.

@@ -53,7 +53,8 @@ class TempDir {
   std::string path_;
 };
 
-inline webc::WriteNode Dir(std::map<std::string, webc::WriteNode> children = {}, uint64_t mtime = 0) {
+inline webc::WriteNode Dir(std::map<std::string, webc::WriteNode> children = {},
+                           uint64_t mtime = 0) {
   webc::WriteNode n;
   n.is_dir = true;
   n.children = std::move(children);

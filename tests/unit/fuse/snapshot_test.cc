@@ -125,8 +125,9 @@ TEST_F(SnapshotTest, SinglePackageAtRoot) {
 
 TEST_F(SnapshotTest, NestedMountsDeepestWins) {
   PackageSpec base;
-  base.Volume("/lib", Dir({{"lib", Dir({{"a.py", File("a")},
-                                        {"python3.10", Dir({{"old.py", File("old")}})}})}}));
+  base.Volume(
+      "/lib",
+      Dir({{"lib", Dir({{"a.py", File("a")}, {"python3.10", Dir({{"old.py", File("old")}})}})}}));
   PackageSpec py;
   py.Volume("/py", Dir({{"new.py", File("new")}}));
   Map(AddPackage(base, "test/base@1.0.0"), "/lib", "/");
@@ -222,8 +223,9 @@ TEST_F(SnapshotTest, SyntheticParentsAndMountPointsInListings) {
 
 TEST_F(SnapshotTest, MountPointShadowsParentEntries) {
   PackageSpec base;
-  base.Volume("/v", Dir({{"etc", File("a file where a mount point goes")},
-                         {"usr", Dir({{"bin", Dir({{"old", File("old")}})}, {"keep", File("k")}})}}));
+  base.Volume("/v",
+              Dir({{"etc", File("a file where a mount point goes")},
+                   {"usr", Dir({{"bin", Dir({{"old", File("old")}})}, {"keep", File("k")}})}}));
   PackageSpec over;
   over.Volume("/etc", Dir({{"hosts", File("h")}}));
   over.Volume("/bin", Dir({{"tool", File("t")}}));
@@ -434,9 +436,10 @@ TEST_F(SnapshotTest, MemoryPerEntry) {
       static_cast<double>(m.nodes + m.own_names + m.other) / static_cast<double>(s->node_count());
   const double container_per_entry =
       static_cast<double>(sizeof(webc::Entry));  // the reader's per-entry record
-  std::printf("snapshot: %zu entries, %.1f bytes/entry beyond names (Node = %zu B); container "
-              "Entry = %.0f B/entry; names %zu B borrowed, not copied\n",
-              s->node_count(), per_entry, sizeof(Node), container_per_entry, m.borrowed_names);
+  std::printf(
+      "snapshot: %zu entries, %.1f bytes/entry beyond names (Node = %zu B); container "
+      "Entry = %.0f B/entry; names %zu B borrowed, not copied\n",
+      s->node_count(), per_entry, sizeof(Node), container_per_entry, m.borrowed_names);
   RecordProperty("snapshot_bytes_per_entry", std::to_string(per_entry));
   EXPECT_EQ(sizeof(Node), 32u);
   EXPECT_LT(per_entry, 40.0);
