@@ -92,10 +92,12 @@ size_t CountVirtual(const VirtualEntry& dir) {
   return n;
 }
 
+// The package file's mtime: the path the package came from (a registry file),
+// else the descriptor being read (which may be a copy in the cache).
 int64_t FileMtime(const webc::ByteSource& source, const std::string& path, int64_t fallback) {
   struct stat st {};
-  if (source.fd() >= 0 && fstat(source.fd(), &st) == 0) return st.st_mtime;
   if (!path.empty() && stat(path.c_str(), &st) == 0) return st.st_mtime;
+  if (source.fd() >= 0 && fstat(source.fd(), &st) == 0) return st.st_mtime;
   return fallback;
 }
 
