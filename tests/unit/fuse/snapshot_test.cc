@@ -123,6 +123,12 @@ TEST_F(SnapshotTest, SinglePackageAtRoot) {
   EXPECT_EQ(s->total_file_bytes() >= 9, true);
 }
 
+// /lib from one package, /lib/python3.10 from another.
+const std::map<std::string, std::string> kNestedTree = {{"/lib", "dir"},
+                                                        {"/lib/a.py", "a"},
+                                                        {"/lib/python3.10", "dir"},
+                                                        {"/lib/python3.10/new.py", "new"}};
+
 TEST_F(SnapshotTest, NestedMountsDeepestWins) {
   PackageSpec base;
   base.Volume(
@@ -134,10 +140,7 @@ TEST_F(SnapshotTest, NestedMountsDeepestWins) {
   Map(AddPackage(py, "test/py@1.0.0"), "/py", "/lib/python3.10");
   auto s = Build();
   ASSERT_NE(s, nullptr);
-  EXPECT_EQ(Tree(*s), (std::map<std::string, std::string>{{"/lib", "dir"},
-                                                          {"/lib/a.py", "a"},
-                                                          {"/lib/python3.10", "dir"},
-                                                          {"/lib/python3.10/new.py", "new"}}));
+  EXPECT_EQ(Tree(*s), kNestedTree);
 }
 
 TEST_F(SnapshotTest, MountOrderDoesNotMatterForNesting) {
@@ -150,10 +153,7 @@ TEST_F(SnapshotTest, MountOrderDoesNotMatterForNesting) {
   Map(AddPackage(base, "test/base@1.0.0"), "/lib", "/");
   auto s = Build();
   ASSERT_NE(s, nullptr);
-  EXPECT_EQ(Tree(*s), (std::map<std::string, std::string>{{"/lib", "dir"},
-                                                          {"/lib/a.py", "a"},
-                                                          {"/lib/python3.10", "dir"},
-                                                          {"/lib/python3.10/new.py", "new"}}));
+  EXPECT_EQ(Tree(*s), kNestedTree);
 }
 
 TEST_F(SnapshotTest, OverlayAtSharedMountPoint) {
