@@ -10,6 +10,10 @@ namespace webcfs::daemon {
 void AddInspectCommand(CLI::App& app, int& exit_code);
 // webcfs resolve SPEC|LOCKFILE [--registry DIR]... [--cache DIR] [--lock OUT.json]
 void AddResolveCommand(CLI::App& app, int& exit_code);
+// webcfs mount SPEC|LOCKFILE MOUNTPOINT [--registry DIR]... [-o OPT,...] [--foreground] ...
+void AddMountCommand(CLI::App& app, int& exit_code);
+// webcfs unmount MOUNTPOINT [--lazy]
+void AddUnmountCommand(CLI::App& app, int& exit_code);
 
 // webcfs pack DIR -o OUT.webc (daemon/pack_command.cc)
 void AddPackCommand(CLI::App& app, int& exit_code);

@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
   webcfs::daemon::AddInspectCommand(app, exit_code);
   webcfs::daemon::AddResolveCommand(app, exit_code);
   webcfs::daemon::AddPackCommand(app, exit_code);
+  webcfs::daemon::AddMountCommand(app, exit_code);
+  webcfs::daemon::AddUnmountCommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,668 @@
+// The libfuse3 low-level operations: one thin, noexcept function per op
+// (decode -> ask the Snapshot -> reply exactly once), in the style of libfuse's
+// example/passthrough_hp.cc. Inner helpers return an errno and fill
+// out-parameters; only the op itself replies.
+#define FUSE_USE_VERSION 314
+
+#include "fuse/server.h"
+
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <new>
+#include <string_view>
+#include <vector>
+
+#include "fuse/inode.h"
+#include "fuse/mountpoint.h"
+
+namespace webcfs::fuse {
+
+// A snapshot served under one generation, with the number of kernel
+// references (lookup counts) to its inodes. Replaced snapshots are dropped
+// when that number reaches zero.
+struct Server::Live {
+  uint32_t generation = 0;
+  std::shared_ptr<const Snapshot> snapshot;
+  std::atomic<uint64_t> lookups{0};
+};
+
+struct Server::Impl {
+  explicit Impl(const Options& o) : options(o) {}
+
+  const Options options;  // fixed after construction
+
+  // Lock order: mu is a leaf; never held while replying to the kernel.
+  mutable std::mutex mu;
+  std::vector<std::shared_ptr<Live>> live;  // guarded by mu; includes current
+  std::shared_ptr<Live> current;            // guarded by mu
+  uint32_t next_generation = 1;             // guarded by mu
+
+  // Negotiated in init, read by every request afterwards.
+  std::atomic<bool> no_open{false};
+  std::atomic<bool> no_opendir{false};
+};
+
+namespace {
+
+using Impl = Server::Impl;
+using Live = Server::Live;
+
+constexpr std::string_view kXattrPackage = "user.webc.package";
+constexpr std::string_view kXattrVolume = "user.webc.volume";
+constexpr std::string_view kXattrSha256 = "user.webc.sha256";
+
+Impl& ImplOf(fuse_req_t req) { return *static_cast<Impl*>(fuse_req_userdata(req)); }
+
+// What an inode number names: a node of a live snapshot.
+struct Target {
+  std::shared_ptr<Live> live;
+  const Node* node = nullptr;
+  const Snapshot& snapshot() const { return *live->snapshot; }
+};
+
+// Looks up the snapshot and node of `ino`. The shared_ptr keeps the snapshot
+// alive for the request even if a concurrent forget drops it.
+int Resolve(Impl& impl, fuse_ino_t ino, Target* out) {
+  const InodeRef ref = SplitIno(ino);
+  {
+    std::lock_guard<std::mutex> lock(impl.mu);
+    if (ref.generation == 0) {
+      if (ref.node != 0) return ESTALE;
+      out->live = impl.current;
+    } else {
+      for (const auto& l : impl.live) {
+        if (l->generation == ref.generation) out->live = l;
+      }
+    }
+  }
+  if (out->live == nullptr) return ESTALE;
+  out->node = out->live->snapshot->NodeAt(ref.node);
+  return out->node == nullptr ? ESTALE : 0;
+}
+
+fuse_ino_t InoOf(const Target& t, const Node& n) {
+  return MakeIno(t.live->generation, t.snapshot().IndexOf(n));
+}
+
+void FillAttr(const Impl& impl, const Snapshot& s, const Node& n, fuse_ino_t ino, struct stat* st) {
+  *st = {};
+  st->st_ino = ino;
+  st->st_uid = impl.options.uid;
+  st->st_gid = impl.options.gid;
+  if (n.is_dir()) {
+    st->st_mode = S_IFDIR | 0555;
+    st->st_nlink = 2 + s.SubdirCount(n);
+  } else {
+    st->st_mode = S_IFREG | 0444;
+    st->st_nlink = 1;
+    st->st_size = static_cast<off_t>(s.FileSize(n));
+    st->st_blocks = (st->st_size + 511) / 512;
+  }
+  st->st_blksize = 4096;
+  const int64_t mtime = s.MtimeSeconds(n);
+  st->st_mtim.tv_sec = mtime;
+  st->st_atim.tv_sec = mtime;
+  st->st_ctim.tv_sec = mtime;
+}
+
+fuse_entry_param EntryFor(const Impl& impl, const Target& t, const Node& n) {
+  fuse_entry_param e{};
+  e.ino = InoOf(t, n);
+  e.generation = t.live->generation;
+  e.attr_timeout = impl.options.attr_timeout;
+  e.entry_timeout = impl.options.entry_timeout;
+  FillAttr(impl, t.snapshot(), n, e.ino, &e.attr);
+  return e;
+}
+
+// Every entry reply except the root's adds one kernel reference to the node's
+// snapshot. Counted before replying (a forget may race the reply) and taken
+// back when the reply did not reach the kernel.
+void ReplyEntry(fuse_req_t req, const Impl& impl, const Target& t, const Node& n) {
+  const fuse_entry_param e = EntryFor(impl, t, n);
+  const bool counted = e.ino != kRootIno;
+  if (counted) t.live->lookups.fetch_add(1);
+  if (fuse_reply_entry(req, &e) != 0 && counted) t.live->lookups.fetch_sub(1);
+}
+
+void DoForget(Impl& impl, fuse_ino_t ino, uint64_t nlookup) {
+  const InodeRef ref = SplitIno(ino);
+  if (ref.generation == 0) return;  // the root is never forgotten; junk is ignored
+  std::lock_guard<std::mutex> lock(impl.mu);
+  for (auto it = impl.live.begin(); it != impl.live.end(); ++it) {
+    Live& l = **it;
+    if (l.generation != ref.generation) continue;
+    uint64_t before = l.lookups.load();
+    uint64_t after;
+    do {
+      after = before > nlookup ? before - nlookup : 0;
+    } while (!l.lookups.compare_exchange_weak(before, after));
+    if (after == 0 && *it != impl.current) impl.live.erase(it);
+    return;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Operations
+
+void Init(void* userdata, fuse_conn_info* conn) noexcept {
+  Impl& impl = *static_cast<Impl*>(userdata);
+  const Options& o = impl.options;
+  impl.no_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) != 0;
+  impl.no_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
+  auto want = [conn](unsigned cap) {
+    if (conn->capable & cap) conn->want |= cap;
+  };
+  want(FUSE_CAP_ASYNC_READ);       // parallel reads of one file
+  want(FUSE_CAP_PARALLEL_DIROPS);  // parallel lookups in one directory
+  want(FUSE_CAP_EXPORT_SUPPORT);   // lookup of "." and ".." is implemented
+  // Always readdirplus: a lookup is cheap here, and `ls -l`/`find` then need
+  // no LOOKUP round trip per entry.
+  want(FUSE_CAP_READDIRPLUS);
+  conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+  if (o.splice) {
+    want(FUSE_CAP_SPLICE_WRITE);
+    want(FUSE_CAP_SPLICE_MOVE);
+  }
+  conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  conn->max_read = o.max_read;
+  conn->max_readahead = std::min(conn->max_readahead, o.max_read);
+  conn->max_background = o.max_background;
+  conn->congestion_threshold = o.max_background * 3 / 4;
+  conn->time_gran = 1'000'000'000;  // whole seconds
+}
+
+void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
+  Impl& impl = ImplOf(req);
+  Target t;
+  if (int err = Resolve(impl, parent, &t)) return (void)fuse_reply_err(req, err);
+  if (!t.node->is_dir()) return (void)fuse_reply_err(req, ENOTDIR);
+  const Snapshot& s = t.snapshot();
+  const std::string_view key(name);
+  const Node* n;
+  if (key == ".") {
+    n = t.node;
+  } else if (key == "..") {
+    n = &s.nodes()[t.node->parent];
+  } else {
+    n = s.Find(*t.node, key);
+  }
+  if (n == nullptr) {
+    // Negative entry: ino 0 with a timeout makes the kernel cache the absence.
+    fuse_entry_param e{};
+    e.entry_timeout = impl.options.negative_timeout;
+    fuse_reply_entry(req, &e);
+    return;
+  }
+  ReplyEntry(req, impl, t, *n);
+}
+
+void Forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) noexcept {
+  DoForget(ImplOf(req), ino, nlookup);
+  fuse_reply_none(req);
+}
+
+void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) noexcept {
+  Impl& impl = ImplOf(req);
+  for (size_t i = 0; i < count; ++i) DoForget(impl, forgets[i].ino, forgets[i].nlookup);
+  fuse_reply_none(req);
+}
+
+void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* /*fi*/) noexcept {
+  Impl& impl = ImplOf(req);
+  Target t;
+  if (int err = Resolve(impl, ino, &t)) return (void)fuse_reply_err(req, err);
+  struct stat st;
+  FillAttr(impl, t.snapshot(), *t.node, ino, &st);
+  fuse_reply_attr(req, &st, impl.options.attr_timeout);
+}
+
+void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
+  Impl& impl = ImplOf(req);
+  Target t;
+  if (int err = Resolve(impl, ino, &t)) return (void)fuse_reply_err(req, err);
+  if (t.node->is_dir()) return (void)fuse_reply_err(req, EISDIR);
+  if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+    return (void)fuse_reply_err(req, EROFS);
+  }
+  // ENOSYS = "success, and never send OPEN/RELEASE again"; the kernel then
+  // keeps the page cache by default.
+  if (impl.no_open) return (void)fuse_reply_err(req, ENOSYS);
+  fi->keep_cache = 1;  // content never changes within a snapshot
+  fi->noflush = 1;     // nothing to flush: skip FLUSH on every close
+  fuse_reply_open(req, fi);
+}
+
+// Scratch for reads from sources without a file descriptor.
+thread_local std::vector<std::byte> tls_scratch;
+
+void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* /*fi*/) noexcept {
+  Impl& impl = ImplOf(req);
+  Target t;
+  if (int err = Resolve(impl, ino, &t)) return (void)fuse_reply_err(req, err);
+  if (!t.node->is_file()) return (void)fuse_reply_err(req, EISDIR);
+  if (off < 0) return (void)fuse_reply_err(req, EINVAL);
+  const FileExtent x = t.snapshot().Extent(*t.node);
+  const auto pos = static_cast<uint64_t>(off);
+  if (pos >= x.size) return (void)fuse_reply_buf(req, nullptr, 0);
+  const size_t n = static_cast<size_t>(std::min<uint64_t>(size, x.size - pos));
+  if (x.source == nullptr) return (void)fuse_reply_buf(req, x.blob.data() + pos, n);
+
+  const int fd = x.source->fd();
+  if (fd >= 0) {
+    // libfuse turns a short read of the descriptor into a short reply, which
+    // a reader would take for end of file. A container that shrank under the
+    // mount must give EIO instead, so check its size first.
+    struct stat st;
+    if (fstat(fd, &st) != 0) return (void)fuse_reply_err(req, EIO);
+    if (static_cast<uint64_t>(st.st_size) < x.offset + pos + n) {
+      return (void)fuse_reply_err(req, EIO);
+    }
+    fuse_bufvec buf = FUSE_BUFVEC_INIT(n);
+    buf.buf[0].flags =
+        static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY);
+    buf.buf[0].fd = fd;
+    buf.buf[0].pos = static_cast<off_t>(x.offset + pos);
+    fuse_reply_data(req, &buf, impl.options.splice ? FUSE_BUF_SPLICE_MOVE : FUSE_BUF_NO_SPLICE);
+    return;
+  }
+  try {
+    if (tls_scratch.size() < n) tls_scratch.resize(n);
+  } catch (const std::bad_alloc&) {
+    return (void)fuse_reply_err(req, ENOMEM);
+  }
+  auto view = x.source->Read(x.offset + pos, n, tls_scratch.data());
+  if (!view || view->size() != n) return (void)fuse_reply_err(req, EIO);
+  fuse_reply_buf(req, reinterpret_cast<const char*>(view->data()), n);
+}
+
+void Release(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* /*fi*/) noexcept {
+  fuse_reply_err(req, 0);
+}
+
+void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
+  Impl& impl = ImplOf(req);
+  Target t;
+  if (int err = Resolve(impl, ino, &t)) return (void)fuse_reply_err(req, err);
+  if (!t.node->is_dir()) return (void)fuse_reply_err(req, ENOTDIR);
+  if (impl.no_opendir) return (void)fuse_reply_err(req, ENOSYS);
+  // Both flags, or the kernel drops the cached listing on the next opendir.
+  fi->cache_readdir = 1;
+  fi->keep_cache = 1;
+  fuse_reply_open(req, fi);
+}
+
+thread_local std::vector<char> tls_dirbuf;
+
+// Fills `buf` with entries starting at `off`: 0 = ".", 1 = "..", 2 + i =
+// child i. The offset stored with each entry is the next one's, so a
+// directory handle needs no state. Returns the number of bytes used and the
+// lookup references the entries carry (readdirplus).
+size_t FillDir(fuse_req_t req, const Impl& impl, const Target& t, char* buf, size_t size, off_t off,
+               bool plus, uint64_t* references) {
+  const Snapshot& s = t.snapshot();
+  const Node& dir = *t.node;
+  std::span<const Node> children = s.Children(dir);
+  size_t used = 0;
+  char name[webc::kMaxNameLength + 1];
+  for (uint64_t pos = static_cast<uint64_t>(off); pos < 2 + children.size(); ++pos) {
+    const Node& n = pos == 0 ? dir : pos == 1 ? s.nodes()[dir.parent] : children[pos - 2];
+    const std::string_view nm = pos == 0 ? "." : pos == 1 ? ".." : n.name();
+    const size_t len = std::min(nm.size(), sizeof(name) - 1);
+    std::memcpy(name, nm.data(), len);
+    name[len] = '\0';
+    const auto next = static_cast<off_t>(pos + 1);
+    size_t need;
+    if (plus) {
+      fuse_entry_param e{};
+      if (pos < 2) {
+        // "." and "..": attributes only; ino 0 adds no kernel reference.
+        e.attr.st_ino = InoOf(t, n);
+        e.attr.st_mode = S_IFDIR;
+      } else {
+        e = EntryFor(impl, t, n);
+      }
+      need = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, next);
+      if (need > size - used) break;
+      if (e.ino != 0 && e.ino != kRootIno) ++*references;
+    } else {
+      struct stat st {};
+      st.st_ino = InoOf(t, n);
+      st.st_mode = n.is_dir() ? S_IFDIR : S_IFREG;
+      need = fuse_add_direntry(req, buf + used, size - used, name, &st, next);
+      if (need > size - used) break;
+    }
+    used += need;
+  }
+  return used;
+}
+
+// readdir may only fail before its first entry; everything that can fail
+// (resolution, the buffer) happens before FillDir.
+void ReadDirCommon(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus) noexcept {
+  Impl& impl = ImplOf(req);
+  Target t;
+  if (int err = Resolve(impl, ino, &t)) return (void)fuse_reply_err(req, err);
+  if (!t.node->is_dir()) return (void)fuse_reply_err(req, ENOTDIR);
+  if (off < 0) return (void)fuse_reply_err(req, EINVAL);
+  try {
+    if (tls_dirbuf.size() < size) tls_dirbuf.resize(size);
+  } catch (const std::bad_alloc&) {
+    return (void)fuse_reply_err(req, ENOMEM);
+  }
+  uint64_t references = 0;
+  const size_t used = FillDir(req, impl, t, tls_dirbuf.data(), size, off, plus, &references);
+  if (references != 0) t.live->lookups.fetch_add(references);
+  if (fuse_reply_buf(req, tls_dirbuf.data(), used) != 0 && references != 0) {
+    t.live->lookups.fetch_sub(references);
+  }
+}
+
+void ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) noexcept {
+  ReadDirCommon(req, ino, size, off, false);
+}
+
+void ReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) noexcept {
+  ReadDirCommon(req, ino, size, off, true);
+}
+
+void StatFs(fuse_req_t req, fuse_ino_t /*ino*/) noexcept {
+  Impl& impl = ImplOf(req);
+  std::shared_ptr<const Snapshot> s;
+  {
+    std::lock_guard<std::mutex> lock(impl.mu);
+    s = impl.current->snapshot;
+  }
+  struct statvfs st {};
+  st.f_bsize = 4096;
+  st.f_frsize = 4096;
+  st.f_blocks = (s->total_file_bytes() + 4095) / 4096;
+  st.f_files = s->node_count();
+  st.f_namemax = webc::kMaxNameLength;
+  st.f_flag = ST_RDONLY;
+  fuse_reply_statfs(req, &st);
+}
+
+void Access(fuse_req_t req, fuse_ino_t ino, int mask) noexcept {
+  Impl& impl = ImplOf(req);
+  Target t;
+  if (int err = Resolve(impl, ino, &t)) return (void)fuse_reply_err(req, err);
+  if (mask & W_OK) return (void)fuse_reply_err(req, EROFS);
+  if ((mask & X_OK) && t.node->is_file()) return (void)fuse_reply_err(req, EACCES);
+  fuse_reply_err(req, 0);
+}
+
+// The value of one of our extended attributes; false when the node has none.
+bool XattrValue(const Target& t, std::string_view name, std::string* value) {
+  const Snapshot& s = t.snapshot();
+  if (name == kXattrPackage) {
+    const resolver::ResolvedPackage* p = s.PackageOf(*t.node);
+    if (p == nullptr) return false;
+    *value = p->id;
+    return true;
+  }
+  if (name == kXattrVolume) {
+    const std::string_view v = s.VolumeNameOf(*t.node);
+    if (t.node->source == Node::kNone || (t.node->flags & Node::kBlob)) return false;
+    *value = std::string(v);
+    return true;
+  }
+  if (name == kXattrSha256) {
+    auto hash = s.StoredHash(*t.node);
+    if (!hash || !hash->has_value()) return false;
+    *value = webc::ToHex(**hash);
+    return true;
+  }
+  return false;
+}
+
+// Answers a getxattr/listxattr-style request: the size when `size` is 0,
+// ERANGE when the caller's buffer is too small, else the bytes.
+void ReplyXattr(fuse_req_t req, const std::string& value, size_t size) {
+  if (size == 0) return (void)fuse_reply_xattr(req, value.size());
+  if (size < value.size()) return (void)fuse_reply_err(req, ERANGE);
+  fuse_reply_buf(req, value.data(), value.size());
+}
+
+void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) noexcept {
+  Impl& impl = ImplOf(req);
+  // ENOSYS makes the kernel stop asking for the life of the mount.
+  if (!impl.options.xattr) return (void)fuse_reply_err(req, ENOSYS);
+  Target t;
+  if (int err = Resolve(impl, ino, &t)) return (void)fuse_reply_err(req, err);
+  try {
+    std::string value;
+    if (!XattrValue(t, name, &value)) return (void)fuse_reply_err(req, ENODATA);
+    ReplyXattr(req, value, size);
+  } catch (const std::bad_alloc&) {
+    fuse_reply_err(req, ENOMEM);
+  }
+}
+
+void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept {
+  Impl& impl = ImplOf(req);
+  if (!impl.options.xattr) return (void)fuse_reply_err(req, ENOSYS);
+  Target t;
+  if (int err = Resolve(impl, ino, &t)) return (void)fuse_reply_err(req, err);
+  try {
+    std::string list;
+    std::string value;
+    for (std::string_view name : {kXattrPackage, kXattrVolume, kXattrSha256}) {
+      if (!XattrValue(t, name, &value)) continue;
+      list.append(name);
+      list.push_back('\0');
+    }
+    ReplyXattr(req, list, size);
+  } catch (const std::bad_alloc&) {
+    fuse_reply_err(req, ENOMEM);
+  }
+}
+
+// Every write-type operation: the filesystem is read-only by design (the
+// mount is also `ro`, so the kernel usually answers before asking us).
+void SetAttr(fuse_req_t req, fuse_ino_t, struct stat*, int, fuse_file_info*) noexcept {
+  fuse_reply_err(req, EROFS);
+}
+void MkNod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) noexcept {
+  fuse_reply_err(req, EROFS);
+}
+void MkDir(fuse_req_t req, fuse_ino_t, const char*, mode_t) noexcept { fuse_reply_err(req, EROFS); }
+void Unlink(fuse_req_t req, fuse_ino_t, const char*) noexcept { fuse_reply_err(req, EROFS); }
+void RmDir(fuse_req_t req, fuse_ino_t, const char*) noexcept { fuse_reply_err(req, EROFS); }
+void SymLink(fuse_req_t req, const char*, fuse_ino_t, const char*) noexcept {
+  fuse_reply_err(req, EROFS);
+}
+void Rename(fuse_req_t req, fuse_ino_t, const char*, fuse_ino_t, const char*, unsigned) noexcept {
+  fuse_reply_err(req, EROFS);
+}
+void Link(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) noexcept {
+  fuse_reply_err(req, EROFS);
+}
+void Write(fuse_req_t req, fuse_ino_t, const char*, size_t, off_t, fuse_file_info*) noexcept {
+  fuse_reply_err(req, EROFS);
+}
+void Create(fuse_req_t req, fuse_ino_t, const char*, mode_t, fuse_file_info*) noexcept {
+  fuse_reply_err(req, EROFS);
+}
+void SetXattr(fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, int) noexcept {
+  fuse_reply_err(req, EROFS);
+}
+void RemoveXattr(fuse_req_t req, fuse_ino_t, const char*) noexcept { fuse_reply_err(req, EROFS); }
+void Fallocate(fuse_req_t req, fuse_ino_t, int, off_t, off_t, fuse_file_info*) noexcept {
+  fuse_reply_err(req, EROFS);
+}
+void CopyFileRange(fuse_req_t req, fuse_ino_t, off_t, fuse_file_info*, fuse_ino_t, off_t,
+                   fuse_file_info*, size_t, int) noexcept {
+  fuse_reply_err(req, EROFS);
+}
+
+// Not set on purpose (libfuse answers ENOSYS, and the kernel stops sending
+// them): flush, fsync, fsyncdir, readlink (no symlinks), locks, lseek.
+fuse_lowlevel_ops MakeOperations() {
+  fuse_lowlevel_ops ops{};
+  ops.init = Init;
+  ops.lookup = Lookup;
+  ops.forget = Forget;
+  ops.forget_multi = ForgetMulti;
+  ops.getattr = GetAttr;
+  ops.open = Open;
+  ops.read = Read;
+  ops.release = Release;
+  ops.opendir = OpenDir;
+  ops.readdir = ReadDir;
+  ops.readdirplus = ReadDirPlus;
+  ops.releasedir = Release;
+  ops.statfs = StatFs;
+  ops.getxattr = GetXattr;
+  ops.listxattr = ListXattr;
+  ops.access = Access;
+  ops.setattr = SetAttr;
+  ops.mknod = MkNod;
+  ops.mkdir = MkDir;
+  ops.unlink = Unlink;
+  ops.rmdir = RmDir;
+  ops.symlink = SymLink;
+  ops.rename = Rename;
+  ops.link = Link;
+  ops.write = Write;
+  ops.create = Create;
+  ops.setxattr = SetXattr;
+  ops.removexattr = RemoveXattr;
+  ops.fallocate = Fallocate;
+  ops.copy_file_range = CopyFileRange;
+  return ops;
+}
+
+// fsname must not break libfuse's comma-separated option parsing.
+std::string SafeOptionValue(std::string_view v) {
+  std::string out(v);
+  for (char& c : out) {
+    if (c == ',' || c == '\\' || c == ' ' || c == '\t' || c == '\n') c = '_';
+  }
+  return out.empty() ? "webcfs" : out;
+}
+
+}  // namespace
+
+Server::Server(const Options& options)
+    : options_(options), impl_(std::make_unique<Impl>(options)) {}
+
+Server::~Server() {
+  Unmount();
+  if (session_ != nullptr) fuse_session_destroy(session_);
+}
+
+Result<std::unique_ptr<Server>> Server::Create(std::shared_ptr<const Snapshot> snapshot,
+                                               const Options& options) {
+  if (snapshot == nullptr) return Error::InvalidArgument("no snapshot to serve");
+  std::unique_ptr<Server> server(new Server(options));
+  server->SwapSnapshot(std::move(snapshot));
+
+  std::string opts =
+      "ro,default_permissions,subtype=webcfs,fsname=" + SafeOptionValue(options.fs_name) +
+      ",max_read=" + std::to_string(options.max_read);
+  if (options.allow_other) opts += ",allow_other";
+  std::vector<std::string> argv_storage = {"webcfs", "-o", opts};
+  if (options.debug) argv_storage.push_back("-d");
+  std::vector<char*> argv;
+  for (std::string& a : argv_storage) argv.push_back(a.data());
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+  const fuse_lowlevel_ops ops = MakeOperations();
+  server->session_ = fuse_session_new(&args, &ops, sizeof(ops), server->impl_.get());
+  fuse_opt_free_args(&args);
+  if (server->session_ == nullptr) {
+    return Error::InvalidArgument("cannot create FUSE session (options: " + opts + ")");
+  }
+  return server;
+}
+
+Result<void> Server::Mount(const std::string& mountpoint) {
+  if (mounted_) return Error::InvalidArgument("already mounted at " + mountpoint_);
+  WEBCFS_RETURN_IF_ERROR(CheckMountpoint(mountpoint));
+  if (fuse_session_mount(session_, mountpoint.c_str()) != 0) {
+    return Error::Io(mountpoint +
+                     ": mount failed (is /dev/fuse available, and fusermount3 installed?)");
+  }
+  mountpoint_ = mountpoint;
+  mounted_ = true;
+  return Ok();
+}
+
+Result<void> Server::Run() {
+  if (!mounted_) return Error::InvalidArgument("Run() before Mount()");
+  fuse_loop_config* config = fuse_loop_cfg_create();
+  if (config == nullptr) return Error::ResourceLimit("cannot allocate the FUSE loop configuration");
+  const unsigned threads = std::max(1u, options_.threads);
+  fuse_loop_cfg_set_clone_fd(config, 1);  // one /dev/fuse fd per worker: no shared queue lock
+  fuse_loop_cfg_set_max_threads(config, threads);
+  fuse_loop_cfg_set_idle_threads(config, threads);  // no thread create/destroy churn
+  const int rc = fuse_session_loop_mt(session_, config);
+  fuse_loop_cfg_destroy(config);
+  // A signal-requested exit returns the signal number; only -errno is a failure.
+  if (rc < 0) return Error::Io("FUSE session loop", -rc);
+  return Ok();
+}
+
+void Server::RequestExit() {
+  if (session_ != nullptr) fuse_session_exit(session_);
+}
+
+void Server::Unmount() {
+  if (!mounted_) return;
+  fuse_session_unmount(session_);
+  mounted_ = false;
+}
+
+uint32_t Server::SwapSnapshot(std::shared_ptr<const Snapshot> next) {
+  auto live = std::make_shared<Live>();
+  live->snapshot = std::move(next);
+  std::shared_ptr<const Snapshot> previous;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    live->generation = impl_->next_generation++;
+    if (impl_->current != nullptr) {
+      previous = impl_->current->snapshot;
+      // Nothing references the old snapshot any more: drop it now.
+      if (impl_->current->lookups.load() == 0) {
+        std::erase(impl_->live, impl_->current);
+      }
+    }
+    impl_->live.push_back(live);
+    impl_->current = live;
+  }
+  if (mounted_ && previous != nullptr) {
+    // The kernel caches the root's entries "forever"; make it look again.
+    // Names of both listings: vanished entries and new ones (whose negative
+    // entries may be cached).
+    for (const auto* s : {previous.get(), live->snapshot.get()}) {
+      for (const Node& n : s->Children(s->root())) {
+        fuse_lowlevel_notify_inval_entry(session_, kRootIno, n.name_data, n.name_length);
+      }
+    }
+    fuse_lowlevel_notify_inval_inode(session_, kRootIno, 0, 0);
+  }
+  return live->generation;
+}
+
+std::shared_ptr<const Snapshot> Server::current() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->current->snapshot;
+}
+
+uint32_t Server::generation() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->current->generation;
+}
+
+size_t Server::live_snapshots() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->live.size();
+}
+
+}  // namespace webcfs::fuse

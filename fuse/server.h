@@ -1,0 +1,81 @@
+// Server: serves Snapshots through the libfuse3 low-level API.
+//
+// Lifecycle (the daemon decides foreground/background around it):
+//   auto server = Server::Create(snapshot, options);   // session, not mounted
+//   server->Mount("/mnt/x");                           // kernel mount; errors before any fork
+//   ... fork / notify readiness ...
+//   server->Run();                                     // MT loop until unmounted or RequestExit()
+//   server->Unmount();                                 // idempotent; the destructor does it too
+//
+// Reload: SwapSnapshot() makes a new snapshot current. Inode numbers carry the
+// generation of the snapshot they belong to (fuse/inode.h); a replaced
+// snapshot stays alive while the kernel still holds any of its inodes, so open
+// files and cached dentries keep reading the content they started with.
+//
+// Thread-safety: Run() blocks its caller; SwapSnapshot(), RequestExit() and the
+// accessors may be called from any other thread. RequestExit() is also
+// async-signal-safe.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "fuse/options.h"
+#include "fuse/snapshot.h"
+#include "webc/result.h"
+
+struct fuse_session;
+
+namespace webcfs::fuse {
+
+class Server {
+ public:
+  static Result<std::unique_ptr<Server>> Create(std::shared_ptr<const Snapshot> snapshot,
+                                                const Options& options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Mounts at `mountpoint` (read-only, default_permissions). Checks the
+  // mountpoint first (CheckMountpoint in fuse/mountpoint.h).
+  Result<void> Mount(const std::string& mountpoint);
+  // Serves requests until the filesystem is unmounted or RequestExit() is called.
+  Result<void> Run();
+  // Makes Run() return soon (on the next request or signal). Async-signal-safe.
+  void RequestExit();
+  // Unmounts if still mounted. Safe to call more than once.
+  void Unmount();
+
+  // Serves `next` from now on; returns its generation. When mounted, also
+  // tells the kernel to drop its cached entries of the root directory so that
+  // new lookups reach the new snapshot. Must not be called from a FUSE
+  // request handler.
+  uint32_t SwapSnapshot(std::shared_ptr<const Snapshot> next);
+
+  std::shared_ptr<const Snapshot> current() const;
+  uint32_t generation() const;
+  // Snapshots still alive (the current one plus replaced ones the kernel
+  // still references).
+  size_t live_snapshots() const;
+  const Options& options() const { return options_; }
+  const std::string& mountpoint() const { return mountpoint_; }
+
+  // Internal to fuse/ (used by the operation table in server.cc).
+  struct Live;
+  struct Impl;
+
+ private:
+  explicit Server(const Options& options);
+
+  Options options_;
+  std::string mountpoint_;
+  fuse_session* session_ = nullptr;  // owned
+  bool mounted_ = false;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace webcfs::fuse

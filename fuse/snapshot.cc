@@ -1,0 +1,551 @@
+#include "fuse/snapshot.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <ctime>
+#include <functional>
+#include <map>
+#include <utility>
+
+#include "fuse/inode.h"
+#include "fuse/snapshot_internal.h"
+
+namespace webcfs::fuse {
+
+namespace {
+
+// v3 `modified` is seconds by the format, but wasmer-js writes milliseconds.
+// 1e11 seconds is the year 5138 while 1e11 ms is 1973: anything larger can
+// only be milliseconds.
+constexpr uint64_t kMillisecondThreshold = 100'000'000'000;
+
+int64_t NormalizeMtime(uint64_t stored) {
+  if (stored > kMillisecondThreshold) stored /= 1000;
+  return stored > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(stored);
+}
+
+// A directory of a volume that contributes to a merged directory.
+struct Layer {
+  uint32_t source;
+  uint32_t entry;
+};
+
+// The mount table as a trie of path components. A node is a mount point when
+// at least one mapping targets it; its layers are those mappings' directories
+// in precedence order.
+struct MountNode {
+  std::map<std::string, MountNode, std::less<>> children;  // byte order, like the nodes
+  std::vector<Layer> layers;
+  bool is_mount = false;
+};
+
+// A directory node whose children are still to be built (breadth-first, so
+// every directory's children end up contiguous in Snapshot::nodes_).
+struct Pending {
+  uint32_t node;
+  uint32_t layer_begin;
+  uint32_t layer_count;
+  const MountNode* mounts;   // trie node of this path; nullptr when no mount lies below
+  const VirtualEntry* virt;  // control-directory directory; nullptr otherwise
+};
+
+// One child of the directory being expanded.
+struct ChildSpec {
+  std::string_view name;
+  bool own_name = false;  // name must be copied into the snapshot's arena
+  NodeType type = NodeType::kDirectory;
+  uint32_t source = Node::kNone;
+  uint32_t entry = 0;
+  uint8_t flags = 0;
+  uint32_t layer_begin = 0;
+  uint32_t layer_count = 0;
+  const MountNode* mounts = nullptr;
+  const VirtualEntry* virt = nullptr;
+};
+
+// One name offered by one layer.
+struct Candidate {
+  std::string_view name;
+  uint32_t rank;  // layer position: lower wins
+  uint32_t source;
+  uint32_t entry;
+  bool is_dir;
+};
+
+// Sorts a virtual tree by name and drops later duplicates (first wins).
+void SortVirtual(VirtualEntry& dir) {
+  std::stable_sort(dir.children.begin(), dir.children.end(),
+                   [](const VirtualEntry& a, const VirtualEntry& b) { return a.name < b.name; });
+  auto last =
+      std::unique(dir.children.begin(), dir.children.end(),
+                  [](const VirtualEntry& a, const VirtualEntry& b) { return a.name == b.name; });
+  dir.children.erase(last, dir.children.end());
+  for (VirtualEntry& c : dir.children) {
+    if (c.type == NodeType::kDirectory) SortVirtual(c);
+  }
+}
+
+size_t CountVirtual(const VirtualEntry& dir) {
+  size_t n = dir.children.size();
+  for (const VirtualEntry& c : dir.children) n += CountVirtual(c);
+  return n;
+}
+
+// The package file's mtime: the path the package came from (a registry file),
+// else the descriptor being read (which may be a copy in the cache).
+int64_t FileMtime(const webc::ByteSource& source, const std::string& path, int64_t fallback) {
+  struct stat st {};
+  if (!path.empty() && stat(path.c_str(), &st) == 0) return st.st_mtime;
+  if (source.fd() >= 0 && fstat(source.fd(), &st) == 0) return st.st_mtime;
+  return fallback;
+}
+
+}  // namespace
+
+class SnapshotBuilder final : public SnapshotBuilderContext {
+ public:
+  explicit SnapshotBuilder(Snapshot& s) : s_(s) {}
+
+  Result<void> Build(const SnapshotOptions& options);
+
+  uint32_t SourceFor(uint32_t package, const webc::Volume& volume) override {
+    auto key = std::make_pair(package, &volume);
+    auto it = source_index_.find(key);
+    if (it != source_index_.end()) return it->second;
+    const resolver::ResolvedPackage& pkg = s_.resolution_->packages[package];
+    Source src;
+    src.container = pkg.container.get();
+    src.volume = &volume;
+    src.package = package;
+    src.file_mtime = FileMtime(pkg.container->source(), pkg.source, s_.default_mtime_);
+    const auto index = static_cast<uint32_t>(s_.sources_.size());
+    s_.sources_.push_back(src);
+    source_index_.emplace(key, index);
+    return index;
+  }
+
+  uint32_t AddBlob(std::string bytes) override {
+    s_.blobs_.push_back(std::move(bytes));
+    return static_cast<uint32_t>(s_.blobs_.size() - 1);
+  }
+
+ private:
+  Result<void> BuildMountTable();
+  Result<void> Expand(const Pending& p);
+  void CollectLayerChildren(const Pending& p);
+  void CollectOverrides(const Pending& p);
+  Result<void> AppendChildren(uint32_t parent);
+
+  const char* OwnName(std::string_view name) {
+    s_.own_names_.emplace_back(name);
+    return s_.own_names_.back().data();
+  }
+  uint32_t PushLayers(std::span<const Layer> layers) {
+    const auto begin = static_cast<uint32_t>(layer_pool_.size());
+    layer_pool_.insert(layer_pool_.end(), layers.begin(), layers.end());
+    return begin;
+  }
+
+  Snapshot& s_;
+  MountNode mounts_;
+  VirtualEntry control_;
+  bool has_control_ = false;
+  std::map<std::pair<uint32_t, const webc::Volume*>, uint32_t> source_index_;
+  std::vector<Layer> layer_pool_;
+  std::deque<Pending> queue_;
+  // Scratch reused across Expand calls.
+  std::vector<Layer> current_layers_;
+  std::vector<Candidate> candidates_;
+  std::vector<Layer> group_layers_;
+  std::vector<ChildSpec> base_;
+  std::vector<ChildSpec> overrides_;
+  std::vector<ChildSpec> merged_;
+};
+
+Result<void> SnapshotBuilder::BuildMountTable() {
+  const resolver::Resolution& r = *s_.resolution_;
+  for (size_t i = 0; i < r.mappings.size(); ++i) {
+    const resolver::Mapping& m = r.mappings[i];
+    auto where = [&] {
+      std::string owner = m.package < r.packages.size() ? r.packages[m.package].id
+                                                        : "package #" + std::to_string(m.package);
+      return owner + ": mapping " + std::to_string(i) + " (volume '" + m.volume + "' at '" +
+             m.mount_path + "')";
+    };
+    if (m.package >= r.packages.size() || m.volume_package >= r.packages.size()) {
+      return Error::InvalidArgument(where() + ": package index out of range");
+    }
+    const resolver::ResolvedPackage& pkg = r.packages[m.volume_package];
+    if (pkg.container == nullptr) return Error::InvalidArgument(where() + ": package not loaded");
+    const webc::Volume* volume = pkg.container->FindVolume(m.volume);
+    if (volume == nullptr) {
+      return Error::NotFound(where() + ": " + pkg.id + " has no volume '" + m.volume + "'");
+    }
+    const webc::Entry* dir = volume->Lookup(m.volume_path);
+    if (dir == nullptr || !dir->is_dir()) {
+      return Error::NotFound(where() + ": '" + m.volume_path + "' is not a directory in volume '" +
+                             m.volume + "' of " + pkg.id);
+    }
+    if (m.mount_path.empty() || m.mount_path[0] != '/') {
+      return Error::InvalidArgument(where() + ": mount path is not absolute");
+    }
+    MountNode* node = &mounts_;
+    std::string_view rest = m.mount_path;
+    while (!rest.empty()) {
+      const size_t slash = rest.find('/');
+      std::string_view part = rest.substr(0, slash);
+      rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+      if (part.empty()) continue;
+      if (!IsValidComponent(part)) {
+        return Error::InvalidArgument(where() + ": invalid mount path component '" +
+                                      std::string(part) + "'");
+      }
+      auto it = node->children.find(part);
+      if (it == node->children.end())
+        it = node->children.emplace(std::string(part), MountNode{}).first;
+      node = &it->second;
+    }
+    node->is_mount = true;
+    node->layers.push_back(
+        {SourceFor(static_cast<uint32_t>(m.volume_package), *volume), volume->IndexOf(*dir)});
+  }
+  return Ok();
+}
+
+Result<void> SnapshotBuilder::Build(const SnapshotOptions& options) {
+  const resolver::Resolution& r = *s_.resolution_;
+  s_.default_mtime_ = static_cast<int64_t>(time(nullptr));
+  if (!r.packages.empty() && r.packages[0].container != nullptr) {
+    s_.default_mtime_ =
+        FileMtime(r.packages[0].container->source(), r.packages[0].source, s_.default_mtime_);
+  }
+  WEBCFS_RETURN_IF_ERROR(BuildMountTable());
+
+  if (!options.meta_dir.empty()) {
+    if (!IsValidComponent(options.meta_dir)) {
+      return Error::InvalidArgument("control directory name '" + options.meta_dir +
+                                    "' is not a single path component");
+    }
+    control_ = BuildControlDir(r, options.meta_dir, *this);
+    SortVirtual(control_);
+    has_control_ = true;
+  }
+
+  // Upper bound on the node count, so the node array is allocated once.
+  size_t estimate = 1 + (has_control_ ? 1 + CountVirtual(control_) : 0);
+  for (const auto& [key, index] : source_index_) estimate += key.second->entries().size();
+  std::function<size_t(const MountNode&)> count_trie = [&](const MountNode& n) {
+    size_t c = n.children.size();
+    for (const auto& [name, child] : n.children) c += count_trie(child);
+    return c;
+  };
+  estimate += count_trie(mounts_);
+  s_.nodes_.reserve(std::min<size_t>(estimate, kMaxNodes));
+
+  Node root;
+  root.name_data = "";
+  root.parent = 0;
+  if (mounts_.is_mount) {
+    root.source = mounts_.layers[0].source;
+    root.entry = mounts_.layers[0].entry;
+  }
+  s_.nodes_.push_back(root);
+  queue_.push_back({0, PushLayers(mounts_.layers), static_cast<uint32_t>(mounts_.layers.size()),
+                    &mounts_, nullptr});
+  while (!queue_.empty()) {
+    const Pending p = queue_.front();
+    queue_.pop_front();
+    WEBCFS_RETURN_IF_ERROR(Expand(p));
+  }
+  if (s_.nodes_.capacity() > s_.nodes_.size() + s_.nodes_.size() / 8) s_.nodes_.shrink_to_fit();
+  for (const Node& n : s_.nodes_) {
+    if (n.is_file()) s_.total_file_bytes_ += s_.FileSize(n);
+  }
+  return Ok();
+}
+
+// Every name of every layer directory, sorted by (name, layer), grouped by
+// name into `base_`: the first layer that has a name wins; a winning directory
+// merges with the same-named directories of the following layers up to the
+// first layer that has a non-directory there.
+void SnapshotBuilder::CollectLayerChildren(const Pending& p) {
+  base_.clear();
+  candidates_.clear();
+  current_layers_.assign(layer_pool_.begin() + p.layer_begin,
+                         layer_pool_.begin() + p.layer_begin + p.layer_count);
+  for (uint32_t rank = 0; rank < current_layers_.size(); ++rank) {
+    const Layer& layer = current_layers_[rank];
+    const webc::Volume& volume = *s_.sources_[layer.source].volume;
+    const webc::Entry& dir = volume.entries()[layer.entry];
+    for (const webc::Entry& child : volume.Children(dir)) {
+      candidates_.push_back(
+          {volume.NameOf(child), rank, layer.source, volume.IndexOf(child), child.is_dir()});
+    }
+  }
+  auto less = [](const Candidate& a, const Candidate& b) {
+    return a.name != b.name ? a.name < b.name : a.rank < b.rank;
+  };
+  if (!std::is_sorted(candidates_.begin(), candidates_.end(), less)) {
+    std::stable_sort(candidates_.begin(), candidates_.end(), less);
+  }
+  for (size_t i = 0; i < candidates_.size();) {
+    size_t j = i + 1;
+    while (j < candidates_.size() && candidates_[j].name == candidates_[i].name) ++j;
+    const Candidate& win = candidates_[i];
+    ChildSpec spec;
+    spec.name = win.name;
+    spec.source = win.source;
+    spec.entry = win.entry;
+    if (!win.is_dir) {
+      spec.type = NodeType::kFile;
+    } else {
+      group_layers_.clear();
+      for (size_t k = i; k < j && candidates_[k].is_dir; ++k) {
+        group_layers_.push_back({candidates_[k].source, candidates_[k].entry});
+      }
+      spec.layer_begin = PushLayers(group_layers_);
+      spec.layer_count = static_cast<uint32_t>(group_layers_.size());
+    }
+    base_.push_back(spec);
+    i = j;
+  }
+}
+
+// Children that do not come from this directory's layers: mount points (and
+// the paths leading to them) below this directory, and the control directory
+// at the root. Sorted by name, like `base_`.
+void SnapshotBuilder::CollectOverrides(const Pending& p) {
+  overrides_.clear();
+  if (p.mounts != nullptr) {
+    for (const auto& [name, child] : p.mounts->children) {
+      ChildSpec spec;
+      spec.name = name;
+      spec.own_name = true;
+      spec.mounts = &child;
+      if (child.is_mount) {
+        spec.source = child.layers[0].source;
+        spec.entry = child.layers[0].entry;
+        spec.layer_begin = PushLayers(child.layers);
+        spec.layer_count = static_cast<uint32_t>(child.layers.size());
+      }
+      overrides_.push_back(spec);
+    }
+  }
+  if (p.node == 0 && has_control_) {
+    ChildSpec spec;
+    spec.name = control_.name;
+    spec.own_name = true;
+    spec.virt = &control_;
+    auto at = std::lower_bound(overrides_.begin(), overrides_.end(), spec.name,
+                               [](const ChildSpec& c, std::string_view n) { return c.name < n; });
+    if (at != overrides_.end() && at->name == spec.name) {
+      *at = spec;  // the control directory shadows a mount point of the same name
+    } else {
+      overrides_.insert(at, spec);
+    }
+  }
+}
+
+Result<void> SnapshotBuilder::Expand(const Pending& p) {
+  merged_.clear();
+  if (p.virt != nullptr) {
+    for (const VirtualEntry& v : p.virt->children) {
+      ChildSpec spec;
+      spec.name = v.name;
+      spec.own_name = true;
+      spec.type = v.type;
+      if (v.type == NodeType::kDirectory) {
+        spec.virt = &v;
+      } else if (v.blob != Node::kNone) {
+        spec.flags = Node::kBlob;
+        spec.entry = v.blob;
+      } else {
+        spec.source = v.source;
+        spec.entry = v.entry;
+      }
+      merged_.push_back(spec);
+    }
+    return AppendChildren(p.node);
+  }
+
+  CollectLayerChildren(p);
+  CollectOverrides(p);
+  // Merge the two sorted lists; on a name clash the override wins. A path that
+  // only leads to a deeper mount point keeps the layers' directory contents
+  // when the layers have a directory there (the deepest mount covering it is
+  // still this one) and is synthetic otherwise (nothing there, or a file that
+  // the mount point shadows).
+  size_t b = 0;
+  size_t o = 0;
+  while (b < base_.size() || o < overrides_.size()) {
+    if (o == overrides_.size() || (b < base_.size() && base_[b].name < overrides_[o].name)) {
+      merged_.push_back(base_[b++]);
+      continue;
+    }
+    ChildSpec spec = overrides_[o++];
+    if (b < base_.size() && base_[b].name == spec.name) {
+      const ChildSpec& shadowed = base_[b++];
+      const bool passthrough = spec.virt == nullptr && !spec.mounts->is_mount;
+      if (passthrough && shadowed.type == NodeType::kDirectory) {
+        spec.source = shadowed.source;
+        spec.entry = shadowed.entry;
+        spec.layer_begin = shadowed.layer_begin;
+        spec.layer_count = shadowed.layer_count;
+        spec.name = shadowed.name;  // same bytes, but from the volume: no copy needed
+        spec.own_name = false;
+      }
+    }
+    merged_.push_back(spec);
+  }
+  return AppendChildren(p.node);
+}
+
+Result<void> SnapshotBuilder::AppendChildren(uint32_t parent) {
+  std::vector<Node>& nodes = s_.nodes_;
+  if (nodes.size() + merged_.size() >= kMaxNodes) {
+    return Error::ResourceLimit("merged tree has more than " + std::to_string(kMaxNodes - 1) +
+                                " entries");
+  }
+  const auto first = static_cast<uint32_t>(nodes.size());
+  for (const ChildSpec& spec : merged_) {
+    Node n;
+    n.name_data = spec.own_name ? OwnName(spec.name) : spec.name.data();
+    n.name_length = static_cast<uint16_t>(spec.name.size());
+    n.parent = parent;
+    n.source = spec.source;
+    n.entry = spec.entry;
+    n.type = spec.type;
+    n.flags = spec.flags;
+    const auto index = static_cast<uint32_t>(nodes.size());
+    nodes.push_back(n);
+    if (spec.type == NodeType::kDirectory) {
+      queue_.push_back({index, spec.layer_begin, spec.layer_count, spec.mounts, spec.virt});
+    }
+  }
+  nodes[parent].first_child = first;
+  nodes[parent].child_count = static_cast<uint32_t>(merged_.size());
+  return Ok();
+}
+
+Result<std::shared_ptr<const Snapshot>> Snapshot::Build(
+    std::shared_ptr<const resolver::Resolution> resolution, const SnapshotOptions& options) {
+  if (resolution == nullptr) return Error::InvalidArgument("no resolution to serve");
+  std::shared_ptr<Snapshot> s(new Snapshot());
+  s->resolution_ = std::move(resolution);
+  SnapshotBuilder builder(*s);
+  WEBCFS_RETURN_IF_ERROR(builder.Build(options));
+  return std::shared_ptr<const Snapshot>(std::move(s));
+}
+
+const Node* Snapshot::Find(const Node& dir, std::string_view name) const {
+  if (!dir.is_dir()) return nullptr;
+  std::span<const Node> children = Children(dir);
+  auto it = std::lower_bound(children.begin(), children.end(), name,
+                             [](const Node& n, std::string_view key) { return n.name() < key; });
+  if (it == children.end() || it->name() != name) return nullptr;
+  return &*it;
+}
+
+const Node* Snapshot::Lookup(std::string_view path) const {
+  const Node* n = &root();
+  while (!path.empty() && n != nullptr) {
+    const size_t slash = path.find('/');
+    std::string_view part = path.substr(0, slash);
+    path = slash == std::string_view::npos ? std::string_view() : path.substr(slash + 1);
+    if (!part.empty()) n = Find(*n, part);
+  }
+  return n;
+}
+
+uint32_t Snapshot::SubdirCount(const Node& dir) const {
+  uint32_t count = 0;
+  for (const Node& c : Children(dir)) count += c.is_dir() ? 1 : 0;
+  return count;
+}
+
+uint64_t Snapshot::FileSize(const Node& file) const {
+  if (!file.is_file()) return 0;
+  if (file.flags & Node::kBlob) return blobs_[file.entry].size();
+  return sources_[file.source].volume->entries()[file.entry].size;
+}
+
+int64_t Snapshot::MtimeSeconds(const Node& n) const {
+  if (n.source == Node::kNone || (n.flags & Node::kBlob)) return default_mtime_;
+  const Source& src = sources_[n.source];
+  const uint64_t stored = src.volume->entries()[n.entry].mtime;
+  return stored != 0 ? NormalizeMtime(stored) : src.file_mtime;
+}
+
+FileExtent Snapshot::Extent(const Node& file) const {
+  FileExtent x;
+  if (file.flags & Node::kBlob) {
+    x.blob = blobs_[file.entry];
+    x.size = x.blob.size();
+    return x;
+  }
+  const Source& src = sources_[file.source];
+  const webc::Entry& e = src.volume->entries()[file.entry];
+  x.source = &src.container->source();
+  x.offset = e.data_offset;
+  x.size = e.size;
+  return x;
+}
+
+const resolver::ResolvedPackage* Snapshot::PackageOf(const Node& n) const {
+  if (n.source == Node::kNone || (n.flags & Node::kBlob)) return nullptr;
+  return &resolution_->packages[sources_[n.source].package];
+}
+
+std::string_view Snapshot::VolumeNameOf(const Node& n) const {
+  if (n.source == Node::kNone || (n.flags & Node::kBlob)) return {};
+  const Source& src = sources_[n.source];
+  if (src.volume == &src.container->atoms()) return "atoms";
+  return src.volume->name();
+}
+
+Result<std::optional<webc::Sha256Digest>> Snapshot::StoredHash(const Node& n) const {
+  if (!n.is_file() || n.source == Node::kNone || (n.flags & Node::kBlob)) {
+    return std::optional<webc::Sha256Digest>();
+  }
+  const Source& src = sources_[n.source];
+  return src.container->StoredHash(src.volume->entries()[n.entry]);
+}
+
+SnapshotMemory Snapshot::Memory() const {
+  SnapshotMemory m;
+  m.nodes = nodes_.capacity() * sizeof(Node);
+  for (const std::string& s : own_names_) {
+    m.own_names += sizeof(std::string) + (s.capacity() > 15 ? s.capacity() + 1 : 0);
+  }
+  for (const std::string& b : blobs_) m.blobs += sizeof(std::string) + b.capacity();
+  m.other = sizeof(Snapshot) + sources_.capacity() * sizeof(Source);
+  std::vector<const webc::Volume*> seen;
+  for (const Source& s : sources_) {
+    if (std::find(seen.begin(), seen.end(), s.volume) != seen.end()) continue;
+    seen.push_back(s.volume);
+    m.borrowed_names += s.volume->name_bytes();
+  }
+  return m;
+}
+
+bool IsValidComponent(std::string_view name) {
+  if (name.empty() || name == "." || name == ".." || name.size() > webc::kMaxNameLength)
+    return false;
+  return name.find('/') == std::string_view::npos && name.find('\0') == std::string_view::npos;
+}
+
+std::string EscapePackageId(std::string_view id) {
+  std::string out;
+  out.reserve(id.size() + 2);
+  for (char c : id) {
+    if (c == '/') {
+      out += "--";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace webcfs::fuse

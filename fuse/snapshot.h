@@ -1,0 +1,170 @@
+// Snapshot: the immutable merged tree of one Resolution (docs/design.md,
+// "Merged filesystem semantics"), built once and then shared lock-free by every
+// FUSE worker thread.
+//
+// Semantics built here:
+//  - a mount table keyed by normalized absolute path; below a path only the
+//    deepest mount point that is a prefix of it contributes;
+//  - several mappings at one mount point form an overlay: per name the mapping
+//    earliest in precedence order wins, listings are the union; a directory
+//    merges with same-named directories of later mappings until the first
+//    later mapping that has a non-directory of that name (like overlayfs: a
+//    file hides everything below it, including directories);
+//  - directories between mount points that no volume provides are synthetic;
+//  - a mount point shadows a same-named entry of its parent mount (file or
+//    directory) and appears in the parent's listing;
+//  - v2 mappings expose only the sub-tree at `volume_path`;
+//  - the control directory (`/.webc` by default, see control_dir.cc) shadows a
+//    same-named root entry.
+//
+// Memory: one 32-byte Node per visible entry. Names are not copied: a node
+// points at the name bytes in its container's name arena (webc::Volume); only
+// names that no volume has (mount-path components, control-dir entries) live in
+// the snapshot's own arena. File extents, sizes and mtimes are read from the
+// container's webc::Entry on demand.
+//
+// Thread-safety: immutable after Build(); every method is const and safe to
+// call concurrently. Lifetime: the snapshot keeps the Resolution (and so every
+// Container) alive.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "resolver/resolution.h"
+#include "webc/container.h"
+#include "webc/result.h"
+
+namespace webcfs::fuse {
+
+struct SnapshotOptions {
+  // Name of the control directory at the root; empty = no control directory.
+  // Must be a single path component.
+  std::string meta_dir = ".webc";
+};
+
+enum class NodeType : uint8_t { kDirectory = 0, kFile = 1 };
+
+// One entry of the merged tree. Kept at 32 bytes: a snapshot of a million
+// entries holds a million of these.
+struct Node {
+  static constexpr uint32_t kNone = UINT32_MAX;
+  static constexpr uint8_t kBlob = 1;  // file bytes are Snapshot::blob(entry), not a volume entry
+
+  const char* name_data = nullptr;  // not NUL-terminated; see name()
+  uint32_t parent = 0;              // node index; the root is its own parent
+  uint32_t source = kNone;          // index into Snapshot::sources(), kNone = synthetic
+  uint32_t entry = 0;               // entry index in the source's volume, or blob index
+  uint32_t first_child = 0;         // directories: children are a contiguous,
+  uint32_t child_count = 0;         //   name-sorted range of node indices
+  uint16_t name_length = 0;
+  NodeType type = NodeType::kDirectory;
+  uint8_t flags = 0;
+
+  std::string_view name() const { return {name_data, name_length}; }
+  bool is_dir() const { return type == NodeType::kDirectory; }
+  bool is_file() const { return type == NodeType::kFile; }
+};
+
+// A volume of a package that some node shows.
+struct Source {
+  const webc::Container* container = nullptr;
+  const webc::Volume* volume = nullptr;
+  uint32_t package = 0;    // index into Resolution::packages (owner of the volume)
+  int64_t file_mtime = 0;  // the container file's mtime: fallback when the entry has none
+};
+
+// Where a file's bytes are: either a range of a ByteSource or an in-memory blob.
+struct FileExtent {
+  const webc::ByteSource* source = nullptr;  // nullptr for blobs
+  uint64_t offset = 0;                       // absolute offset of byte 0 in `source`
+  uint64_t size = 0;
+  std::string_view blob;  // set when source == nullptr
+};
+
+// Memory accounting for tests and benchmarks (bytes).
+struct SnapshotMemory {
+  size_t nodes = 0;           // node_count * sizeof(Node) (capacity, not size)
+  size_t own_names = 0;       // names stored in the snapshot itself
+  size_t blobs = 0;           // control-directory file contents
+  size_t other = 0;           // sources table and fixed overhead
+  size_t borrowed_names = 0;  // bytes of the container name arenas the nodes point into (not owned)
+};
+
+class Snapshot {
+ public:
+  // Builds the merged tree. Errors name the package and mapping that cannot be
+  // served (unknown volume, volume_path missing or not a directory, bad mount
+  // path) or a tree too large for the inode space.
+  static Result<std::shared_ptr<const Snapshot>> Build(
+      std::shared_ptr<const resolver::Resolution> resolution, const SnapshotOptions& options);
+
+  Snapshot(const Snapshot&) = delete;
+  Snapshot& operator=(const Snapshot&) = delete;
+
+  const resolver::Resolution& resolution() const { return *resolution_; }
+  std::span<const Node> nodes() const { return nodes_; }
+  std::span<const Source> sources() const { return sources_; }
+  size_t node_count() const { return nodes_.size(); }
+  const Node& root() const { return nodes_[0]; }
+  uint32_t IndexOf(const Node& n) const { return static_cast<uint32_t>(&n - nodes_.data()); }
+  // Node at `index`, or nullptr when out of range (indices come from the kernel).
+  const Node* NodeAt(uint64_t index) const {
+    return index < nodes_.size() ? &nodes_[index] : nullptr;
+  }
+
+  std::span<const Node> Children(const Node& dir) const {
+    return std::span<const Node>(nodes_).subspan(dir.first_child, dir.child_count);
+  }
+  // Child of `dir` named `name`, or nullptr. Binary search; allocates nothing.
+  const Node* Find(const Node& dir, std::string_view name) const;
+  // Node at an absolute path ("/", "/a/b"); empty components are skipped; "."
+  // and ".." are not interpreted. For tests and tools, not the FUSE hot path.
+  const Node* Lookup(std::string_view path) const;
+
+  // Number of child directories (a directory's link count is 2 + this).
+  uint32_t SubdirCount(const Node& dir) const;
+  uint64_t FileSize(const Node& file) const;
+  // Seconds since the epoch: v3 `modified` (values that can only be
+  // milliseconds are divided by 1000), else the container file's mtime, else
+  // the snapshot's default (the root package's container file mtime).
+  int64_t MtimeSeconds(const Node& n) const;
+  FileExtent Extent(const Node& file) const;
+
+  // For extended attributes; nullptr / empty for synthetic nodes.
+  const resolver::ResolvedPackage* PackageOf(const Node& n) const;
+  std::string_view VolumeNameOf(const Node& n) const;
+  // The SHA-256 the container stores for a file node, if any.
+  Result<std::optional<webc::Sha256Digest>> StoredHash(const Node& n) const;
+
+  uint64_t total_file_bytes() const { return total_file_bytes_; }
+  std::string_view blob(uint32_t i) const { return blobs_[i]; }
+  SnapshotMemory Memory() const;
+
+ private:
+  Snapshot() = default;
+  friend class SnapshotBuilder;
+
+  std::shared_ptr<const resolver::Resolution> resolution_;
+  std::vector<Node> nodes_;
+  std::vector<Source> sources_;
+  std::deque<std::string> own_names_;  // deque: element addresses never move
+  std::vector<std::string> blobs_;
+  int64_t default_mtime_ = 0;
+  uint64_t total_file_bytes_ = 0;
+};
+
+// Escapes a package id into one path component for the control directory:
+// "ns/name@1.2.3" -> "ns--name@1.2.3" (the registry's file-name convention).
+std::string EscapePackageId(std::string_view id);
+
+}  // namespace webcfs::fuse

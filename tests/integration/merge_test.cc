@@ -1,0 +1,151 @@
+// Merge semantics through a real mount of a resolved package tree (a
+// directory registry with dependencies), checked with ordinary syscalls.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <string>
+
+#include "tests/integration/mount_util.h"
+
+namespace webcfs::testing {
+namespace {
+
+PackageSpec Named(const std::string& name, const std::string& version = "1.0.0") {
+  PackageSpec p;
+  p.name = name;
+  p.version = version;
+  return p;
+}
+
+class MergeTest : public ::testing::Test {
+ protected:
+  void Add(const PackageSpec& p) { ASSERT_EQ(WriteToRegistry(p, registry_.path()), ""); }
+  std::map<std::string, TreeEntry> Tree(const Mount& m) { return WalkTree(m.path(), {".webc"}); }
+  static TreeEntry D() { return {'d', 0, ""}; }
+  static TreeEntry F(const std::string& contents) {
+    return {'f', contents.size(), Sha256Hex(contents)};
+  }
+  std::vector<std::string> Args() { return {"--registry", registry_.path()}; }
+
+  TempDir registry_{"fuse-it-merge"};
+};
+
+TEST_F(MergeTest, NestedMountsDeepestWins) {
+  PackageSpec py = Named("t/python");
+  py.Volume("/lib", Dir({{"os.py", File("os")}})).Map("/lib", "/lib/python3.10");
+  Add(py);
+  PackageSpec app = Named("t/app");
+  app.use["python"] = "t/python@1";
+  app.Volume("/lib",
+             Dir({{"libc.so", File("libc")}, {"python3.10", Dir({{"hidden.py", File("h")}})}}))
+      .Map("/lib", "/lib");
+  Add(app);
+  Mount m("t/app@1.0.0", Args());
+  ASSERT_TRUE(m.ok()) << m.result().err;
+  EXPECT_EQ(Tree(m), (std::map<std::string, TreeEntry>{{"lib", D()},
+                                                       {"lib/libc.so", F("libc")},
+                                                       {"lib/python3.10", D()},
+                                                       {"lib/python3.10/os.py", F("os")}}));
+  struct stat st;
+  ASSERT_EQ(stat((m / "lib").c_str(), &st), 0);
+  EXPECT_EQ(st.st_nlink, 3u);
+}
+
+TEST_F(MergeTest, TwoPackagesAtOneMountPoint) {
+  PackageSpec dep = Named("t/dep");
+  dep.Volume("/v", Dir({{"bin", Dir({{"tool", File("dep-tool")}, {"shared", File("dep")}})},
+                        {"dep-only", File("d")}}))
+      .Map("/v", "/");
+  Add(dep);
+  PackageSpec app = Named("t/app");
+  app.use["dep"] = "t/dep@1";
+  app.Volume("/v", Dir({{"bin", Dir({{"app", File("app")}, {"shared", File("app")}})},
+                        {"app-only", File("a")}}))
+      .Map("/v", "/");
+  Add(app);
+  Mount m("t/app@1.0.0", Args());
+  ASSERT_TRUE(m.ok()) << m.result().err;
+  // Union listings; the root package (earliest in precedence) wins a clash.
+  EXPECT_EQ(Tree(m), (std::map<std::string, TreeEntry>{{"app-only", F("a")},
+                                                       {"bin", D()},
+                                                       {"bin/app", F("app")},
+                                                       {"bin/shared", F("app")},
+                                                       {"bin/tool", F("dep-tool")},
+                                                       {"dep-only", F("d")}}));
+}
+
+TEST_F(MergeTest, LaterDeclaredDependencyWinsOverEarlier) {
+  // Precedence (design.md step 5): root, then the later-declared dependency's
+  // subtree before the earlier one's.
+  PackageSpec first = Named("t/first");
+  first.Volume("/v", Dir({{"who", File("first")}, {"first-only", File("1")}})).Map("/v", "/");
+  Add(first);
+  PackageSpec second = Named("t/second");
+  second.Volume("/v", Dir({{"who", File("second")}})).Map("/v", "/");
+  Add(second);
+  PackageSpec app = Named("t/app");
+  app.use["first"] = "t/first@1";
+  app.use["second"] = "t/second@1";
+  Add(app);
+  Mount m("t/app@1.0.0", Args());
+  ASSERT_TRUE(m.ok()) << m.result().err;
+  EXPECT_EQ(ReadHostFile(m / "who"), "second");
+  EXPECT_EQ(ReadHostFile(m / "first-only"), "1");
+}
+
+TEST_F(MergeTest, DependencyVolumeViaFrom) {
+  PackageSpec web = Named("t/web");
+  web.Volume("/public", Dir({{"index.html", File("<h1>hi</h1>")}}));  // web mounts nothing itself
+  Add(web);
+  PackageSpec app = Named("t/app");
+  app.use["site"] = "t/web@1";
+  app.Map("/public", "/srv/www", "site");
+  Add(app);
+  Mount m("t/app@1.0.0", Args());
+  ASSERT_TRUE(m.ok()) << m.result().err;
+  EXPECT_EQ(Tree(m),
+            (std::map<std::string, TreeEntry>{
+                {"srv", D()}, {"srv/www", D()}, {"srv/www/index.html", F("<h1>hi</h1>")}}));
+}
+
+TEST_F(MergeTest, SyntheticParentsAndShadowing) {
+  PackageSpec dep = Named("t/etc");
+  dep.Volume("/etc", Dir({{"hosts", File("127.0.0.1 localhost\n")}})).Map("/etc", "/etc");
+  dep.Volume("/deep", Dir({{"leaf", File("leaf")}})).Map("/deep", "/opt/a/b");
+  Add(dep);
+  PackageSpec app = Named("t/app");
+  app.use["etc"] = "t/etc@1";
+  // "etc" is a file here, shadowed by the dependency's mount point.
+  app.Volume("/v", Dir({{"etc", File("a file")}, {"readme", File("r")}})).Map("/v", "/");
+  Add(app);
+  Mount m("t/app@1.0.0", Args());
+  ASSERT_TRUE(m.ok()) << m.result().err;
+  EXPECT_EQ(Tree(m), (std::map<std::string, TreeEntry>{{"etc", D()},
+                                                       {"etc/hosts", F("127.0.0.1 localhost\n")},
+                                                       {"opt", D()},
+                                                       {"opt/a", D()},
+                                                       {"opt/a/b", D()},
+                                                       {"opt/a/b/leaf", F("leaf")},
+                                                       {"readme", F("r")}}));
+  struct stat st;
+  ASSERT_EQ(stat((m / "opt/a").c_str(), &st), 0);  // synthetic
+  EXPECT_EQ(st.st_mode, S_IFDIR | 0555);
+  EXPECT_EQ(st.st_nlink, 3u);
+}
+
+TEST_F(MergeTest, V2OriginalPath) {
+  // synth-v2demo maps volume "atom" sub-tree /assets at /assets (original_path).
+  Mount m(SharedDir() + "/fixtures/webc/synth-v2demo.webc");
+  ASSERT_TRUE(m.ok()) << m.result().err;
+  std::string deep;
+  for (int i = 0; i < 768; ++i) deep.push_back(static_cast<char>(i % 256));
+  EXPECT_EQ(Tree(m), (std::map<std::string, TreeEntry>{{"assets", D()},
+                                                       {"assets/nested", D()},
+                                                       {"assets/nested/deep.bin", F(deep)},
+                                                       {"assets/nested/empty.txt", F("")},
+                                                       {"assets/readme.txt", F("hello v2\n")},
+                                                       {"assets/zz-dir", D()}}));
+}
+
+}  // namespace
+}  // namespace webcfs::testing

@@ -1,0 +1,183 @@
+#include "tests/integration/mount_util.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <thread>
+
+#include "webc/sha256.h"
+
+extern char** environ;
+
+namespace webcfs::testing {
+
+std::string WebcfsBinary() { return std::string(WEBCFS_BINARY_DIR) + "/daemon/webcfs"; }
+
+CommandResult RunCommand(const std::vector<std::string>& argv,
+                         const std::vector<std::string>& env) {
+  CommandResult r;
+  TempDir io("fuse-it-io");
+  const std::string out_path = io / "out";
+  const std::string err_path = io / "err";
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::vector<std::string> env_storage;
+  for (char** e = environ; *e != nullptr; ++e) env_storage.emplace_back(*e);
+  env_storage.insert(env_storage.end(), env.begin(), env.end());
+  std::vector<char*> envp;
+  for (const std::string& e : env_storage) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  pid_t pid = -1;
+  const int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) {
+    r.err = "cannot run " + argv[0] + ": " + std::strerror(rc);
+    return r;
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = ReadHostFile(out_path);
+  r.err = ReadHostFile(err_path);
+  return r;
+}
+
+Mount::Mount(const std::string& spec, const std::vector<std::string>& args) {
+  char templ[] = "/tmp/fuse-it-XXXXXX";
+  if (mkdtemp(templ) == nullptr) {
+    result_.err = "mkdtemp failed";
+    return;
+  }
+  path_ = templ;
+  std::vector<std::string> argv = {WebcfsBinary(), "mount", spec, path_};
+  argv.insert(argv.end(), args.begin(), args.end());
+  result_ = RunCommand(argv);
+  mounted_ = result_.exit_code == 0;
+}
+
+pid_t Mount::DaemonPid() const {
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return -1;
+  pid_t found = -1;
+  while (dirent* d = readdir(proc)) {
+    char* end = nullptr;
+    const long pid = std::strtol(d->d_name, &end, 10);
+    if (end == d->d_name || *end != '\0') continue;
+    std::string cmdline = ReadHostFile("/proc/" + std::string(d->d_name) + "/cmdline");
+    std::vector<std::string> args;
+    for (size_t start = 0; start < cmdline.size();) {
+      const size_t nul = cmdline.find('\0', start);
+      args.push_back(cmdline.substr(start, nul - start));
+      start = nul == std::string::npos ? cmdline.size() : nul + 1;
+    }
+    if (args.size() >= 4 && args[1] == "mount" && args[3] == path_) {
+      found = static_cast<pid_t>(pid);
+      break;
+    }
+  }
+  closedir(proc);
+  return found;
+}
+
+CommandResult Mount::Unmount() {
+  const pid_t daemon = DaemonPid();
+  CommandResult r = RunCommand({WebcfsBinary(), "unmount", path_});
+  if (r.exit_code != 0) {
+    RunCommand({"fusermount3", "-uz", path_});
+  }
+  mounted_ = false;
+  // The daemon exits once the kernel closes the connection.
+  for (int i = 0; i < 500 && daemon > 0 && kill(daemon, 0) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return r;
+}
+
+Mount::~Mount() {
+  if (mounted_) Unmount();
+  if (!path_.empty()) rmdir(path_.c_str());
+}
+
+namespace {
+
+void Walk(const std::string& root, const std::string& rel, const std::vector<std::string>& skip,
+          std::map<std::string, TreeEntry>* out) {
+  const std::string dir = rel.empty() ? root : root + "/" + rel;
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return;
+  std::vector<std::string> names;
+  while (dirent* e = readdir(d)) {
+    const std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    names.push_back(name);
+  }
+  closedir(d);
+  for (const std::string& name : names) {
+    const std::string child = rel.empty() ? name : rel + "/" + name;
+    if (std::find(skip.begin(), skip.end(), child) != skip.end()) continue;
+    struct stat st;
+    TreeEntry t;
+    if (lstat((root + "/" + child).c_str(), &st) != 0) {
+      (*out)[child] = t;
+      continue;
+    }
+    if (S_ISDIR(st.st_mode)) {
+      t.type = 'd';
+      (*out)[child] = t;
+      Walk(root, child, skip, out);
+    } else if (S_ISREG(st.st_mode)) {
+      t.type = 'f';
+      t.size = static_cast<uint64_t>(st.st_size);
+      t.sha256 = Sha256Hex(ReadHostFile(root + "/" + child));
+      (*out)[child] = t;
+    } else {
+      t.type = S_ISLNK(st.st_mode) ? 'l' : '?';
+      (*out)[child] = t;
+    }
+  }
+}
+
+}  // namespace
+
+std::map<std::string, TreeEntry> WalkTree(const std::string& root,
+                                          const std::vector<std::string>& skip) {
+  std::map<std::string, TreeEntry> out;
+  Walk(root, "", skip, &out);
+  return out;
+}
+
+std::string ReadHostFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void WriteHostFile(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out << bytes;
+}
+
+std::string Sha256Hex(std::string_view bytes) { return webc::ToHex(webc::Sha256::Of(bytes)); }
+
+std::string WriteToRegistry(const PackageSpec& p, const std::string& registry_dir) {
+  return WritePackage(p, registry_dir + "/" + RegistryFileName(p));
+}
+
+}  // namespace webcfs::testing

@@ -1,0 +1,74 @@
+// Integration-test helpers: run the built `webcfs` binary, mount packages for
+// real under a fresh temporary directory (always unmounted again), and walk
+// or compare directory trees with ordinary syscalls.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tests/common/webc_builder.h"
+
+namespace webcfs::testing {
+
+std::string WebcfsBinary();
+
+struct CommandResult {
+  int exit_code = -1;  // 128 + signal when killed
+  std::string out;
+  std::string err;
+};
+// Runs argv (argv[0] searched in PATH), capturing stdout and stderr. Extra
+// environment entries ("K=V") are added to the current environment.
+CommandResult RunCommand(const std::vector<std::string>& argv,
+                         const std::vector<std::string>& env = {});
+
+// A package mounted with `webcfs mount SPEC MOUNTPOINT ARGS...` (background
+// mode) on a fresh directory /tmp/fuse-it-XXXXXX. Unmounts and removes the
+// directory on destruction, even when the test failed.
+class Mount {
+ public:
+  Mount(const std::string& spec, const std::vector<std::string>& args = {});
+  ~Mount();
+  Mount(const Mount&) = delete;
+  Mount& operator=(const Mount&) = delete;
+
+  bool ok() const { return result_.exit_code == 0; }
+  const CommandResult& result() const { return result_; }
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& rel) const { return path_ + "/" + rel; }
+  // The daemon process serving this mount, or -1.
+  pid_t DaemonPid() const;
+  // Unmounts now (webcfs unmount) and waits for the daemon to exit.
+  // Returns the unmount command's result.
+  CommandResult Unmount();
+
+ private:
+  std::string path_;
+  CommandResult result_;
+  bool mounted_ = false;
+};
+
+// One entry of a tree walk.
+struct TreeEntry {
+  char type = '?';  // 'd' directory, 'f' regular file, 'l' symlink, '?' other
+  uint64_t size = 0;
+  std::string sha256;  // files
+  bool operator==(const TreeEntry&) const = default;
+};
+// Relative path ("a/b") -> entry for everything below `root`, using lstat,
+// readdir and read. Entries named in `skip` (relative paths) are not visited.
+std::map<std::string, TreeEntry> WalkTree(const std::string& root,
+                                          const std::vector<std::string>& skip = {});
+
+std::string ReadHostFile(const std::string& path);
+void WriteHostFile(const std::string& path, const std::string& bytes);
+std::string Sha256Hex(std::string_view bytes);
+
+// Writes packages into a directory registry (registry file names).
+std::string WriteToRegistry(const PackageSpec& p, const std::string& registry_dir);
+
+}  // namespace webcfs::testing
