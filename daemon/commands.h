@@ -14,6 +14,10 @@ void AddResolveCommand(CLI::App& app, int& exit_code);
 void AddMountCommand(CLI::App& app, int& exit_code);
 // webcfs unmount MOUNTPOINT [--lazy]
 void AddUnmountCommand(CLI::App& app, int& exit_code);
+// webcfs status MOUNTPOINT|--config FILE [--json]
+void AddStatusCommand(CLI::App& app, int& exit_code);
+// webcfs reload MOUNTPOINT|--config FILE: SIGHUP the daemon, wait for the outcome
+void AddReloadCommand(CLI::App& app, int& exit_code);
 
 // webcfs pack DIR -o OUT.webc (daemon/pack_command.cc)
 void AddPackCommand(CLI::App& app, int& exit_code);

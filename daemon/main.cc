@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   webcfs::daemon::AddPackCommand(app, exit_code);
   webcfs::daemon::AddMountCommand(app, exit_code);
   webcfs::daemon::AddUnmountCommand(app, exit_code);
+  webcfs::daemon::AddStatusCommand(app, exit_code);
+  webcfs::daemon::AddReloadCommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

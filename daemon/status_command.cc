@@ -1,0 +1,159 @@
+// `webcfs status MOUNTPOINT [--json]` and `webcfs reload MOUNTPOINT|--config
+// FILE`: talk to the daemon serving a mountpoint through its status file
+// (daemon/status_file.h) and, for reload, SIGHUP.
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+
+#include "daemon/commands.h"
+#include "daemon/config.h"
+#include "daemon/status_file.h"
+
+namespace webcfs::daemon {
+
+namespace {
+
+struct TargetArgs {
+  std::string mountpoint;
+  std::string config_file;
+  bool json = false;
+  unsigned timeout_seconds = 300;
+};
+
+// The mountpoint named directly or by the configuration file the daemon runs with.
+Result<std::string> MountpointOf(const TargetArgs& args) {
+  if (!args.mountpoint.empty()) return args.mountpoint;
+  if (args.config_file.empty()) return Error::InvalidArgument("give MOUNTPOINT or --config FILE");
+  MountConfig config;
+  WEBCFS_RETURN_IF_ERROR(ApplyConfigFile(args.config_file, &config));
+  if (config.mountpoint.empty()) {
+    return Error::InvalidArgument(args.config_file + ": no 'mountpoint'");
+  }
+  return config.mountpoint;
+}
+
+std::string Duration(int64_t seconds) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%lldd %02lld:%02lld:%02lld",
+                static_cast<long long>(seconds / 86400),
+                static_cast<long long>(seconds / 3600 % 24),
+                static_cast<long long>(seconds / 60 % 60), static_cast<long long>(seconds % 60));
+  return buf;
+}
+
+int RunStatus(const TargetArgs& args) {
+  auto mountpoint = MountpointOf(args);
+  if (!mountpoint) {
+    std::fprintf(stderr, "webcfs: %s\n", mountpoint.error().message().c_str());
+    return 2;
+  }
+  auto s = ReadStatus(*mountpoint);
+  if (!s) {
+    std::fprintf(stderr, "webcfs: %s\n", s.error().message().c_str());
+    return 1;
+  }
+  const int64_t uptime = static_cast<int64_t>(std::time(nullptr)) - s->started;
+  if (args.json) {
+    nlohmann::ordered_json j = {
+        {"mountpoint", s->mountpoint},
+        {"pid", s->pid},
+        {"spec", s->spec},
+        {"package", s->package},
+        {"generation", s->generation},
+        {"packages", s->packages},
+        {"uptime_seconds", uptime},
+        {"reloads", s->reloads},
+        {"last_reload_error", s->last_reload_error ? nlohmann::ordered_json(*s->last_reload_error)
+                                                   : nlohmann::ordered_json()}};
+    std::printf("%s\n", j.dump(2).c_str());
+    return 0;
+  }
+  std::printf("mountpoint:  %s\n", s->mountpoint.c_str());
+  std::printf("daemon pid:  %lld\n", static_cast<long long>(s->pid));
+  std::printf("spec:        %s\n", s->spec.c_str());
+  std::printf("package:     %s\n", s->package.c_str());
+  std::printf("generation:  %u\n", s->generation);
+  std::printf("uptime:      %s\n", Duration(uptime).c_str());
+  std::printf("reloads:     %llu%s%s\n", static_cast<unsigned long long>(s->reloads),
+              s->last_reload_error ? " (last failed: " : "",
+              s->last_reload_error ? (*s->last_reload_error + ")").c_str() : "");
+  std::printf("packages:    %zu\n", s->packages.size());
+  for (const std::string& p : s->packages) std::printf("  %s\n", p.c_str());
+  return 0;
+}
+
+// Synchronous: returns once the daemon has finished the reload (ExecReload).
+int RunReload(const TargetArgs& args) {
+  auto mountpoint = MountpointOf(args);
+  if (!mountpoint) {
+    std::fprintf(stderr, "webcfs: %s\n", mountpoint.error().message().c_str());
+    return 2;
+  }
+  auto before = ReadStatus(*mountpoint);
+  if (!before) {
+    std::fprintf(stderr, "webcfs: %s\n", before.error().message().c_str());
+    return 1;
+  }
+  if (kill(static_cast<pid_t>(before->pid), SIGHUP) != 0) {
+    std::perror("webcfs: kill");
+    return 1;
+  }
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(args.timeout_seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    auto now = ReadStatus(*mountpoint);
+    if (!now) {
+      std::fprintf(stderr, "webcfs: %s\n", now.error().message().c_str());
+      return 1;
+    }
+    if (now->reloads == before->reloads) continue;
+    if (now->last_reload_error) {
+      std::fprintf(stderr, "webcfs: %s: reload failed, still serving generation %u: %s\n",
+                   now->mountpoint.c_str(), now->generation, now->last_reload_error->c_str());
+      return 1;
+    }
+    std::printf("%s: serving %s, generation %u\n", now->mountpoint.c_str(), now->package.c_str(),
+                now->generation);
+    return 0;
+  }
+  std::fprintf(stderr, "webcfs: %s: no reload result after %u s\n", mountpoint->c_str(),
+               args.timeout_seconds);
+  return 1;
+}
+
+void AddTargetOptions(CLI::App* cmd, TargetArgs& args) {
+  cmd->add_option("mountpoint", args.mountpoint, "where the package is mounted");
+  cmd->add_option("--config", args.config_file, "the daemon's configuration file (its mountpoint)");
+}
+
+}  // namespace
+
+void AddStatusCommand(CLI::App& app, int& exit_code) {
+  auto args = std::make_shared<TargetArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "status", "Show what a webcfs daemon serves: package, generation, packages, uptime");
+  AddTargetOptions(cmd, *args);
+  cmd->add_flag("--json", args->json, "machine-readable output");
+  cmd->callback([args, &exit_code] { exit_code = RunStatus(*args); });
+}
+
+void AddReloadCommand(CLI::App& app, int& exit_code) {
+  auto args = std::make_shared<TargetArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "reload",
+      "Re-resolve (or re-read the lockfile) and swap the served tree atomically; waits for it");
+  AddTargetOptions(cmd, *args);
+  cmd->add_option("--timeout", args->timeout_seconds, "seconds to wait for the daemon")
+      ->capture_default_str();
+  cmd->callback([args, &exit_code] { exit_code = RunReload(*args); });
+}
+
+}  // namespace webcfs::daemon

@@ -1,0 +1,49 @@
+// The daemon's status file: how `webcfs status MOUNTPOINT` and `webcfs reload
+// MOUNTPOINT` find and describe the daemon serving a mountpoint.
+//
+// One JSON file per mount in the runtime directory (RuntimeDir()), named after
+// the mountpoint, rewritten atomically (temp + rename) at readiness and after
+// every reload attempt:
+//   {"pid": 1234, "mountpoint": "/mnt/x", "spec": "ns/x@^1",
+//    "package": "ns/x@1.2.0", "packages": ["ns/x@1.2.0", ...],
+//    "generation": 2, "started": <unix seconds>, "reloads": 1,
+//    "last_reload_error": null}
+// Removed when the daemon stops. A file whose pid is no longer alive is stale.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "webc/result.h"
+
+namespace webcfs::daemon {
+
+struct DaemonStatus {
+  int64_t pid = 0;
+  std::string mountpoint;  // absolute, normalized
+  std::string spec;
+  std::string package;  // root package id
+  std::vector<std::string> packages;
+  uint32_t generation = 0;
+  int64_t started = 0;   // unix seconds
+  uint64_t reloads = 0;  // reload attempts, successful or not
+  std::optional<std::string> last_reload_error;
+};
+
+// /run/webcfs for root, $XDG_RUNTIME_DIR/webcfs or /tmp/webcfs-<uid> otherwise;
+// WEBCFS_RUNTIME_DIR overrides it (tests, several instances).
+std::string RuntimeDir();
+
+// Absolute, lexically normalized (no symlink resolution: works for a dead mount).
+std::string NormalizeMountpoint(const std::string& path);
+
+// The status file of `mountpoint` (normalized first).
+std::string StatusFilePath(const std::string& mountpoint);
+
+Result<void> WriteStatus(const DaemonStatus& status);
+Result<DaemonStatus> ReadStatus(const std::string& mountpoint);
+void RemoveStatus(const std::string& mountpoint);
+
+}  // namespace webcfs::daemon
