@@ -1,29 +1,37 @@
-// `webcfs mount SPEC|LOCKFILE MOUNTPOINT`: resolve, build the snapshot, mount,
-// then serve — in the background by default.
+// `webcfs mount SPEC|LOCKFILE MOUNTPOINT` (or `--config FILE`): resolve, build
+// the snapshot, mount, then serve — in the background by default, in the
+// foreground with --foreground (systemd: Type=notify).
 //
-// Everything that can fail for a reason the user can fix (spec, resolution,
-// containers, mountpoint, the mount itself) happens before the fork, so the
-// command exits non-zero with one message and nothing stays mounted. The
-// parent exits 0 only once the kernel mount answers a request, so a script can
-// use the mount as soon as the command returns.
+// Everything that can fail for a reason the user can fix (configuration, spec,
+// resolution, containers, mountpoint, the mount itself) happens before the
+// fork, so the command exits non-zero with one message and nothing stays
+// mounted. The background parent exits 0 only once the kernel mount answers a
+// request, so a script (or mount(8)) can use the mount as soon as it returns.
+// Serving itself — signals, reload, watchdog, sd_notify — is daemon/service.h.
+//
+// Exit status: 0 served and stopped cleanly; 1 runtime failure (resolution,
+// mount, I/O); 2 bad configuration or usage (restarting cannot help: the unit
+// has RestartPreventExitStatus=2).
 #include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "daemon/commands.h"
+#include "daemon/config.h"
+#include "daemon/logging.h"
+#include "daemon/notify.h"
+#include "daemon/service.h"
+#include "daemon/status_file.h"
 #include "fuse/mountpoint.h"
 #include "fuse/options.h"
 #include "fuse/server.h"
@@ -34,43 +42,8 @@ namespace webcfs::daemon {
 
 namespace {
 
-struct MountArgs {
-  std::string spec;
-  std::string mountpoint;
-  std::vector<std::string> registries;
-  std::string cache;
-  std::vector<std::string> mount_options;
-  int64_t uid = -1;
-  int64_t gid = -1;
-  std::string meta_dir = ".webc";
-  bool no_meta_dir = false;
-  unsigned threads = 4;
-  bool foreground = false;
-  bool verify = false;
-};
-
-// The server the signal handlers stop. Process state lives in daemon/ only.
-std::atomic<fuse::Server*> g_server{nullptr};
-
-void OnTerminate(int) {
-  if (fuse::Server* s = g_server.load()) s->RequestExit();
-}
-
-void InstallSignalHandlers(fuse::Server* server) {
-  g_server = server;
-  struct sigaction sa {};
-  sa.sa_handler = OnTerminate;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0;  // no SA_RESTART: the session loop must see EINTR and look at the exit flag
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  struct sigaction ignore {};
-  ignore.sa_handler = SIG_IGN;
-  sigaction(SIGPIPE, &ignore, nullptr);
-  // SIGHUP will mean "reload" (issue 6); until then it must not kill the
-  // daemon and leave a dead mount behind.
-  sigaction(SIGHUP, &ignore, nullptr);
-}
+constexpr int kExitFailure = 1;
+constexpr int kExitConfig = 2;
 
 Result<void> ApplyMountOptions(const std::vector<std::string>& list, fuse::Options* o) {
   for (const std::string& item : list) {
@@ -105,41 +78,91 @@ void RedirectStdioToDevNull() {
   if (fd > STDERR_FILENO) close(fd);
 }
 
-// Child side of the background mode: serve, and report readiness through
-// `ready_fd` once a stat() of the mountpoint has gone through the kernel and
-// been answered by this process.
-int ServeInBackground(fuse::Server& server, int ready_fd) {
-  setsid();
-  if (chdir("/") != 0) {
-    // Not fatal: only keeps the old working directory busy.
-  }
-  const pthread_t main_thread = pthread_self();
-  std::thread probe([&server, ready_fd, main_thread] {
-    struct stat st;
-    const bool ok = stat(server.mountpoint().c_str(), &st) == 0;
-    const char byte = ok ? 'R' : 'E';
-    if (write(ready_fd, &byte, 1) != 1) {
-      // The parent is gone; keep serving anyway.
-    }
-    close(ready_fd);
-    if (ok) {
-      RedirectStdioToDevNull();
-    } else {
-      server.RequestExit();
-      pthread_kill(main_thread, SIGTERM);  // wake the session loop
-    }
-  });
-  auto run = server.Run();
-  probe.join();
-  server.Unmount();
-  if (!run) {
-    spdlog::error("{}", run.error().message());
-    return 1;
-  }
-  return 0;
+// A fatal error before serving: log it, tell systemd (ERRNO=), return `code`.
+int Fail(const Error& e, int code) {
+  spdlog::error("{}", e.message());
+  notify::Fatal(e.ToErrno(), e.message());
+  return code;
 }
 
-// Parent side: wait for the child's verdict.
+// Start-up after a `kill -9`: the dead mount ("Transport endpoint is not
+// connected") of a previous webcfs daemon is detached before mounting again.
+Result<void> ClearStaleMount(const std::string& mountpoint) {
+  struct stat st;
+  if (stat(mountpoint.c_str(), &st) == 0 || errno != ENOTCONN) return Ok();
+  auto mounted = fuse::FindMount(mountpoint);
+  if (!mounted) return std::move(mounted.error());
+  if (!mounted->has_value() || (*mounted)->fs_type != fuse::kFsType) {
+    return Ok();  // not ours to clear: CheckMountpoint reports it
+  }
+  spdlog::warn("{}: a dead webcfs mount from a previous daemon is still attached; detaching it",
+               mountpoint);
+  return fuse::UnmountPath(mountpoint, /*lazy=*/true);
+}
+
+// What a mount serves, built from the configuration; also what a reload
+// builds again (re-resolving, so registry files added or removed count).
+struct SnapshotFactory {
+  std::string spec;
+  resolver::ResolveOptions resolve_options;
+  fuse::SnapshotOptions snapshot_options;
+
+  Result<std::shared_ptr<const fuse::Snapshot>> Build() const {
+    auto resolution = resolver::Resolve(spec, resolve_options);
+    if (!resolution) return std::move(resolution.error());
+    for (const std::string& w : resolution->warnings) spdlog::warn("{}", w);
+    auto shared = std::make_shared<const resolver::Resolution>(std::move(*resolution));
+    return fuse::Snapshot::Build(std::move(shared), snapshot_options);
+  }
+};
+
+DaemonStatus StatusOf(const std::string& spec, const std::string& mountpoint,
+                      const fuse::Server& server, int64_t started) {
+  DaemonStatus s;
+  s.pid = getpid();
+  s.mountpoint = NormalizeMountpoint(mountpoint);
+  s.spec = spec;
+  const auto snapshot = server.current();
+  for (const auto& p : snapshot->resolution().packages) s.packages.push_back(p.id);
+  if (!s.packages.empty()) s.package = s.packages[0];
+  s.generation = server.generation();
+  s.started = started;
+  return s;
+}
+
+int Serve(const MountConfig& config, const SnapshotFactory& factory, fuse::Server& server,
+          int ready_fd) {
+  const int64_t started = static_cast<int64_t>(std::time(nullptr));
+  DaemonStatus status = StatusOf(config.spec, config.mountpoint, server, started);
+  ServiceHooks hooks;
+  hooks.rebuild = [&factory] { return factory.Build(); };
+  hooks.on_ready = [&](bool ready) {
+    if (ready) {
+      if (auto r = WriteStatus(status); !r) spdlog::warn("{}", r.error().message());
+    }
+    if (ready_fd >= 0) {
+      const char byte = ready ? 'R' : 'E';
+      if (write(ready_fd, &byte, 1) != 1) {
+        // The parent is gone; keep serving anyway.
+      }
+      close(ready_fd);
+      if (ready) RedirectStdioToDevNull();
+    }
+  };
+  hooks.on_reload = [&](const Result<uint32_t>& outcome) {
+    const std::string spec = status.spec;
+    const uint64_t reloads = status.reloads + 1;
+    status = StatusOf(spec, config.mountpoint, server, started);
+    status.reloads = reloads;
+    if (!outcome) status.last_reload_error = outcome.error().message();
+    if (auto r = WriteStatus(status); !r) spdlog::warn("{}", r.error().message());
+  };
+  const int rc = RunService(server, hooks);
+  RemoveStatus(config.mountpoint);
+  return rc;
+}
+
+// Parent side of the background mode: wait for the child's verdict.
 int WaitForReady(pid_t child, int ready_fd, const std::string& mountpoint) {
   char byte = 0;
   ssize_t n;
@@ -155,124 +178,155 @@ int WaitForReady(pid_t child, int ready_fd, const std::string& mountpoint) {
   if (mounted && mounted->has_value() && (*mounted)->fs_type == fuse::kFsType) {
     (void)fuse::UnmountPath(mountpoint, /*lazy=*/true);
   }
-  return 1;
+  return kExitFailure;
 }
 
-int RunMount(const MountArgs& args) {
+int RunMount(const MountConfig& config) {
+  if (config.spec.empty() || config.mountpoint.empty()) {
+    return Fail(
+        Error::InvalidArgument("give SPEC and MOUNTPOINT, or a --config file with 'package' (or "
+                               "'lockfile') and 'mountpoint'"),
+        kExitConfig);
+  }
+  SetLogMountpoint(NormalizeMountpoint(config.mountpoint));
   fuse::Options options;
-  if (auto r = ApplyMountOptions(args.mount_options, &options); !r) {
-    spdlog::error("{}", r.error().message());
-    return 2;
+  if (auto r = ApplyMountOptions(config.mount_options, &options); !r) {
+    return Fail(r.error(), kExitConfig);
   }
-  if (args.uid >= 0) options.uid = static_cast<uid_t>(args.uid);
-  if (args.gid >= 0) options.gid = static_cast<gid_t>(args.gid);
-  options.threads = args.threads;
+  if (config.uid >= 0) options.uid = static_cast<uid_t>(config.uid);
+  if (config.gid >= 0) options.gid = static_cast<gid_t>(config.gid);
+  options.threads = config.threads;
 
-  if (auto r = fuse::CheckMountpoint(args.mountpoint); !r) {
-    spdlog::error("{}", r.error().message());
-    return 1;
-  }
+  if (auto r = ClearStaleMount(config.mountpoint); !r) return Fail(r.error(), kExitFailure);
+  if (auto r = fuse::CheckMountpoint(config.mountpoint); !r) return Fail(r.error(), kExitFailure);
 
-  resolver::ResolveOptions ropts;
-  ropts.registries = args.registries;
-  ropts.cache_dir = args.cache;
-  ropts.verify = args.verify;
-  auto resolution = resolver::Resolve(args.spec, ropts);
-  if (!resolution) {
-    spdlog::error("{}", resolution.error().message());
-    return 1;
+  SnapshotFactory factory;
+  factory.spec = config.spec;
+  factory.resolve_options.registries = config.registries;
+  factory.resolve_options.cache_dir = config.cache_dir;
+  factory.resolve_options.verify = config.verify;
+  factory.snapshot_options.meta_dir = config.no_meta_dir ? "" : config.meta_dir;
+  notify::Status("resolving " + config.spec);
+  auto snapshot = factory.Build();
+  if (!snapshot) return Fail(snapshot.error(), kExitFailure);
+  const auto& packages = (*snapshot)->resolution().packages;
+  if (!packages.empty()) {
+    options.fs_name = packages[0].id;
+    SetLogPackage(packages[0].id);
   }
-  auto shared = std::make_shared<const resolver::Resolution>(std::move(*resolution));
-  fuse::SnapshotOptions sopts;
-  sopts.meta_dir = args.no_meta_dir ? "" : args.meta_dir;
-  auto snapshot = fuse::Snapshot::Build(shared, sopts);
-  if (!snapshot) {
-    spdlog::error("{}", snapshot.error().message());
-    return 1;
-  }
-  if (!shared->packages.empty()) options.fs_name = shared->packages[0].id;
 
   auto server = fuse::Server::Create(*snapshot, options);
-  if (!server) {
-    spdlog::error("{}", server.error().message());
-    return 1;
-  }
-  if (auto r = (*server)->Mount(args.mountpoint); !r) {
-    spdlog::error("{}", r.error().message());
-    return 1;
-  }
-  spdlog::debug("mounted {} at {} ({} entries)", options.fs_name, args.mountpoint,
+  if (!server) return Fail(server.error(), kExitFailure);
+  if (auto r = (*server)->Mount(config.mountpoint); !r) return Fail(r.error(), kExitFailure);
+  spdlog::debug("mounted {} at {} ({} entries)", options.fs_name, config.mountpoint,
                 (*snapshot)->node_count());
 
-  if (args.foreground) {
-    InstallSignalHandlers(server->get());
-    auto run = (*server)->Run();
-    (*server)->Unmount();
-    if (!run) {
-      spdlog::error("{}", run.error().message());
-      return 1;
-    }
-    return 0;
-  }
+  if (config.foreground) return Serve(config, factory, **server, /*ready_fd=*/-1);
 
   int pipe_fds[2];
-  if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
-    spdlog::error("pipe: {}", std::strerror(errno));
-    return 1;
-  }
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) return Fail(Error::Io("pipe", errno), kExitFailure);
   std::fflush(nullptr);
   const pid_t pid = fork();
-  if (pid < 0) {
-    spdlog::error("fork: {}", std::strerror(errno));
-    return 1;
-  }
+  if (pid < 0) return Fail(Error::Io("fork", errno), kExitFailure);
   if (pid == 0) {
     close(pipe_fds[0]);
-    InstallSignalHandlers(server->get());
-    const int rc = ServeInBackground(**server, pipe_fds[1]);
+    setsid();
+    if (chdir("/") != 0) {
+      // Not fatal: only keeps the old working directory busy.
+    }
+    const int rc = Serve(config, factory, **server, pipe_fds[1]);
     server->reset();
     std::fflush(nullptr);
     _exit(rc);
   }
   close(pipe_fds[1]);
-  const int rc = WaitForReady(pid, pipe_fds[0], args.mountpoint);
+  const int rc = WaitForReady(pid, pipe_fds[0], config.mountpoint);
   // The mount belongs to the child now: leave without running destructors
   // (the Server's would unmount it).
   std::fflush(nullptr);
   _exit(rc);
 }
 
+// Command-line values, and which of them were given (they override the file).
+struct MountCli {
+  MountConfig values;
+  std::string config_file;
+  std::vector<std::pair<CLI::Option*, void (*)(const MountConfig&, MountConfig*)>> overrides;
+};
+
+#define WEBCFS_OVERRIDE(field) \
+  [](const MountConfig& from, MountConfig* to) { to->field = from.field; }
+
 }  // namespace
 
 void AddMountCommand(CLI::App& app, int& exit_code) {
-  auto args = std::make_shared<MountArgs>();
+  auto cli = std::make_shared<MountCli>();
+  MountConfig& v = cli->values;
   CLI::App* cmd = app.add_subcommand(
       "mount", "Resolve a package (or load a lockfile) and mount it read-only at MOUNTPOINT");
-  cmd->add_option("spec", args->spec,
-                  "package: ./file.webc, sha256:<hex>, ns/name[@req], or a lockfile (*.json)")
-      ->required();
-  cmd->add_option("mountpoint", args->mountpoint, "an existing, empty directory")->required();
-  cmd->add_option("--registry", args->registries,
-                  "directory registry (repeatable; first wins on identical ids)");
-  cmd->add_option("--cache", args->cache, "content-addressed cache directory");
-  cmd->add_option("-o", args->mount_options,
-                  "mount options, comma-separated: allow_other, xattr, debug");
-  cmd->add_option("--uid", args->uid, "owner reported for every entry (default: the caller's)");
-  cmd->add_option("--gid", args->gid, "group reported for every entry (default: the caller's)");
-  cmd->add_option("--meta-dir", args->meta_dir, "name of the control directory at the root")
-      ->capture_default_str();
-  cmd->add_flag("--no-meta-dir", args->no_meta_dir, "do not show the control directory");
-  cmd->add_option("--threads", args->threads, "FUSE worker threads")
-      ->capture_default_str()
-      ->check(CLI::Range(1u, 64u));
-  cmd->add_flag("-f,--foreground", args->foreground, "stay attached instead of daemonizing");
-  cmd->add_flag("--verify", args->verify, "verify every container checksum before mounting");
-  cmd->callback([args, &exit_code] {
-    auto logger = spdlog::stderr_logger_st("webcfs-mount");
-    logger->set_pattern("webcfs: %v");
-    spdlog::set_default_logger(logger);
-    exit_code = RunMount(*args);
+  auto add = [&](CLI::Option* opt, void (*apply)(const MountConfig&, MountConfig*)) {
+    cli->overrides.emplace_back(opt, apply);
+  };
+  add(cmd->add_option("spec", v.spec,
+                      "package: ./file.webc, sha256:<hex>, ns/name[@req], or a lockfile (*.json)"),
+      WEBCFS_OVERRIDE(spec));
+  add(cmd->add_option("mountpoint", v.mountpoint, "an existing, empty directory"),
+      WEBCFS_OVERRIDE(mountpoint));
+  cmd->add_option("--config", cli->config_file,
+                  "JSON configuration file (keys: README.md); flags given override it");
+  add(cmd->add_option("--registry", v.registries,
+                      "directory registry (repeatable; first wins on identical ids)"),
+      WEBCFS_OVERRIDE(registries));
+  add(cmd->add_option("--cache", v.cache_dir, "content-addressed cache directory"),
+      WEBCFS_OVERRIDE(cache_dir));
+  add(cmd->add_option("-o", v.mount_options,
+                      "mount options, comma-separated: allow_other, xattr, debug"),
+      WEBCFS_OVERRIDE(mount_options));
+  add(cmd->add_option("--uid", v.uid, "owner reported for every entry (default: the caller's)"),
+      WEBCFS_OVERRIDE(uid));
+  add(cmd->add_option("--gid", v.gid, "group reported for every entry (default: the caller's)"),
+      WEBCFS_OVERRIDE(gid));
+  add(cmd->add_option("--meta-dir", v.meta_dir, "name of the control directory at the root")
+          ->capture_default_str(),
+      WEBCFS_OVERRIDE(meta_dir));
+  add(cmd->add_flag("--no-meta-dir", v.no_meta_dir, "do not show the control directory"),
+      WEBCFS_OVERRIDE(no_meta_dir));
+  add(cmd->add_option("--threads", v.threads, "FUSE worker threads")
+          ->capture_default_str()
+          ->check(CLI::Range(1u, kMaxThreads)),
+      WEBCFS_OVERRIDE(threads));
+  add(cmd->add_flag("-f,--foreground", v.foreground,
+                    "stay attached instead of daemonizing (systemd: Type=notify)"),
+      WEBCFS_OVERRIDE(foreground));
+  add(cmd->add_flag("--verify", v.verify, "verify every container checksum before mounting"),
+      WEBCFS_OVERRIDE(verify));
+  add(cmd->add_option("--log-level", v.log_level,
+                      "trace, debug, info, warn, error, critical or off")
+          ->capture_default_str(),
+      WEBCFS_OVERRIDE(log_level));
+  cmd->callback([cli, &exit_code] {
+    const LogTarget target = DetectLogTarget();
+    SetupLogging(target, spdlog::level::info);
+    MountConfig config;
+    if (!cli->config_file.empty()) {
+      if (auto r = ApplyConfigFile(cli->config_file, &config); !r) {
+        exit_code = Fail(r.error(), kExitConfig);
+        return;
+      }
+    }
+    for (const auto& [opt, apply] : cli->overrides) {
+      if (opt->count() > 0) apply(cli->values, &config);
+    }
+    auto level = ParseLogLevel(config.log_level);
+    if (!level) {
+      exit_code = Fail(level.error(), kExitConfig);
+      return;
+    }
+    SetupLogging(target, *level);
+    exit_code = RunMount(config);
   });
 }
+
+#undef WEBCFS_OVERRIDE
 
 }  // namespace webcfs::daemon
