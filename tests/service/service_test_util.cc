@@ -14,17 +14,6 @@ extern char** environ;
 
 namespace webcfs::service_test {
 
-TempDir::TempDir(const std::string& prefix) {
-  std::string templ = "/tmp/daemon-" + prefix + "-XXXXXX";
-  if (mkdtemp(templ.data()) != nullptr) path_ = templ;
-}
-
-TempDir::~TempDir() {
-  if (path_.empty()) return;
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
 CommandResult RunCommand(const std::vector<std::string>& argv,
                          const std::vector<std::string>& env) {
   CommandResult result;

@@ -7,21 +7,6 @@
 
 namespace webcfs::service_test {
 
-// A fresh directory under /tmp named daemon-<prefix>-XXXXXX, removed (after
-// lazily unmounting anything below it) on destruction.
-class TempDir {
- public:
-  explicit TempDir(const std::string& prefix);
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& rel) const { return path_ + "/" + rel; }
-
- private:
-  std::string path_;
-};
-
 struct CommandResult {
   int exit_code = -1;  // -1: did not exit normally
   std::string output;  // stdout and stderr, interleaved

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "service_test_util.h"
+#include "tests/common/webc_builder.h"
 
 namespace webcfs::service_test {
 namespace {
@@ -24,7 +25,7 @@ class InstalledTree : public ::testing::Test {
       if (name == "webcfs" && e.is_regular_file()) binary_ = e.path();
     }
   }
-  TempDir root_{"install"};
+  testing::TempDir root_{"daemon-install"};
   std::string unit_, helper_, binary_;
 };
 

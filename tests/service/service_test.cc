@@ -1,0 +1,405 @@
+// The daemon under a harness that plays systemd: a NOTIFY_SOCKET datagram
+// socket, WATCHDOG_USEC/WATCHDOG_PID, signals, and real FUSE mounts under
+// /tmp/daemon-*. Checks the notify sequence, reload (also under load and when
+// it fails), kill -9 recovery, SIGTERM with a busy mount, configuration
+// errors and the mount(8) helper.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "service_test_util.h"
+#include "tests/common/webc_builder.h"
+
+namespace webcfs::service_test {
+namespace {
+
+using testing::File;
+using testing::PackageSpec;
+
+// Bounds against hangs only; nothing here asserts how fast anything is.
+constexpr auto kPatience = std::chrono::seconds(60);
+
+// Receives sd_notify datagrams like systemd does.
+class NotifyListener {
+ public:
+  explicit NotifyListener(const std::string& path) : path_(path) {
+    fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      ADD_FAILURE() << "bind " << path;
+    }
+  }
+  ~NotifyListener() { close(fd_); }
+  const std::string& path() const { return path_; }
+
+  // The next message, or "" when none arrives within kPatience.
+  std::string Next() {
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(std::chrono::milliseconds(kPatience).count())) != 1) {
+      return "";
+    }
+    char buf[4096];
+    const ssize_t n = recv(fd_, buf, sizeof buf, 0);
+    if (n <= 0) return "";
+    std::string m(buf, static_cast<size_t>(n));
+    log_.push_back(m);
+    return m;
+  }
+  // Skips messages until one starts with `prefix` (returned), "" on timeout.
+  std::string NextStartingWith(const std::string& prefix) {
+    for (;;) {
+      std::string m = Next();
+      if (m.empty() || m.rfind(prefix, 0) == 0) return m;
+    }
+  }
+  const std::vector<std::string>& log() const { return log_; }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  std::vector<std::string> log_;
+};
+
+class DaemonTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(dir_.path().empty());
+    std::filesystem::create_directories(registry_);
+    std::filesystem::create_directories(mnt_);
+  }
+  void TearDown() override {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    umount2(mnt_.c_str(), MNT_DETACH);
+  }
+
+  // test/app@VERSION: data.txt = `data`, big.bin = `big`, plus `extra` files.
+  void Publish(const std::string& version, const std::string& data, const std::string& big,
+               std::map<std::string, webc::WriteNode> extra = {}) {
+    extra["data.txt"] = File(data);
+    extra["big.bin"] = File(big);
+    PackageSpec p;
+    p.name = "test/app";
+    p.version = version;
+    p.Volume("atom", testing::Dir(std::move(extra))).Map("atom", "/");
+    ASSERT_EQ(testing::WritePackage(p, registry_ + "/" + testing::RegistryFileName(p)), "");
+  }
+
+  std::string WriteConfig(const std::string& extra_keys = "") {
+    const std::string path = dir_ / "app.json";
+    WriteFile(path, "{\"package\": \"test/app\", \"mountpoint\": \"" + mnt_ +
+                        "\", \"registries\": [\"" + registry_ + "\"], \"cache_dir\": \"" +
+                        (dir_ / "cache") + "\", \"log_level\": \"debug\"" + extra_keys + "}");
+    return path;
+  }
+
+  // Starts `webcfs mount --foreground --config ...` as systemd would.
+  void Start(const std::string& config, const std::string& watchdog_usec = "") {
+    const std::string binary = WebcfsBinary();
+    const std::string log = log_;
+    const std::string notify = notify_.path();
+    const std::string runtime = runtime_;
+    pid_ = fork();
+    if (pid_ == 0) {
+      const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      dup2(fd, STDERR_FILENO);
+      dup2(fd, STDOUT_FILENO);
+      setenv("NOTIFY_SOCKET", notify.c_str(), 1);
+      setenv("WEBCFS_RUNTIME_DIR", runtime.c_str(), 1);
+      if (!watchdog_usec.empty()) {
+        setenv("WATCHDOG_USEC", watchdog_usec.c_str(), 1);
+        setenv("WATCHDOG_PID", std::to_string(getpid()).c_str(), 1);
+      }
+      execl(binary.c_str(), binary.c_str(), "mount", "--foreground", "--config", config.c_str(),
+            nullptr);
+      _exit(127);
+    }
+  }
+
+  // Waits for the daemon to exit; its exit status (-1: killed by a signal).
+  int Wait() {
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+  bool Mounted() {
+    const std::string info = ReadFile("/proc/self/mountinfo");
+    return info.find(" " + mnt_ + " ") != std::string::npos;
+  }
+
+  std::string Log() { return ReadFile(log_); }
+
+  testing::TempDir dir_{"daemon-svc"};
+  std::string registry_ = dir_ / "registry";
+  std::string mnt_ = dir_ / "mnt";
+  std::string log_ = dir_ / "daemon.log";
+  std::string runtime_ = dir_ / "run";
+  NotifyListener notify_{dir_ / "notify.sock"};
+  pid_t pid_ = -1;
+};
+
+// The sequence with consecutive WATCHDOG=1 pings collapsed, for the report.
+std::string Summarize(const std::vector<std::string>& log) {
+  std::string out;
+  std::string last;
+  int repeats = 0;
+  for (std::string m : log) {
+    for (char& c : m) c = c == '\n' ? ' ' : c;
+    if (m == last) {
+      ++repeats;
+      continue;
+    }
+    if (repeats > 0) out += "  (x" + std::to_string(repeats + 1) + ")\n";
+    out += (out.empty() || out.back() == '\n' ? "" : "\n") + m;
+    last = m;
+    repeats = 0;
+  }
+  if (repeats > 0) out += "  (x" + std::to_string(repeats + 1) + ")";
+  return out + "\n";
+}
+
+TEST_F(DaemonTest, NotifySequenceWatchdogReloadStop) {
+  Publish("1.0.0", "one\n", "big-one");
+  Start(WriteConfig(), /*watchdog_usec=*/"200000");
+
+  // Before READY only STATUS= progress; at READY the mount already answers.
+  std::string m;
+  while ((m = notify_.Next()).rfind("READY=1", 0) != 0) {
+    ASSERT_FALSE(m.empty()) << "no READY=1; log:\n" << Log();
+    EXPECT_EQ(m.rfind("STATUS=", 0), 0u) << m;
+  }
+  EXPECT_NE(m.find("STATUS=serving test/app@1.0.0, generation 1"), std::string::npos) << m;
+  EXPECT_TRUE(Mounted());
+  EXPECT_EQ(ReadFile(mnt_ + "/data.txt"), "one\n");
+
+  // Watchdog pings (every WATCHDOG_USEC/2) while the loop answers.
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(notify_.Next(), "WATCHDOG=1") << Log();
+
+  // SIGHUP: RELOADING=1 with MONOTONIC_USEC, then READY=1 with the new tree.
+  Publish("2.0.0", "two\n", "big-two");
+  ASSERT_EQ(kill(pid_, SIGHUP), 0);
+  m = notify_.NextStartingWith("RELOADING=1");
+  ASSERT_FALSE(m.empty()) << Log();
+  EXPECT_NE(m.find("\nMONOTONIC_USEC="), std::string::npos) << m;
+  m = notify_.NextStartingWith("READY=1");
+  EXPECT_NE(m.find("STATUS=serving test/app@2.0.0, generation 2"), std::string::npos) << m;
+  EXPECT_EQ(ReadFile(mnt_ + "/data.txt"), "two\n");
+  ASSERT_EQ(notify_.NextStartingWith("WATCHDOG=1"), "WATCHDOG=1");  // still pinging
+
+  // SIGTERM: STOPPING=1, clean unmount, exit 0.
+  ASSERT_EQ(kill(pid_, SIGTERM), 0);
+  m = notify_.NextStartingWith("STOPPING=1");
+  ASSERT_FALSE(m.empty()) << Log();
+  EXPECT_EQ(Wait(), 0) << Log();
+  EXPECT_FALSE(Mounted());
+  std::printf("notify sequence observed:\n%s", Summarize(notify_.log()).c_str());
+}
+
+TEST_F(DaemonTest, ReloadUnderLoadKeepsOpenFilesAndFailingReloadKeepsTree) {
+  // Files opened before the reload read the old bytes to the end.
+  std::string big_old(4 << 20, '\0'), big_new(4 << 20, '\0');
+  for (size_t i = 0; i < big_old.size(); ++i) {
+    big_old[i] = static_cast<char>('a' + i % 23);
+    big_new[i] = static_cast<char>('A' + i % 19);
+  }
+  Publish("1.0.0", "one\n", big_old, {{"old.txt", File("old")}});
+  Start(WriteConfig());
+  ASSERT_FALSE(notify_.NextStartingWith("READY=1").empty()) << Log();
+
+  constexpr int kReaders = 4;
+  std::atomic<bool> reloaded{false};
+  std::atomic<int> errors{0}, mismatches{0}, passes_after_reload{0};
+  std::vector<int> fds;
+  for (int i = 0; i < kReaders; ++i) {
+    fds.push_back(open((mnt_ + "/big.bin").c_str(), O_RDONLY));
+    ASSERT_GE(fds.back(), 0);
+  }
+  std::vector<std::thread> readers;
+  for (int i = 0; i < kReaders; ++i) {
+    readers.emplace_back([&, fd = fds[i]] {
+      std::string buf(64 << 10, '\0');
+      // Keep reading whole passes until two complete passes after the reload.
+      for (int after = 0; after < 2;) {
+        const bool was_reloaded = reloaded.load();
+        for (size_t off = 0; off < big_old.size(); off += buf.size()) {
+          const ssize_t n = pread(fd, buf.data(), buf.size(), static_cast<off_t>(off));
+          if (n != static_cast<ssize_t>(buf.size())) {
+            ++errors;
+            return;
+          }
+          if (buf.compare(0, buf.size(), big_old, off, buf.size()) != 0) ++mismatches;
+        }
+        if (was_reloaded) ++after;
+      }
+      ++passes_after_reload;
+    });
+  }
+  Publish("2.0.0", "two\n", big_new, {{"new.txt", File("new")}});
+  ASSERT_EQ(kill(pid_, SIGHUP), 0);
+  ASSERT_FALSE(notify_.NextStartingWith("RELOADING=1").empty());
+  const std::string ready = notify_.NextStartingWith("READY=1");
+  EXPECT_NE(ready.find("generation 2"), std::string::npos) << ready;
+  reloaded = true;
+  for (auto& t : readers) t.join();
+  for (int fd : fds) close(fd);
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(mismatches.load(), 0);
+  EXPECT_EQ(passes_after_reload.load(), kReaders);
+
+  // New opens and lookups see the new tree at once.
+  EXPECT_EQ(ReadFile(mnt_ + "/big.bin"), big_new);
+  EXPECT_EQ(ReadFile(mnt_ + "/data.txt"), "two\n");
+  EXPECT_TRUE(std::filesystem::exists(mnt_ + "/new.txt"));
+  EXPECT_FALSE(std::filesystem::exists(mnt_ + "/old.txt"));
+
+  // `webcfs status` shows it.
+  auto status = RunCommand({WebcfsBinary(), "status", mnt_}, {"WEBCFS_RUNTIME_DIR=" + runtime_});
+  EXPECT_EQ(status.exit_code, 0) << status.output;
+  EXPECT_NE(status.output.find("package:     test/app@2.0.0"), std::string::npos) << status.output;
+  EXPECT_NE(status.output.find("generation:  2"), std::string::npos) << status.output;
+
+  // A failing reload (every package file removed: re-resolution finds none)
+  // keeps the old tree, says why, and never unmounts.
+  for (const auto& e : std::filesystem::directory_iterator(registry_)) {
+    std::filesystem::remove(e.path());
+  }
+  auto reload = RunCommand({WebcfsBinary(), "reload", mnt_}, {"WEBCFS_RUNTIME_DIR=" + runtime_});
+  EXPECT_EQ(reload.exit_code, 1) << reload.output;
+  EXPECT_NE(reload.output.find("reload failed, still serving generation 2"), std::string::npos)
+      << reload.output;
+  ASSERT_FALSE(notify_.NextStartingWith("RELOADING=1").empty());
+  const std::string after_failure = notify_.NextStartingWith("READY=1");
+  EXPECT_NE(after_failure.find("last reload failed"), std::string::npos) << after_failure;
+  EXPECT_TRUE(Mounted());
+  EXPECT_EQ(ReadFile(mnt_ + "/data.txt"), "two\n");
+  EXPECT_NE(Log().find("reload failed, still serving generation 2"), std::string::npos) << Log();
+
+  ASSERT_EQ(kill(pid_, SIGTERM), 0);
+  EXPECT_EQ(Wait(), 0) << Log();
+}
+
+TEST_F(DaemonTest, KillNineThenRestartRecoversTheStaleMount) {
+  Publish("1.0.0", "one\n", "big");
+  const std::string config = WriteConfig();
+  Start(config);
+  ASSERT_FALSE(notify_.NextStartingWith("READY=1").empty()) << Log();
+  ASSERT_EQ(kill(pid_, SIGKILL), 0);
+  EXPECT_EQ(Wait(), -1);
+  struct stat st;
+  ASSERT_NE(stat(mnt_.c_str(), &st), 0);
+  ASSERT_EQ(errno, ENOTCONN);  // the dead mount a killed daemon leaves
+
+  Start(config);
+  ASSERT_FALSE(notify_.NextStartingWith("READY=1").empty()) << Log();
+  EXPECT_EQ(ReadFile(mnt_ + "/data.txt"), "one\n");
+  EXPECT_NE(Log().find("dead webcfs mount from a previous daemon"), std::string::npos) << Log();
+  ASSERT_EQ(kill(pid_, SIGTERM), 0);
+  EXPECT_EQ(Wait(), 0) << Log();
+  EXPECT_FALSE(Mounted());
+}
+
+TEST_F(DaemonTest, SigtermWithBusyMountDetachesAndExitsZero) {
+  Publish("1.0.0", "one\n", "big");
+  Start(WriteConfig());
+  ASSERT_FALSE(notify_.NextStartingWith("READY=1").empty()) << Log();
+  // A process whose working directory is inside the mount keeps it busy.
+  const pid_t busy = fork();
+  if (busy == 0) {
+    if (chdir(mnt_.c_str()) != 0) _exit(1);
+    pause();
+    _exit(0);
+  }
+  // Wait until the child has its cwd inside (its /proc cwd link points there).
+  for (auto until = std::chrono::steady_clock::now() + kPatience;
+       std::chrono::steady_clock::now() < until;) {
+    std::error_code ec;
+    if (std::filesystem::read_symlink("/proc/" + std::to_string(busy) + "/cwd", ec) == mnt_) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(kill(pid_, SIGTERM), 0);
+  ASSERT_FALSE(notify_.NextStartingWith("STOPPING=1").empty()) << Log();
+  EXPECT_EQ(Wait(), 0) << Log();
+  EXPECT_NE(Log().find("is busy"), std::string::npos) << Log();
+  EXPECT_FALSE(Mounted());  // detached from the tree
+  kill(busy, SIGKILL);
+  waitpid(busy, nullptr, 0);
+}
+
+TEST_F(DaemonTest, ConfigErrorsNameTheKeyAndExitTwo) {
+  const std::string bad = dir_ / "bad.json";
+  WriteFile(bad, R"({"package": "test/app", "mountpoint": "/tmp/x", "threads": "many"})");
+  Start(bad);
+  const std::string fatal = notify_.NextStartingWith("ERRNO=");
+  EXPECT_NE(fatal.find("key 'threads'"), std::string::npos) << fatal;
+  EXPECT_EQ(Wait(), 2);
+  EXPECT_NE(Log().find(bad + ": key 'threads': expected an integer in 1..64"), std::string::npos)
+      << Log();
+
+  WriteFile(bad, R"({"package": "test/app", "mount_point": "/tmp/x"})");
+  auto r = RunCommand({WebcfsBinary(), "mount", "--config", bad});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("key 'mount_point': unknown key"), std::string::npos) << r.output;
+
+  // A flag given on the command line overrides the file.
+  Publish("1.0.0", "one\n", "big");
+  auto over = RunCommand({WebcfsBinary(), "mount", "--config", WriteConfig(), "--threads", "0"});
+  EXPECT_NE(over.exit_code, 0);
+  EXPECT_NE(over.output.find("--threads"), std::string::npos) << over.output;
+}
+
+// `mount -t fuse.webcfs` runs /sbin/mount.fuse.webcfs. In a private mount
+// namespace the built helper is bound over /sbin, so nothing is installed on
+// the host; `umount` ends the daemon.
+TEST_F(DaemonTest, MountHelperMountsAndUmountUnmounts) {
+  Publish("1.0.0", "one\n", "big");
+  const std::string script =
+      "set -e\n"
+      "mount --bind " +
+      BinaryDir() +
+      "/systemd /sbin\n"
+      "mount -t fuse.webcfs test/app " +
+      mnt_ + " -o ro,nofail,registry=" + registry_ + ",cache=" + (dir_ / "cache") +
+      "\n"
+      "cat " +
+      mnt_ +
+      "/data.txt\n"
+      "grep -c ' " +
+      mnt_ +
+      " .* fuse.webcfs ' /proc/self/mountinfo\n"
+      "umount " +
+      mnt_ +
+      "\n"
+      "if grep -q ' " +
+      mnt_ +
+      " ' /proc/self/mountinfo; then echo still-mounted; fi\n"
+      "echo done\n";
+  auto r = RunCommand({"unshare", "--mount", "--propagation", "private", "sh", "-c", script},
+                      {"WEBCFS_BIN=" + WebcfsBinary(), "WEBCFS_RUNTIME_DIR=" + runtime_});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "one\n1\ndone\n");
+}
+
+}  // namespace
+}  // namespace webcfs::service_test
