@@ -4,6 +4,7 @@
 #include <cstring>
 #include <utility>
 
+#include "webc/byte_cursor.h"
 #include "webc/container_internal.h"
 
 namespace webcfs::webc {
@@ -65,6 +66,16 @@ void ContainerBuilder::AddSectionHash(std::string what, uint64_t offset, uint64_
 
 void ContainerBuilder::NoteIntegrityIssue(std::string message) {
   if (!container_->integrity_issue_) container_->integrity_issue_ = std::move(message);
+}
+
+Result<ByteView> ReadRegion(const ByteSource& src, uint64_t offset, uint64_t n,
+                            ReadBuffer& buffer) {
+  if (!RangeWithin(offset, n, src.size())) {
+    return Error::Corrupt("range [" + std::to_string(offset) + ", +" + std::to_string(n) +
+                          ") is past the end of the file (" + std::to_string(src.size()) +
+                          " bytes)");
+  }
+  return src.Read(offset, static_cast<size_t>(n), buffer.Get(static_cast<size_t>(n)));
 }
 
 std::string Printable(std::string_view text) {

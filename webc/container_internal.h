@@ -48,6 +48,28 @@ Result<void> ReadV1(ContainerBuilder& builder, const OpenOptions& options);
 // v2 and v3 share the index and volume-header code (§4, §5).
 Result<void> ReadV2OrV3(ContainerBuilder& builder, const OpenOptions& options);
 
+// Scratch memory for ByteSource reads while parsing. Unlike std::vector it
+// does not zero what the read overwrites anyway (a 100 MB volume header would
+// otherwise be memset first), and it only grows.
+class ReadBuffer {
+ public:
+  std::byte* Get(size_t n) {
+    if (n > capacity_) {
+      data_.reset(new std::byte[n]);
+      capacity_ = n;
+    }
+    return data_.get();
+  }
+
+ private:
+  std::unique_ptr<std::byte[]> data_;
+  size_t capacity_ = 0;
+};
+
+// [offset, offset + n) of `src`, checked against its size first (Corrupt),
+// then read into `buffer` or viewed in the source's memory.
+Result<ByteView> ReadRegion(const ByteSource& src, uint64_t offset, uint64_t n, ReadBuffer& buffer);
+
 // Escapes control bytes and backslashes (\xNN) so that a hostile name cannot
 // break an error message or a terminal.
 std::string Printable(std::string_view text);

@@ -71,12 +71,6 @@ class BodyReader {
   const uint64_t end_;
 };
 
-Result<ByteView> ReadBytes(const ByteSource& src, uint64_t offset, uint64_t n,
-                           std::vector<std::byte>& buffer) {
-  buffer.resize(static_cast<size_t>(n));
-  return src.Read(offset, static_cast<size_t>(n), buffer.data());
-}
-
 // Decodes the directory listings of one v1 volume header (§3.4). A listing is
 // `u64 byte_len` + entries; directory entries point at their listing with a
 // [start, end) range inside the header.
@@ -177,8 +171,8 @@ Result<Volume> ReadVolume(const ByteSource& src, uint64_t offset, uint64_t lengt
   const uint64_t data_offset = in.position();
   const uint64_t data_length = offset + length - data_offset;
 
-  std::vector<std::byte> header_buf;
-  auto header = ReadBytes(src, *header_offset, *header_length, header_buf);
+  ReadBuffer header_buf;
+  auto header = ReadRegion(src, *header_offset, *header_length, header_buf);
   if (!header) return std::move(header).error();
   ListingDecoder decoder(*header, data_offset, data_length);
 
@@ -208,8 +202,8 @@ Result<void> ReadV1(ContainerBuilder& b, const OpenOptions& options) {
     return Error::Corrupt("v1 header truncated: file is " + std::to_string(src.size()) +
                           " bytes, the header alone is " + std::to_string(kHeaderSize));
   }
-  std::vector<std::byte> buf;
-  auto header = ReadBytes(src, 0, kHeaderSize, buf);
+  ReadBuffer buf;
+  auto header = ReadRegion(src, 0, kHeaderSize, buf);
   if (!header) return std::move(header).error();
 
   V1ChecksumInfo checksum;
@@ -235,7 +229,7 @@ Result<void> ReadV1(ContainerBuilder& b, const OpenOptions& options) {
   }
   auto manifest_offset = body.Take(*manifest_length, "manifest");
   if (!manifest_offset) return std::move(manifest_offset).error();
-  auto manifest_bytes = ReadBytes(src, *manifest_offset, *manifest_length, buf);
+  auto manifest_bytes = ReadRegion(src, *manifest_offset, *manifest_length, buf);
   if (!manifest_bytes) return std::move(manifest_bytes).error();
   auto manifest = DecodeManifest(*manifest_bytes, limits);
   if (!manifest) return std::move(manifest).error();
@@ -264,8 +258,8 @@ Result<void> ReadV1(ContainerBuilder& b, const OpenOptions& options) {
     }
     auto name_offset = body.Take(*name_length, "volume name");
     if (!name_offset) return std::move(name_offset).error();
-    std::vector<std::byte> name_buf;
-    auto name_bytes = ReadBytes(src, *name_offset, *name_length, name_buf);
+    ReadBuffer name_buf;
+    auto name_bytes = ReadRegion(src, *name_offset, *name_length, name_buf);
     if (!name_bytes) return std::move(name_bytes).error();
     std::string name(AsChars(*name_bytes));
     const std::string label = "volume '" + Printable(name) + "'";

@@ -40,17 +40,6 @@ struct Layout {
   uint64_t entry_overhead() const { return 8 + (v3 ? kHashSize : 0) + 8; }
 };
 
-Result<ByteView> ReadRegion(const ByteSource& src, uint64_t offset, uint64_t n,
-                            std::vector<std::byte>& buffer) {
-  if (!RangeWithin(offset, n, src.size())) {
-    return Error::Corrupt("range [" + std::to_string(offset) + ", +" + std::to_string(n) +
-                          ") is past the end of the file (" + std::to_string(src.size()) +
-                          " bytes)");
-  }
-  buffer.resize(static_cast<size_t>(n));
-  return src.Read(offset, static_cast<size_t>(n), buffer.data());
-}
-
 // A section located through the index, with its payload range checked.
 struct Section {
   uint64_t payload_offset = 0;
@@ -69,7 +58,7 @@ Result<Section> LocateSection(ContainerBuilder& b, const Layout& layout, const S
     return Error::Corrupt(ref.what + ": span of " + std::to_string(ref.length) +
                           " bytes is shorter than a section header");
   }
-  std::vector<std::byte> buf;
+  ReadBuffer buf;
   auto head = ReadRegion(src, ref.start, layout.section_header(), buf);
   if (!head) return std::move(head).error().With(ref.what);
   ByteCursor in(*head);
@@ -125,7 +114,7 @@ class PayloadReader {
   }
 
   // The next `n` bytes: checked, then read into `buffer`.
-  Result<ByteView> Bytes(uint64_t n, const char* field, std::vector<std::byte>& buffer) {
+  Result<ByteView> Bytes(uint64_t n, const char* field, ReadBuffer& buffer) {
     if (n > end_ - pos_) return TooLong(field, n);
     auto v = ReadRegion(src_, pos_, n, buffer);
     if (!v) return v;
@@ -294,7 +283,7 @@ class HeaderDecoder {
 Result<Volume> ReadVolumeBody(ContainerBuilder& b, const Layout& layout, PayloadReader& in,
                               std::string name, std::string label, const OpenOptions& options,
                               uint64_t& budget) {
-  std::vector<std::byte> header_buf;
+  ReadBuffer header_buf;
   auto header_length = in.U64("volume header");
   if (!header_length) return std::move(header_length).error();
   const uint64_t header_offset = in.position();
@@ -331,7 +320,7 @@ Result<void> ReadV2OrV3(ContainerBuilder& b, const OpenOptions& options) {
   const ByteSource& src = b.source();
 
   // The index section comes first and never has an inline hash (§5.1).
-  std::vector<std::byte> buf;
+  ReadBuffer buf;
   auto head = ReadRegion(src, kMagicSize, 9, buf);
   if (!head) return std::move(head).error().With("index section header");
   ByteCursor in(*head);
@@ -391,7 +380,7 @@ Result<void> ReadV2OrV3(ContainerBuilder& b, const OpenOptions& options) {
       return Error::Corrupt(ref.what + ": volume name of " + std::to_string(*name_length) +
                             " bytes is too long");
     }
-    std::vector<std::byte> name_buf;
+    ReadBuffer name_buf;
     auto name = vin.Bytes(*name_length, "volume name", name_buf);
     if (!name) return std::move(name).error();
     if (AsChars(*name) != ref.volume_name) {

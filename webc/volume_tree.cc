@@ -140,6 +140,10 @@ Result<Volume> VolumeTreeBuilder::Build(const Entry& root, uint64_t root_ref, co
     entries_[i].child_count = count;
     WEBCFS_RETURN_IF_ERROR(CheckChildOrder(first, count));
   }
+  // The vectors grew by doubling and a volume lives as long as its snapshot:
+  // give back large slack (the copy costs a moment of extra peak memory).
+  if (entries_.capacity() - entries_.size() > entries_.size() / 4) entries_.shrink_to_fit();
+  if (names_.capacity() - names_.size() > names_.size() / 4) names_.shrink_to_fit();
   return Volume(volume_name_, std::move(entries_), std::move(names_), sorted_);
 }
 
