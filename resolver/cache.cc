@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -29,19 +30,22 @@ namespace {
 constexpr size_t kChunk = size_t{1} << 20;
 constexpr unsigned char kZstdMagic[4] = {0x28, 0xB5, 0x2F, 0xFD};
 
-// Identifies one version of a file: a rewrite changes mtime (and usually
-// size); a replacement by rename changes the inode.
+// Identifies one version of a file: a replacement by rename changes the
+// inode; any write changes ctime, which, unlike mtime, user space cannot set
+// back (utimensat sets ctime to "now").
 struct FileStamp {
   dev_t dev = 0;
   ino_t ino = 0;
   off_t size = 0;
   int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;
   bool operator==(const FileStamp&) const = default;
 };
 
 FileStamp StampOf(const struct stat& st) {
   return FileStamp{st.st_dev, st.st_ino, st.st_size,
-                   int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec};
+                   int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec,
+                   int64_t{st.st_ctim.tv_sec} * 1'000'000'000 + st.st_ctim.tv_nsec};
 }
 
 // What this process already knows (design: "verify on first open per process").
@@ -311,6 +315,67 @@ Result<std::string> ContentCache::Find(std::string_view sha256_hex) const {
   return path;
 }
 
+namespace {
+
+std::string SourceRecordPath(const std::string& dir, const std::string& source_path) {
+  return dir + "/sources/" + webc::ToHex(webc::Sha256::Of(source_path));
+}
+
+// A source record says "this file version's container bytes hash to X", so a
+// later process finds the cache entry without hashing the source again. The
+// entry itself is still verified once per process before it is served.
+std::optional<std::string> ReadSourceRecord(const std::string& dir, const std::string& source_path,
+                                            const FileStamp& stamp) {
+  // Trusted only when nobody but this user (or root) could have written it:
+  // a record steers which verified entry serves a source.
+  auto private_to_us = [](const struct stat& st) {
+    return (st.st_uid == ::geteuid() || st.st_uid == 0) && (st.st_mode & 022) == 0;
+  };
+  struct stat dir_st;
+  if (::stat((dir + "/sources").c_str(), &dir_st) != 0 || !private_to_us(dir_st)) {
+    return std::nullopt;
+  }
+  std::string text;
+  {
+    auto fd = OpenRead(SourceRecordPath(dir, source_path));
+    if (!fd) return std::nullopt;
+    struct stat st;
+    if (::fstat(fd->get(), &st) != 0 || !private_to_us(st)) return std::nullopt;
+    char buf[256];
+    ssize_t n = ::read(fd->get(), buf, sizeof buf);
+    if (n <= 0) return std::nullopt;
+    text.assign(buf, static_cast<size_t>(n));
+  }
+  unsigned long long dev, ino;
+  long long size, mtime, ctime;
+  char hex[65];
+  if (std::sscanf(text.c_str(), "webcfs-source 1 %llu %llu %lld %lld %lld %64s", &dev, &ino, &size,
+                  &mtime, &ctime, hex) != 6) {
+    return std::nullopt;
+  }
+  FileStamp recorded{static_cast<dev_t>(dev), static_cast<ino_t>(ino), static_cast<off_t>(size),
+                     mtime, ctime};
+  auto valid = ParseSha256Hex(hex);
+  if (!(recorded == stamp) || !valid) return std::nullopt;
+  return *valid;
+}
+
+// Best effort: without the record the next process just hashes the source.
+void WriteSourceRecord(const std::string& dir, const std::string& source_path,
+                       const FileStamp& stamp, const std::string& hex) {
+  if (::mkdir((dir + "/sources").c_str(), 0755) != 0 && errno != EEXIST) return;
+  auto tmp = TempFile::Create(dir + "/sources");
+  if (!tmp) return;
+  std::string line = "webcfs-source 1 " + std::to_string(stamp.dev) + " " +
+                     std::to_string(stamp.ino) + " " + std::to_string(stamp.size) + " " +
+                     std::to_string(stamp.mtime_ns) + " " + std::to_string(stamp.ctime_ns) + " " +
+                     hex + "\n";
+  if (!WriteAll(tmp->fd(), std::as_bytes(std::span(line)), tmp->path())) return;
+  (void)tmp->Commit(SourceRecordPath(dir, source_path));
+}
+
+}  // namespace
+
 Result<CachedFile> ContentCache::Import(const std::string& source_path) const {
   auto src = OpenRead(source_path);
   if (!src) return std::move(src).error();
@@ -321,12 +386,8 @@ Result<CachedFile> ContentCache::Import(const std::string& source_path) const {
 
   std::optional<std::string> hex = KnownSourceHash(source_path, *stamp);
   if (!hex) {
-    // A `.zst` is inflated once just to learn its hash: when the cache has the
-    // entry already (the common case after the first run), nothing is written.
-    auto h = HashFd(src->get(), *zstd, source_path);
-    if (!h) return std::move(h).error();
-    hex = *h;
-    RememberSourceHash(source_path, *stamp, *hex);
+    hex = ReadSourceRecord(dir_, source_path, *stamp);
+    if (hex) RememberSourceHash(source_path, *stamp, *hex);
   }
   if (hex) {
     std::string target = EntryPath(*hex);
@@ -339,15 +400,23 @@ Result<CachedFile> ContentCache::Import(const std::string& source_path) const {
     }
   }
 
+  // One pass: read (inflate), hash and write; the entry's name is the hash
+  // of exactly the bytes written.
   auto tmp = TempFile::Create(dir_);
   if (!tmp) return std::move(tmp).error();
   auto written = FillTemp(src->get(), *zstd, source_path, *tmp);
   if (!written) return std::move(written).error();
-  if (hex && *written != *hex) {
-    return Error::Integrity(source_path + ": changed while being copied into the cache (sha256 " +
-                            *hex + " before, " + *written + " after)");
+  auto after = Stat(src->get(), source_path);
+  if (!after) return std::move(after).error();
+  if (!(*after == *stamp) || (hex && *written != *hex)) {
+    return Error::Integrity(source_path + ": changed while being copied into the cache");
   }
+  RememberSourceHash(source_path, *stamp, *written);
+  WriteSourceRecord(dir_, source_path, *stamp, *written);
   std::string target = EntryPath(*written);
+  if (!hex && VerifyOnce(target, *written).ok()) {
+    return CachedFile{*written, target};  // the same bytes came from another source before
+  }
   auto committed = tmp->Commit(target);
   if (!committed) return std::move(committed).error();
   RememberVerified(target, *committed);

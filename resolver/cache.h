@@ -6,10 +6,12 @@
 // under a live mount changes nothing (docs/resolution.md explains the choice).
 // `.webc.zst` inputs are decompressed into it.
 //
-// Entries are written atomically (temp file + rename) and verified while
-// written; an existing entry is trusted only once its content has been hashed
-// and found equal to its name, which happens once per process per file (kept
-// while its size, mtime and inode stay the same).
+// Entries are written atomically (temp file + rename) and named by the hash
+// of the bytes written; an existing entry is trusted only once its content has
+// been hashed and found equal to its name, which happens once per process per
+// file (kept while its inode, size, mtime and ctime stay the same).
+// `sources/` remembers which entry each source file version maps to, so a
+// later process need not hash the source (docs/resolution.md).
 //
 // Thread-safety: all methods may be called concurrently (the loader imports
 // packages from several workers); the per-process memo is guarded by a mutex.

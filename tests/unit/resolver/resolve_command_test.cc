@@ -1,11 +1,13 @@
 // `webcfs resolve` as a user runs it: the built binary on a temp registry.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "tests/unit/resolver/package_util.h"
+#include "webc/sha256.h"
 
 namespace webcfs::resolver {
 namespace {
@@ -95,6 +97,43 @@ TEST_F(ResolveCommandTest, WarningsGoToStderrAndDoNotFail) {
                                 ": skipped: "))
       << r.err;
   EXPECT_EQ(nlohmann::json::parse(r.out)["root"], "t/app@1.0.0");
+}
+
+TEST_F(ResolveCommandTest, SourceRecordsAreUsedOnlyWhileTheSourceIsUnchanged) {
+  // A first process imports both packages and records each source's hash.
+  CliRun first = Webcfs("resolve t/app " + Common());
+  ASSERT_EQ(first.status, 0) << first.err;
+  auto doc = nlohmann::json::parse(first.out);
+  std::string app_hex = doc["packages"][0]["webc_sha256"];
+  std::string lib_source = doc["packages"][1]["source"];
+  std::string record =
+      (tmp_ / "cache" / "sources" / webc::ToHex(webc::Sha256::Of(lib_source))).string();
+  ASSERT_TRUE(std::filesystem::exists(record));
+
+  // Point t/lib's record at t/app's entry: a new process believes it (it does
+  // not hash the source) and then finds t/app's manifest behind t/lib's name.
+  struct stat st;
+  ASSERT_EQ(::stat(lib_source.c_str(), &st), 0);
+  auto ns = [](const timespec& t) {
+    return std::to_string(int64_t{t.tv_sec} * 1000000000 + t.tv_nsec);
+  };
+  std::filesystem::remove(record);
+  testing::WriteFile(record, "webcfs-source 1 " + std::to_string(st.st_dev) + " " +
+                                 std::to_string(st.st_ino) + " " + std::to_string(st.st_size) +
+                                 " " + ns(st.st_mtim) + " " + ns(st.st_ctim) + " " + app_hex +
+                                 "\n");
+  CliRun misled = Webcfs("resolve t/lib " + Common());
+  EXPECT_EQ(misled.status, 1);
+  EXPECT_NE(misled.err.find("file name says t/lib@1.0.0 but the manifest says t/app@1.0.0"),
+            std::string::npos)
+      << misled.err;
+
+  // Any change to the source (here only its ctime, by chmod) retires the record.
+  ASSERT_EQ(::chmod(lib_source.c_str(), 0640), 0);
+  CliRun fresh = Webcfs("resolve t/lib " + Common());
+  ASSERT_EQ(fresh.status, 0) << fresh.err;
+  EXPECT_EQ(nlohmann::json::parse(fresh.out)["packages"][0]["webc_sha256"],
+            doc["packages"][1]["webc_sha256"]);
 }
 
 }  // namespace
