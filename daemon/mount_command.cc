@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -116,6 +117,18 @@ struct SnapshotFactory {
   }
 };
 
+// Counters and timestamp: what changes between two writes of the status file.
+void RefreshCounters(const fuse::Server& server, DaemonStatus* s) {
+  const fuse::Server::Counters c = server.counters();
+  s->lookups = c.lookups;
+  s->reads = c.reads;
+  s->bytes_read = c.bytes_read;
+  s->errors = c.errors;
+  s->updated_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+}
+
 DaemonStatus StatusOf(const std::string& spec, const std::string& mountpoint,
                       const fuse::Server& server, int64_t started) {
   DaemonStatus s;
@@ -127,6 +140,7 @@ DaemonStatus StatusOf(const std::string& spec, const std::string& mountpoint,
   if (!s.packages.empty()) s.package = s.packages[0];
   s.generation = server.generation();
   s.started = started;
+  RefreshCounters(server, &s);
   return s;
 }
 
@@ -155,6 +169,10 @@ int Serve(const MountConfig& config, const SnapshotFactory& factory, fuse::Serve
     status = StatusOf(spec, config.mountpoint, server, started);
     status.reloads = reloads;
     if (!outcome) status.last_reload_error = outcome.error().message();
+    if (auto r = WriteStatus(status); !r) spdlog::warn("{}", r.error().message());
+  };
+  hooks.on_status_request = [&] {
+    RefreshCounters(server, &status);
     if (auto r = WriteStatus(status); !r) spdlog::warn("{}", r.error().message());
   };
   const int rc = RunService(server, hooks);

@@ -24,8 +24,19 @@ namespace {
 // EINTR, sees the exit flag and cancels the workers). Never blocked.
 constexpr int kWakeSignal = SIGUSR2;
 // Sent by the main thread to the supervisor when the session loop ended on
-// its own (the filesystem was unmounted from outside).
-constexpr int kLoopEndedSignal = SIGUSR1;
+// its own (the filesystem was unmounted from outside). A real-time signal
+// nobody sends by hand (SIGRTMIN is not a constant, hence a function).
+int LoopEndedSignal() { return SIGRTMIN + 2; }
+// `webcfs status` asks for fresh counters in the status file with SIGUSR1.
+constexpr int kStatusSignal = SIGUSR1;
+
+// The signals the supervisor waits for; blocked in every other thread.
+sigset_t SupervisedSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGTERM, SIGINT, SIGHUP, kStatusSignal, LoopEndedSignal()}) sigaddset(&set, s);
+  return set;
+}
 
 void OnWake(int) {}
 
@@ -112,9 +123,7 @@ class Supervisor {
       watchdog = std::make_unique<Watchdog>(mountpoint, *interval);
     }
 
-    sigset_t set;
-    sigemptyset(&set);
-    for (int s : {SIGTERM, SIGINT, SIGHUP, kLoopEndedSignal}) sigaddset(&set, s);
+    const sigset_t set = SupervisedSignals();
     for (;;) {
       int sig = 0;
       if (sigwait(&set, &sig) != 0) continue;
@@ -122,7 +131,11 @@ class Supervisor {
         Reload();
         continue;
       }
-      if (sig == kLoopEndedSignal) {
+      if (sig == kStatusSignal) {
+        if (hooks_.on_status_request) hooks_.on_status_request();
+        continue;
+      }
+      if (sig == LoopEndedSignal()) {
         // Unmounted from outside: nothing left to serve.
         spdlog::info("{} was unmounted; exiting", mountpoint);
         notify::Stopping("unmounted");
@@ -187,11 +200,11 @@ class Supervisor {
     pthread_kill(main_thread_, kWakeSignal);
   }
 
-  // The main thread tells us (kLoopEndedSignal) when Run() has returned.
+  // The main thread tells us (LoopEndedSignal()) when Run() has returned.
   void WaitForLoopEnd() {
     sigset_t set;
     sigemptyset(&set);
-    sigaddset(&set, kLoopEndedSignal);
+    sigaddset(&set, LoopEndedSignal());
     int sig = 0;
     while (sigwait(&set, &sig) != 0) {
     }
@@ -216,9 +229,7 @@ int RunService(fuse::Server& server, const ServiceHooks& hooks) {
   // Block the service signals before any thread exists: every thread started
   // from here on (supervisor, FUSE workers) inherits the mask, and only the
   // supervisor receives them, via sigwait.
-  sigset_t set;
-  sigemptyset(&set);
-  for (int s : {SIGTERM, SIGINT, SIGHUP, kLoopEndedSignal}) sigaddset(&set, s);
+  const sigset_t set = SupervisedSignals();
   sigset_t old_mask;
   pthread_sigmask(SIG_BLOCK, &set, &old_mask);
   struct sigaction wake {};
@@ -233,7 +244,7 @@ int RunService(fuse::Server& server, const ServiceHooks& hooks) {
   Supervisor supervisor(server, hooks, pthread_self());
   std::thread supervisor_thread([&supervisor] { supervisor.Run(); });
   auto run = server.Run();
-  pthread_kill(supervisor_thread.native_handle(), kLoopEndedSignal);
+  pthread_kill(supervisor_thread.native_handle(), LoopEndedSignal());
   supervisor_thread.join();
   server.Unmount();  // lazy (MNT_DETACH) when privileged; no-op when already gone
   pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);

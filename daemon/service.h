@@ -12,10 +12,11 @@
 //   - watchdog: when WATCHDOG_USEC is set, WATCHDOG=1 every half interval from
 //     a thread that first checks the FUSE loop answers a statfs. A hung loop
 //     blocks the check, the pings stop and systemd restarts the service;
+//   - SIGUSR1: on_status_request (fresh counters for `webcfs status`);
 //   - the mount going away underneath (`umount`, `webcfs unmount`) ends the
 //     service with exit 0.
 //
-// Signals: RunService blocks SIGTERM, SIGINT and SIGHUP in the calling thread
+// Signals: RunService blocks SIGTERM, SIGINT, SIGHUP and SIGUSR1 in the calling thread
 // (and so in the FUSE workers it starts) and waits for them in a supervisor
 // thread with sigwait(2): no work happens in a signal handler.
 #pragma once
@@ -40,6 +41,8 @@ struct ServiceHooks {
   // Called after every reload attempt with the new generation (success) or
   // the error (the old snapshot stays).
   std::function<void(const Result<uint32_t>& outcome)> on_reload;
+  // SIGUSR1 (`webcfs status`): refresh what the status file says.
+  std::function<void()> on_status_request;
 };
 
 // REQUIRES: server.Mount() succeeded. Returns the process exit status:

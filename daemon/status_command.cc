@@ -48,17 +48,39 @@ std::string Duration(int64_t seconds) {
   return buf;
 }
 
+// Asks the daemon (SIGUSR1) to rewrite its status file with fresh counters and
+// waits briefly for it. Without permission to signal it (another user's
+// daemon) or without an answer, the last written counters are shown; `fresh`
+// tells which.
+DaemonStatus RefreshedStatus(const std::string& mountpoint, DaemonStatus last, bool* fresh) {
+  *fresh = false;
+  if (kill(static_cast<pid_t>(last.pid), SIGUSR1) != 0) return last;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    auto now = ReadStatus(mountpoint);
+    if (now && now->updated_ms != last.updated_ms) {
+      *fresh = true;
+      return std::move(*now);
+    }
+  }
+  return last;
+}
+
 int RunStatus(const TargetArgs& args) {
   auto mountpoint = MountpointOf(args);
   if (!mountpoint) {
     std::fprintf(stderr, "webcfs: %s\n", mountpoint.error().message().c_str());
     return 2;
   }
-  auto s = ReadStatus(*mountpoint);
-  if (!s) {
-    std::fprintf(stderr, "webcfs: %s\n", s.error().message().c_str());
+  auto last = ReadStatus(*mountpoint);
+  if (!last) {
+    std::fprintf(stderr, "webcfs: %s\n", last.error().message().c_str());
     return 1;
   }
+  bool fresh = false;
+  const DaemonStatus status = RefreshedStatus(*mountpoint, std::move(*last), &fresh);
+  const DaemonStatus* s = &status;
   const int64_t uptime = static_cast<int64_t>(std::time(nullptr)) - s->started;
   if (args.json) {
     nlohmann::ordered_json j = {
@@ -71,7 +93,14 @@ int RunStatus(const TargetArgs& args) {
         {"uptime_seconds", uptime},
         {"reloads", s->reloads},
         {"last_reload_error", s->last_reload_error ? nlohmann::ordered_json(*s->last_reload_error)
-                                                   : nlohmann::ordered_json()}};
+                                                   : nlohmann::ordered_json()},
+        {"counters",
+         {{"lookups", s->lookups},
+          {"reads", s->reads},
+          {"bytes_read", s->bytes_read},
+          {"errors", s->errors}}},
+        {"counters_updated_ms", s->updated_ms},
+        {"counters_fresh", fresh}};
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
   }
@@ -84,6 +113,11 @@ int RunStatus(const TargetArgs& args) {
   std::printf("reloads:     %llu%s%s\n", static_cast<unsigned long long>(s->reloads),
               s->last_reload_error ? " (last failed: " : "",
               s->last_reload_error ? (*s->last_reload_error + ")").c_str() : "");
+  std::printf(
+      "requests:    %llu lookups, %llu reads (%llu bytes), %llu errors%s\n",
+      static_cast<unsigned long long>(s->lookups), static_cast<unsigned long long>(s->reads),
+      static_cast<unsigned long long>(s->bytes_read), static_cast<unsigned long long>(s->errors),
+      fresh ? "" : " (as last written; the daemon did not answer SIGUSR1)");
   std::printf("packages:    %zu\n", s->packages.size());
   for (const std::string& p : s->packages) std::printf("  %s\n", p.c_str());
   return 0;
@@ -139,7 +173,8 @@ void AddTargetOptions(CLI::App* cmd, TargetArgs& args) {
 void AddStatusCommand(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<TargetArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "status", "Show what a webcfs daemon serves: package, generation, packages, uptime");
+      "status",
+      "Show what a webcfs daemon serves: package, generation, packages, uptime, request counters");
   AddTargetOptions(cmd, *args);
   cmd->add_flag("--json", args->json, "machine-readable output");
   cmd->callback([args, &exit_code] { exit_code = RunStatus(*args); });

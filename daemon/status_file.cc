@@ -66,7 +66,13 @@ Result<void> WriteStatus(const DaemonStatus& s) {
             {"generation", s.generation},
             {"started", s.started},
             {"reloads", s.reloads},
-            {"last_reload_error", s.last_reload_error ? Json(*s.last_reload_error) : Json()}};
+            {"last_reload_error", s.last_reload_error ? Json(*s.last_reload_error) : Json()},
+            {"updated_ms", s.updated_ms},
+            {"counters",
+             {{"lookups", s.lookups},
+              {"reads", s.reads},
+              {"bytes_read", s.bytes_read},
+              {"errors", s.errors}}}};
   const std::string path = StatusFilePath(s.mountpoint);
   const std::string tmp = path + ".tmp." + std::to_string(getpid());
   {
@@ -101,6 +107,13 @@ Result<DaemonStatus> ReadStatus(const std::string& mountpoint) {
     if (!j.at("last_reload_error").is_null()) {
       s.last_reload_error = j.at("last_reload_error").get<std::string>();
     }
+    // Absent in files written by daemons older than the counters.
+    s.updated_ms = j.value("updated_ms", int64_t{0});
+    const Json counters = j.value("counters", Json::object());
+    s.lookups = counters.value("lookups", uint64_t{0});
+    s.reads = counters.value("reads", uint64_t{0});
+    s.bytes_read = counters.value("bytes_read", uint64_t{0});
+    s.errors = counters.value("errors", uint64_t{0});
   } catch (const Json::exception& e) {
     return Error::Corrupt(path + ": " + e.what());
   }

@@ -7,7 +7,9 @@
 //   {"pid": 1234, "mountpoint": "/mnt/x", "spec": "ns/x@^1",
 //    "package": "ns/x@1.2.0", "packages": ["ns/x@1.2.0", ...],
 //    "generation": 2, "started": <unix seconds>, "reloads": 1,
-//    "last_reload_error": null}
+//    "last_reload_error": null, "updated_ms": <unix milliseconds>,
+//    "counters": {"lookups": 10, "reads": 4, "bytes_read": 4096, "errors": 0}}
+// The counters are refreshed on SIGUSR1, which `webcfs status` sends.
 // Removed when the daemon stops. A file whose pid is no longer alive is stale.
 #pragma once
 
@@ -30,6 +32,12 @@ struct DaemonStatus {
   int64_t started = 0;   // unix seconds
   uint64_t reloads = 0;  // reload attempts, successful or not
   std::optional<std::string> last_reload_error;
+  int64_t updated_ms = 0;  // when the daemon wrote this (unix milliseconds)
+  // Requests served (fuse::Server::Counters) as of updated_ms.
+  uint64_t lookups = 0;
+  uint64_t reads = 0;
+  uint64_t bytes_read = 0;
+  uint64_t errors = 0;
 };
 
 // /run/webcfs for root, $XDG_RUNTIME_DIR/webcfs or /tmp/webcfs-<uid> otherwise;

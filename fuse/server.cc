@@ -46,6 +46,12 @@ struct Server::Impl {
   // Negotiated in init, read by every request afterwards.
   std::atomic<bool> no_open{false};
   std::atomic<bool> no_opendir{false};
+
+  // Server::Counters, bumped with relaxed ordering: statistics, not state.
+  std::atomic<uint64_t> lookups{0};
+  std::atomic<uint64_t> reads{0};
+  std::atomic<uint64_t> bytes_read{0};
+  std::atomic<uint64_t> errors{0};
 };
 
 namespace {
@@ -58,6 +64,18 @@ constexpr std::string_view kXattrVolume = "user.webc.volume";
 constexpr std::string_view kXattrSha256 = "user.webc.sha256";
 
 Impl& ImplOf(fuse_req_t req) { return *static_cast<Impl*>(fuse_req_userdata(req)); }
+
+// Counts a failure the client did not ask for (I/O error, stale inode, memory)
+// and passes the errno through: `fuse_reply_err(req, Failed(impl, EIO))`.
+int Failed(Impl& impl, int err) {
+  impl.errors.fetch_add(1, std::memory_order_relaxed);
+  return err;
+}
+
+void CountRead(Impl& impl, size_t bytes) {
+  impl.reads.fetch_add(1, std::memory_order_relaxed);
+  impl.bytes_read.fetch_add(bytes, std::memory_order_relaxed);
+}
 
 // What an inode number names: a node of a live snapshot.
 struct Target {
@@ -73,7 +91,7 @@ int Resolve(Impl& impl, fuse_ino_t ino, Target* out) {
   {
     std::lock_guard<std::mutex> lock(impl.mu);
     if (ref.generation == 0) {
-      if (ref.node != 0) return ESTALE;
+      if (ref.node != 0) return Failed(impl, ESTALE);
       out->live = impl.current;
     } else {
       for (const auto& l : impl.live) {
@@ -81,9 +99,9 @@ int Resolve(Impl& impl, fuse_ino_t ino, Target* out) {
       }
     }
   }
-  if (out->live == nullptr) return ESTALE;
+  if (out->live == nullptr) return Failed(impl, ESTALE);
   out->node = out->live->snapshot->NodeAt(ref.node);
-  return out->node == nullptr ? ESTALE : 0;
+  return out->node == nullptr ? Failed(impl, ESTALE) : 0;
 }
 
 fuse_ino_t InoOf(const Target& t, const Node& n) {
@@ -180,6 +198,7 @@ void Init(void* userdata, fuse_conn_info* conn) noexcept {
 
 void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
   Impl& impl = ImplOf(req);
+  impl.lookups.fetch_add(1, std::memory_order_relaxed);
   Target t;
   if (int err = Resolve(impl, parent, &t)) return (void)fuse_reply_err(req, err);
   if (!t.node->is_dir()) return (void)fuse_reply_err(req, ENOTDIR);
@@ -252,7 +271,10 @@ void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
   const auto pos = static_cast<uint64_t>(off);
   if (pos >= x.size) return (void)fuse_reply_buf(req, nullptr, 0);
   const size_t n = static_cast<size_t>(std::min<uint64_t>(size, x.size - pos));
-  if (x.source == nullptr) return (void)fuse_reply_buf(req, x.blob.data() + pos, n);
+  if (x.source == nullptr) {
+    CountRead(impl, n);
+    return (void)fuse_reply_buf(req, x.blob.data() + pos, n);
+  }
 
   const int fd = x.source->fd();
   if (fd >= 0) {
@@ -260,25 +282,27 @@ void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
     // a reader would take for end of file. A container that shrank under the
     // mount must give EIO instead, so check its size first.
     struct stat st;
-    if (fstat(fd, &st) != 0) return (void)fuse_reply_err(req, EIO);
+    if (fstat(fd, &st) != 0) return (void)fuse_reply_err(req, Failed(impl, EIO));
     if (static_cast<uint64_t>(st.st_size) < x.offset + pos + n) {
-      return (void)fuse_reply_err(req, EIO);
+      return (void)fuse_reply_err(req, Failed(impl, EIO));
     }
     fuse_bufvec buf = FUSE_BUFVEC_INIT(n);
     buf.buf[0].flags =
         static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY);
     buf.buf[0].fd = fd;
     buf.buf[0].pos = static_cast<off_t>(x.offset + pos);
+    CountRead(impl, n);
     fuse_reply_data(req, &buf, impl.options.splice ? FUSE_BUF_SPLICE_MOVE : FUSE_BUF_NO_SPLICE);
     return;
   }
   try {
     if (tls_scratch.size() < n) tls_scratch.resize(n);
   } catch (const std::bad_alloc&) {
-    return (void)fuse_reply_err(req, ENOMEM);
+    return (void)fuse_reply_err(req, Failed(impl, ENOMEM));
   }
   auto view = x.source->Read(x.offset + pos, n, tls_scratch.data());
-  if (!view || view->size() != n) return (void)fuse_reply_err(req, EIO);
+  if (!view || view->size() != n) return (void)fuse_reply_err(req, Failed(impl, EIO));
+  CountRead(impl, n);
   fuse_reply_buf(req, reinterpret_cast<const char*>(view->data()), n);
 }
 
@@ -354,7 +378,7 @@ void ReadDirCommon(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool 
   try {
     if (tls_dirbuf.size() < size) tls_dirbuf.resize(size);
   } catch (const std::bad_alloc&) {
-    return (void)fuse_reply_err(req, ENOMEM);
+    return (void)fuse_reply_err(req, Failed(impl, ENOMEM));
   }
   uint64_t references = 0;
   const size_t used = FillDir(req, impl, t, tls_dirbuf.data(), size, off, plus, &references);
@@ -441,7 +465,7 @@ void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) noe
     if (!XattrValue(t, name, &value)) return (void)fuse_reply_err(req, ENODATA);
     ReplyXattr(req, value, size);
   } catch (const std::bad_alloc&) {
-    fuse_reply_err(req, ENOMEM);
+    fuse_reply_err(req, Failed(impl, ENOMEM));
   }
 }
 
@@ -460,7 +484,7 @@ void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept {
     }
     ReplyXattr(req, list, size);
   } catch (const std::bad_alloc&) {
-    fuse_reply_err(req, ENOMEM);
+    fuse_reply_err(req, Failed(impl, ENOMEM));
   }
 }
 
@@ -663,6 +687,15 @@ uint32_t Server::generation() const {
 size_t Server::live_snapshots() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->live.size();
+}
+
+Server::Counters Server::counters() const {
+  Counters c;
+  c.lookups = impl_->lookups.load(std::memory_order_relaxed);
+  c.reads = impl_->reads.load(std::memory_order_relaxed);
+  c.bytes_read = impl_->bytes_read.load(std::memory_order_relaxed);
+  c.errors = impl_->errors.load(std::memory_order_relaxed);
+  return c;
 }
 
 }  // namespace webcfs::fuse

@@ -62,6 +62,16 @@ class Server {
   // still references).
   size_t live_snapshots() const;
   const Options& options() const { return options_; }
+
+  // Requests served since Create(), over every snapshot (`webcfs status`).
+  // Read without a lock: each number is exact, the set is not one instant.
+  struct Counters {
+    uint64_t lookups = 0;     // LOOKUP requests
+    uint64_t reads = 0;       // READ requests answered with data
+    uint64_t bytes_read = 0;  // bytes those READs returned
+    uint64_t errors = 0;      // requests failed by I/O errors, stale inodes or memory
+  };
+  Counters counters() const;
   const std::string& mountpoint() const { return mountpoint_; }
 
   // Internal to fuse/ (used by the operation table in server.cc).

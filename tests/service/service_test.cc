@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
@@ -296,6 +297,54 @@ TEST_F(DaemonTest, ReloadUnderLoadKeepsOpenFilesAndFailingReloadKeepsTree) {
   EXPECT_EQ(ReadFile(mnt_ + "/data.txt"), "two\n");
   EXPECT_NE(Log().find("reload failed, still serving generation 2"), std::string::npos) << Log();
 
+  ASSERT_EQ(kill(pid_, SIGTERM), 0);
+  EXPECT_EQ(Wait(), 0) << Log();
+}
+
+// `webcfs status --json` as a parsed document.
+nlohmann::json StatusJson(const std::string& mnt, const std::string& runtime) {
+  auto status =
+      RunCommand({WebcfsBinary(), "status", "--json", mnt}, {"WEBCFS_RUNTIME_DIR=" + runtime});
+  EXPECT_EQ(status.exit_code, 0) << status.output;
+  auto j = nlohmann::json::parse(status.output, nullptr, /*allow_exceptions=*/false);
+  EXPECT_FALSE(j.is_discarded()) << status.output;
+  return j;
+}
+
+TEST_F(DaemonTest, StatusCountsRequestsServed) {
+  const std::string big(300 << 10, 'b');
+  Publish("1.0.0", "one\n", big);
+  Start(WriteConfig());
+  ASSERT_FALSE(notify_.NextStartingWith("READY=1").empty()) << Log();
+  EXPECT_EQ(ReadFile(mnt_ + "/big.bin"), big);
+  EXPECT_FALSE(std::filesystem::exists(mnt_ + "/no-such-file"));
+
+  const nlohmann::json first = StatusJson(mnt_, runtime_);
+  ASSERT_TRUE(first.contains("counters")) << first.dump();
+  EXPECT_EQ(first["counters_fresh"], true) << first.dump();
+  EXPECT_GE(first["counters"]["lookups"].get<uint64_t>(), 2u);  // big.bin, no-such-file
+  EXPECT_GE(first["counters"]["reads"].get<uint64_t>(), 1u);
+  EXPECT_GE(first["counters"]["bytes_read"].get<uint64_t>(), big.size());
+  EXPECT_EQ(first["counters"]["errors"].get<uint64_t>(), 0u);
+
+  // A new file read later shows up: counters are live, not the start-up values.
+  EXPECT_EQ(ReadFile(mnt_ + "/data.txt"), "one\n");
+  const nlohmann::json second = StatusJson(mnt_, runtime_);
+  ASSERT_TRUE(second.contains("counters")) << second.dump();
+  EXPECT_GT(second["counters"]["lookups"].get<uint64_t>(),
+            first["counters"]["lookups"].get<uint64_t>());
+  EXPECT_GE(second["counters"]["bytes_read"].get<uint64_t>(),
+            first["counters"]["bytes_read"].get<uint64_t>() + 4);
+  EXPECT_GT(second["counters_updated_ms"].get<int64_t>(),
+            first["counters_updated_ms"].get<int64_t>());
+
+  // The human form names them too.
+  auto text = RunCommand({WebcfsBinary(), "status", mnt_}, {"WEBCFS_RUNTIME_DIR=" + runtime_});
+  EXPECT_NE(text.output.find("requests:"), std::string::npos) << text.output;
+  EXPECT_NE(text.output.find(" 0 errors"), std::string::npos) << text.output;
+
+  // SIGUSR1 only refreshes the status file: the daemon keeps serving.
+  EXPECT_TRUE(Mounted());
   ASSERT_EQ(kill(pid_, SIGTERM), 0);
   EXPECT_EQ(Wait(), 0) << Log();
 }
