@@ -32,6 +32,7 @@ struct MountConfig {
   std::string mountpoint;
   std::vector<std::string> registries;  // first wins on identical ids
   std::string cache_dir;                // empty: the resolver's default
+  bool no_cache = false;                // serve package files in place (command line only)
   std::vector<std::string> mount_options;
   int64_t uid = -1;  // -1: the daemon's own
   int64_t gid = -1;

@@ -61,9 +61,11 @@ Result<void> ApplyMountOptions(const std::vector<std::string>& list, fuse::Optio
         o->xattr = true;
       } else if (opt == "debug") {
         o->debug = true;
+      } else if (opt == "no_splice") {
+        o->splice = false;
       } else {
         return Error::InvalidArgument("unknown mount option '" + opt +
-                                      "' (known: allow_other, xattr, debug, ro)");
+                                      "' (known: allow_other, xattr, debug, no_splice, ro)");
       }
     }
   }
@@ -222,6 +224,7 @@ int RunMount(const MountConfig& config) {
   factory.spec = config.spec;
   factory.resolve_options.registries = config.registries;
   factory.resolve_options.cache_dir = config.cache_dir;
+  factory.resolve_options.use_cache = !config.no_cache;
   factory.resolve_options.verify = config.verify;
   factory.snapshot_options.meta_dir = config.no_meta_dir ? "" : config.meta_dir;
   notify::Status("resolving " + config.spec);
@@ -233,11 +236,13 @@ int RunMount(const MountConfig& config) {
     SetLogPackage(packages[0].id);
   }
 
-  auto server = fuse::Server::Create(*snapshot, options);
+  const size_t entries = (*snapshot)->node_count();
+  // The server is the snapshot's only owner: after a reload, the first
+  // snapshot must be freed once the kernel forgets its inodes, like any other.
+  auto server = fuse::Server::Create(std::move(*snapshot), options);
   if (!server) return Fail(server.error(), kExitFailure);
   if (auto r = (*server)->Mount(config.mountpoint); !r) return Fail(r.error(), kExitFailure);
-  spdlog::debug("mounted {} at {} ({} entries)", options.fs_name, config.mountpoint,
-                (*snapshot)->node_count());
+  spdlog::debug("mounted {} at {} ({} entries)", options.fs_name, config.mountpoint, entries);
 
   if (config.foreground) return Serve(config, factory, **server, /*ready_fd=*/-1);
 
@@ -297,8 +302,12 @@ void AddMountCommand(CLI::App& app, int& exit_code) {
       WEBCFS_OVERRIDE(registries));
   add(cmd->add_option("--cache", v.cache_dir, "content-addressed cache directory"),
       WEBCFS_OVERRIDE(cache_dir));
+  add(cmd->add_flag("--no-cache", v.no_cache,
+                    "serve package files in place instead of private cached copies "
+                    "(a file changed under the mount then reads as EIO)"),
+      WEBCFS_OVERRIDE(no_cache));
   add(cmd->add_option("-o", v.mount_options,
-                      "mount options, comma-separated: allow_other, xattr, debug"),
+                      "mount options, comma-separated: allow_other, xattr, debug, no_splice"),
       WEBCFS_OVERRIDE(mount_options));
   add(cmd->add_option("--uid", v.uid, "owner reported for every entry (default: the caller's)"),
       WEBCFS_OVERRIDE(uid));

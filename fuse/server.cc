@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fuse/file_guard.h"
 #include "fuse/inode.h"
 #include "fuse/mountpoint.h"
 
@@ -27,9 +28,17 @@ namespace webcfs::fuse {
 // references (lookup counts) to its inodes. Replaced snapshots are dropped
 // when that number reaches zero.
 struct Server::Live {
+  explicit Live(std::shared_ptr<const Snapshot> s)
+      : snapshot(std::move(s)), entered(new std::atomic<bool>[snapshot->node_count()]()) {}
+
   uint32_t generation = 0;
   std::shared_ptr<const Snapshot> snapshot;
   std::atomic<uint64_t> lookups{0};
+  // entered[d]: the kernel was given entries of directory node d (lookup or
+  // readdirplus), so it may cache dentries below it. Once the snapshot is
+  // replaced, SwapSnapshot invalidates those so that the kernel forgets them
+  // (see there). One byte per node, only written on a cold lookup.
+  std::unique_ptr<std::atomic<bool>[]> entered;
 };
 
 struct Server::Impl {
@@ -219,6 +228,10 @@ void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
     fuse_reply_entry(req, &e);
     return;
   }
+  if (n->parent == t.snapshot().IndexOf(*t.node) && n != t.node) {
+    std::atomic<bool>& entered = t.live->entered[n->parent];
+    if (!entered.load(std::memory_order_relaxed)) entered.store(true, std::memory_order_relaxed);
+  }
   ReplyEntry(req, impl, t, *n);
 }
 
@@ -277,14 +290,13 @@ void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
   }
 
   const int fd = x.source->fd();
-  if (fd >= 0) {
-    // libfuse turns a short read of the descriptor into a short reply, which
-    // a reader would take for end of file. A container that shrank under the
-    // mount must give EIO instead, so check its size first.
-    struct stat st;
-    if (fstat(fd, &st) != 0) return (void)fuse_reply_err(req, Failed(impl, EIO));
-    if (static_cast<uint64_t>(st.st_size) < x.offset + pos + n) {
-      return (void)fuse_reply_err(req, Failed(impl, EIO));
+  if (fd >= 0 && impl.options.splice) {
+    // The file must still hold the verified bytes (fuse/file_guard.h): a
+    // truncated file would make libfuse send a short reply (taken for end of
+    // file), an overwritten one other bytes. Spliced bytes cannot be checked
+    // after the fact; docs/filesystem.md gives the remaining window.
+    if (x.guard != nullptr) {
+      if (int err = x.guard->Check()) return (void)fuse_reply_err(req, Failed(impl, err));
     }
     fuse_bufvec buf = FUSE_BUFVEC_INIT(n);
     buf.buf[0].flags =
@@ -292,7 +304,7 @@ void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
     buf.buf[0].fd = fd;
     buf.buf[0].pos = static_cast<off_t>(x.offset + pos);
     CountRead(impl, n);
-    fuse_reply_data(req, &buf, impl.options.splice ? FUSE_BUF_SPLICE_MOVE : FUSE_BUF_NO_SPLICE);
+    fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
     return;
   }
   try {
@@ -302,6 +314,10 @@ void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
   }
   auto view = x.source->Read(x.offset + pos, n, tls_scratch.data());
   if (!view || view->size() != n) return (void)fuse_reply_err(req, Failed(impl, EIO));
+  // Checked after the copy: a write that began before it changed the stamp.
+  if (x.guard != nullptr) {
+    if (int err = x.guard->Check()) return (void)fuse_reply_err(req, Failed(impl, err));
+  }
   CountRead(impl, n);
   fuse_reply_buf(req, reinterpret_cast<const char*>(view->data()), n);
 }
@@ -382,7 +398,10 @@ void ReadDirCommon(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool 
   }
   uint64_t references = 0;
   const size_t used = FillDir(req, impl, t, tls_dirbuf.data(), size, off, plus, &references);
-  if (references != 0) t.live->lookups.fetch_add(references);
+  if (references != 0) {
+    t.live->lookups.fetch_add(references);
+    t.live->entered[t.snapshot().IndexOf(*t.node)].store(true, std::memory_order_relaxed);
+  }
   if (fuse_reply_buf(req, tls_dirbuf.data(), used) != 0 && references != 0) {
     t.live->lookups.fetch_sub(references);
   }
@@ -644,9 +663,9 @@ void Server::Unmount() {
 }
 
 uint32_t Server::SwapSnapshot(std::shared_ptr<const Snapshot> next) {
-  auto live = std::make_shared<Live>();
-  live->snapshot = std::move(next);
+  auto live = std::make_shared<Live>(std::move(next));
   std::shared_ptr<const Snapshot> previous;
+  std::vector<std::shared_ptr<Live>> replaced;
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
     live->generation = impl_->next_generation++;
@@ -657,6 +676,7 @@ uint32_t Server::SwapSnapshot(std::shared_ptr<const Snapshot> next) {
         std::erase(impl_->live, impl_->current);
       }
     }
+    replaced = impl_->live;  // every snapshot the kernel may still hold entries of
     impl_->live.push_back(live);
     impl_->current = live;
   }
@@ -670,6 +690,22 @@ uint32_t Server::SwapSnapshot(std::shared_ptr<const Snapshot> next) {
       }
     }
     fuse_lowlevel_notify_inval_inode(session_, kRootIno, 0, 0);
+    // Invalidating a root entry drops only the unused dentries below it; one
+    // in use then (an open file, a cwd) stays hashed and, once unused, sits
+    // in the dentry cache until memory pressure: its snapshot (and container
+    // descriptor) would never be forgotten. So every entry the kernel may
+    // hold in a replaced snapshot is invalidated too: used ones are unhashed
+    // and forgotten when their last user goes; unknown names cost an ENOENT.
+    for (const auto& old : replaced) {
+      const Snapshot& s = *old->snapshot;
+      for (uint32_t d = 1; d < s.node_count(); ++d) {
+        if (!old->entered[d].load(std::memory_order_relaxed)) continue;
+        const fuse_ino_t parent = MakeIno(old->generation, d);
+        for (const Node& n : s.Children(s.nodes()[d])) {
+          fuse_lowlevel_notify_inval_entry(session_, parent, n.name_data, n.name_length);
+        }
+      }
+    }
   }
   return live->generation;
 }

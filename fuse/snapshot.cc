@@ -8,6 +8,7 @@
 #include <map>
 #include <utility>
 
+#include "fuse/file_guard.h"
 #include "fuse/inode.h"
 #include "fuse/snapshot_internal.h"
 
@@ -435,8 +436,14 @@ Result<std::shared_ptr<const Snapshot>> Snapshot::Build(
   s->resolution_ = std::move(resolution);
   SnapshotBuilder builder(*s);
   WEBCFS_RETURN_IF_ERROR(builder.Build(options));
+  for (const resolver::ResolvedPackage& p : s->resolution_->packages) {
+    const int fd = p.container != nullptr ? p.container->source().fd() : -1;
+    s->guards_.push_back(fd >= 0 ? std::make_unique<const FileGuard>(fd, p.webc_sha256) : nullptr);
+  }
   return std::shared_ptr<const Snapshot>(std::move(s));
 }
+
+Snapshot::~Snapshot() = default;
 
 const Node* Snapshot::Find(const Node& dir, std::string_view name) const {
   if (!dir.is_dir()) return nullptr;
@@ -487,6 +494,7 @@ FileExtent Snapshot::Extent(const Node& file) const {
   const Source& src = sources_[file.source];
   const webc::Entry& e = src.volume->entries()[file.entry];
   x.source = &src.container->source();
+  x.guard = guards_[src.package].get();
   x.offset = e.data_offset;
   x.size = e.size;
   return x;

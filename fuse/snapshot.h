@@ -46,6 +46,8 @@
 
 namespace webcfs::fuse {
 
+class FileGuard;
+
 struct SnapshotOptions {
   // Name of the control directory at the root; empty = no control directory.
   // Must be a single path component.
@@ -89,6 +91,10 @@ struct FileExtent {
   uint64_t offset = 0;                       // absolute offset of byte 0 in `source`
   uint64_t size = 0;
   std::string_view blob;  // set when source == nullptr
+  // Checks, before a read of `source`'s descriptor, that the file still holds
+  // the bytes it was verified with (fuse/file_guard.h); nullptr for blobs and
+  // in-memory sources.
+  const FileGuard* guard = nullptr;
 };
 
 // Memory accounting for tests and benchmarks (bytes).
@@ -110,6 +116,7 @@ class Snapshot {
 
   Snapshot(const Snapshot&) = delete;
   Snapshot& operator=(const Snapshot&) = delete;
+  ~Snapshot();
 
   const resolver::Resolution& resolution() const { return *resolution_; }
   std::span<const Node> nodes() const { return nodes_; }
@@ -159,6 +166,9 @@ class Snapshot {
   std::vector<Source> sources_;
   std::deque<std::string> own_names_;  // deque: element addresses never move
   std::vector<std::string> blobs_;
+  // One per package whose container reads a file descriptor, else nullptr;
+  // indexed like Resolution::packages.
+  std::vector<std::unique_ptr<const FileGuard>> guards_;
   int64_t default_mtime_ = 0;
   uint64_t total_file_bytes_ = 0;
 };
