@@ -1,6 +1,7 @@
 // Resolve(): specifier → registries → graph → loaded packages → Resolution.
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <deque>
 #include <map>
 #include <set>
@@ -12,6 +13,22 @@
 
 namespace webcfs::resolver {
 namespace {
+
+// Failures of the machine rather than of a package file (writing the cache,
+// resource limits): retrying with another file cannot help.
+bool IsEnvironmentFailure(const Error& e) {
+  switch (e.sys_errno()) {
+    case ENOSPC:
+    case EDQUOT:
+    case EROFS:
+    case EMFILE:
+    case ENFILE:
+    case ENOMEM:
+      return true;
+    default:
+      return false;
+  }
+}
 
 // The graph's view of the registries, the cache and the root file. Packages
 // are loaded (imported into the cache and opened) when the graph first needs
@@ -93,8 +110,11 @@ class RegistryCatalog final : public Catalog {
       // Keep what loaded even on failure: a retry must not load it again.
       if (results[i]) s.loaded = std::move(results[i]);
       // A registry file that is not what its index entry says is skipped like
-      // any other unreadable file; Resolve() then tries again without it.
-      if (errors[i] && s.entry != nullptr && bad_.insert(s.path).second) {
+      // any other unreadable file; Resolve() then tries again without it. A
+      // full or read-only cache, or no descriptors left, is not the file's
+      // fault: skipping would quietly serve an older version, so it fails.
+      if (errors[i] && s.entry != nullptr && !IsEnvironmentFailure(*errors[i]) &&
+          bad_.insert(s.path).second) {
         warnings_.Add(SkipWarning(s.path, errors[i]->message()));
         retry_ = true;
       }
