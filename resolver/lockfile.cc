@@ -267,7 +267,14 @@ Candidate CandidateFor(const std::string& id, size_t handle) {
 
 }  // namespace
 
-std::string Resolution::ToLockfileJson() const { return ToJson(*this).dump(2) + "\n"; }
+std::string Resolution::ToLockfileJson() const {
+  // Manifest strings (volume names, mount paths, aliases) are bytes from the
+  // package, not necessarily UTF-8; nlohmann's default handler would throw on
+  // them (and the control directory's resolution.json would take the daemon
+  // down). Invalid bytes become U+FFFD: such a lockfile shows what was mounted
+  // but does not load again ("mappings differ").
+  return ToJson(*this).dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
+}
 
 Result<Resolution> ParseLockfile(const std::string& text, const std::string& name,
                                  const ResolveOptions& options) {
