@@ -9,6 +9,7 @@
 #include <string>
 
 #include "daemon/commands.h"
+#include "resolver/resolution.h"
 #include "webc/container.h"
 
 namespace webcfs::daemon {
@@ -244,6 +245,10 @@ int RunInspect(const InspectArgs& args) {
   options.verify = args.verify;
   auto container = Container::OpenFile(args.file, options);
   if (!container) return fail(container.error());
+  // A package whose mappings cannot be served is refused here as by `mount`.
+  if (auto mappings = resolver::CheckOwnMappings(**container); !mappings) {
+    return fail(mappings.error());
+  }
   try {
     if (args.json) {
       auto json = BuildJson(**container);

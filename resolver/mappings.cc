@@ -1,4 +1,5 @@
 // Filesystem mappings (design.md step 7, webc-format.md §7).
+#include <optional>
 #include <vector>
 
 #include "resolver/assemble.h"
@@ -56,6 +57,53 @@ const Edge* FindEdge(const ResolvedPackage& p, std::string_view alias) {
   return nullptr;
 }
 
+// The mount path, and original_path inside `owner`'s volume (when the owner
+// is known: a `from` mapping's owner is only known once dependencies are
+// resolved). Fills m.mount_path and m.volume_path.
+Result<void> CheckPaths(const webc::FsMapping& fs, const webc::Container* owner,
+                        std::string_view owner_id, Mapping& m) {
+  auto mount = NormalizeMountPath(fs.mount_path);
+  if (!mount) return std::move(mount).error().With("mount path");
+  m.mount_path = std::move(*mount);
+  std::optional<std::string> inner;
+  if (fs.original_path) {
+    auto normalized = NormalizeVolumePath(*fs.original_path);
+    if (!normalized) return std::move(normalized).error().With("path inside the volume");
+    inner = std::move(*normalized);
+  }
+  if (owner == nullptr) return Ok();
+
+  const webc::Volume* volume = owner->FindVolume(fs.volume_name);
+  if (volume == nullptr) {
+    return Error::NotFound("volume " + Quote(fs.volume_name) + " does not exist in " +
+                           std::string(owner_id));
+  }
+  if (inner) {
+    const webc::Entry* entry = volume->Lookup(*inner);
+    if (entry == nullptr) {
+      return Error::NotFound("path " + Quote(*inner) + " does not exist in volume " +
+                             Quote(fs.volume_name) + " of " + std::string(owner_id));
+    }
+    if (!entry->is_dir()) {
+      return Error::InvalidArgument("path " + Quote(*inner) + " in volume " +
+                                    Quote(fs.volume_name) + " of " + std::string(owner_id) +
+                                    " is not a directory");
+    }
+    m.volume_path = std::move(*inner);
+  }
+  return Ok();
+}
+
+Error UnknownAlias(std::string_view alias) {
+  return Error::InvalidArgument("'from' names " + Quote(alias) +
+                                ", which is not a dependency alias of this package");
+}
+
+std::string MappingWhere(size_t i, const webc::FsMapping& fs) {
+  return "fs mapping " + std::to_string(i) + " (volume " + Quote(fs.volume_name) + " at " +
+         Quote(fs.mount_path) + ")";
+}
+
 Result<Mapping> CheckMapping(const Resolution& r, size_t pkg, const webc::FsMapping& fs) {
   Mapping m;
   m.package = pkg;
@@ -63,36 +111,11 @@ Result<Mapping> CheckMapping(const Resolution& r, size_t pkg, const webc::FsMapp
   m.volume = fs.volume_name;
   if (fs.from) {
     const Edge* edge = FindEdge(r.packages[pkg], *fs.from);
-    if (edge == nullptr) {
-      return Error::InvalidArgument("'from' names " + Quote(*fs.from) +
-                                    ", which is not a dependency alias of this package");
-    }
+    if (edge == nullptr) return UnknownAlias(*fs.from);
     m.volume_package = edge->package;
   }
-  auto mount = NormalizeMountPath(fs.mount_path);
-  if (!mount) return std::move(mount).error().With("mount path");
-  m.mount_path = std::move(*mount);
-
   const ResolvedPackage& owner = r.packages[m.volume_package];
-  const webc::Volume* volume = owner.container->FindVolume(fs.volume_name);
-  if (volume == nullptr) {
-    return Error::NotFound("volume " + Quote(fs.volume_name) + " does not exist in " + owner.id);
-  }
-  if (fs.original_path) {
-    auto inner = NormalizeVolumePath(*fs.original_path);
-    if (!inner) return std::move(inner).error().With("path inside the volume");
-    const webc::Entry* entry = volume->Lookup(*inner);
-    if (entry == nullptr) {
-      return Error::NotFound("path " + Quote(*inner) + " does not exist in volume " +
-                             Quote(fs.volume_name) + " of " + owner.id);
-    }
-    if (!entry->is_dir()) {
-      return Error::InvalidArgument("path " + Quote(*inner) + " in volume " +
-                                    Quote(fs.volume_name) + " of " + owner.id +
-                                    " is not a directory");
-    }
-    m.volume_path = std::move(*inner);
-  }
+  WEBCFS_RETURN_IF_ERROR(CheckPaths(fs, owner.container.get(), owner.id, m));
   return m;
 }
 
@@ -112,9 +135,10 @@ Result<void> AssembleMappings(Resolution& r) {
         const webc::FsMapping& fs = manifest.fs[i];
         auto m = CheckMapping(r, pkg, fs);
         if (!m) {
-          return std::move(m).error().With(r.packages[pkg].id + ": fs mapping " +
-                                           std::to_string(i) + " (volume " + Quote(fs.volume_name) +
-                                           " at " + Quote(fs.mount_path) + ")");
+          // The package file first: one line that says which file to look at.
+          Error e = std::move(m).error().With(r.packages[pkg].id + ": " + MappingWhere(i, fs));
+          if (r.packages[pkg].source.empty()) return e;
+          return std::move(e).With(r.packages[pkg].source);
         }
         r.mappings.push_back(std::move(*m));
       }
@@ -123,6 +147,22 @@ Result<void> AssembleMappings(Resolution& r) {
       // volume is the filesystem, at "/". A v3 package without `fs` mounts nothing.
       r.mappings.push_back(Mapping{pkg, pkg, std::string(kLegacyVolume), "/", "/"});
     }
+  }
+  return Ok();
+}
+
+Result<void> CheckOwnMappings(const webc::Container& c) {
+  const webc::Manifest& manifest = c.manifest();
+  for (size_t i = 0; i < manifest.fs.size(); ++i) {
+    const webc::FsMapping& fs = manifest.fs[i];
+    Mapping m;
+    Result<void> r = Ok();
+    if (fs.from && manifest.FindUse(*fs.from) == nullptr) {
+      r = UnknownAlias(*fs.from);
+    } else {
+      r = CheckPaths(fs, fs.from ? nullptr : &c, "this package", m);
+    }
+    if (!r) return std::move(r).error().With(MappingWhere(i, fs));
   }
   return Ok();
 }

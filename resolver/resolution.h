@@ -91,4 +91,11 @@ Result<Resolution> LoadLockfile(const std::string& path, const ResolveOptions& o
 Result<Resolution> ParseLockfile(const std::string& json, const std::string& name,
                                  const ResolveOptions& options);
 
+// Checks one package's own `fs` mappings without resolving anything (for
+// `webcfs inspect`): mount paths and original_path normalize (docs/resolution.md,
+// "Filesystem mappings"), `from` names one of its `use` aliases, and a mapping of its
+// own volume names an existing volume and, with original_path, a directory in
+// it. Errors name the mapping.
+Result<void> CheckOwnMappings(const webc::Container& container);
+
 }  // namespace webcfs::resolver

@@ -199,7 +199,10 @@ TEST_F(ResolveTest, InvalidMappingsNamePackageAndMapping) {
     c.pkg.WriteTo(reg());
     auto r = Run("t/bad");
     ASSERT_FALSE(r.ok()) << c.needle;
-    EXPECT_TRUE(r.error().message().starts_with("t/bad@1.0.0: fs mapping ")) << r.error().message();
+    // The package file, then the package and mapping.
+    EXPECT_TRUE(r.error().message().starts_with(reg().string() +
+                                                "/t--bad@1.0.0.webc: t/bad@1.0.0: fs mapping "))
+        << r.error().message();
     EXPECT_NE(r.error().message().find(c.needle), std::string::npos) << r.error().message();
   }
 }
