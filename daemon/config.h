@@ -40,6 +40,8 @@ struct MountConfig {
   bool no_meta_dir = false;
   unsigned threads = 4;  // 2-4 fits small machines (fuse/options.h)
   bool verify = false;
+  // `.webc.zst` packages inflating past this are refused (command line only).
+  uint64_t max_decompressed_size = uint64_t{16} << 30;
   std::string log_level = "info";
   bool foreground = false;
 };

@@ -24,6 +24,7 @@ struct InspectArgs {
   std::string file;
   bool json = false;
   bool verify = false;
+  uint64_t max_decompressed = webc::OpenOptions().max_decompressed_size;
 };
 
 Json Parse(const std::string& text) { return Json::parse(text); }
@@ -243,6 +244,7 @@ int RunInspect(const InspectArgs& args) {
   };
   webc::OpenOptions options;
   options.verify = args.verify;
+  options.max_decompressed_size = args.max_decompressed;
   auto container = Container::OpenFile(args.file, options);
   if (!container) return fail(container.error());
   // A package whose mappings cannot be served is refused here as by `mount`.
@@ -275,6 +277,9 @@ void AddInspectCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("FILE", args->file, "container file")->required();
   cmd->add_flag("--json", args->json, "print the fixtures' expected.json schema");
   cmd->add_flag("--verify", args->verify, "check every stored checksum and hash");
+  cmd->add_option("--max-decompressed", args->max_decompressed,
+                  "refuse a .webc.zst that inflates past this many bytes")
+      ->capture_default_str();
   cmd->callback([args, &exit_code] { exit_code = RunInspect(*args); });
 }
 

@@ -226,6 +226,7 @@ int RunMount(const MountConfig& config) {
   factory.resolve_options.cache_dir = config.cache_dir;
   factory.resolve_options.use_cache = !config.no_cache;
   factory.resolve_options.verify = config.verify;
+  factory.resolve_options.max_decompressed_size = config.max_decompressed_size;
   factory.snapshot_options.meta_dir = config.no_meta_dir ? "" : config.meta_dir;
   notify::Status("resolving " + config.spec);
   auto snapshot = factory.Build();
@@ -327,6 +328,10 @@ void AddMountCommand(CLI::App& app, int& exit_code) {
       WEBCFS_OVERRIDE(foreground));
   add(cmd->add_flag("--verify", v.verify, "verify every container checksum before mounting"),
       WEBCFS_OVERRIDE(verify));
+  add(cmd->add_option("--max-decompressed", v.max_decompressed_size,
+                      "refuse a .webc.zst package that inflates past this many bytes")
+          ->capture_default_str(),
+      WEBCFS_OVERRIDE(max_decompressed_size));
   add(cmd->add_option("--log-level", v.log_level,
                       "trace, debug, info, warn, error, critical or off")
           ->capture_default_str(),

@@ -120,7 +120,8 @@ Result<size_t> ReadSome(int fd, std::byte* buf, size_t n, const std::string& pat
 }
 
 // Streams the container bytes of `fd` from its start, decompressing zstd.
-Result<void> StreamContainer(int fd, bool zstd, const std::string& path, const Sink& sink) {
+Result<void> StreamContainer(int fd, bool zstd, const std::string& path, uint64_t max_decompressed,
+                             const Sink& sink) {
   if (::lseek(fd, 0, SEEK_SET) != 0) return Error::Io(path, errno);
   std::vector<std::byte> in(kChunk);
   if (!zstd) {
@@ -150,9 +151,9 @@ Result<void> StreamContainer(int fd, bool zstd, const std::string& path, const S
         return Error::Corrupt(path + ": zstd: " + ZSTD_getErrorName(last));
       }
       total += output.pos;
-      if (total > kMaxDecompressedSize) {
+      if (total > max_decompressed) {
         return Error::ResourceLimit(path + ": decompresses to more than " +
-                                    std::to_string(kMaxDecompressedSize) + " bytes");
+                                    std::to_string(max_decompressed) + " bytes (limit)");
       }
       if (output.pos) WEBCFS_RETURN_IF_ERROR(sink({out.data(), output.pos}));
     }
@@ -173,12 +174,14 @@ Result<void> WriteAll(int fd, std::span<const std::byte> data, const std::string
   return Ok();
 }
 
-Result<std::string> HashFd(int fd, bool zstd, const std::string& path) {
+Result<std::string> HashFd(int fd, bool zstd, const std::string& path,
+                           uint64_t max_decompressed = kMaxDecompressedSize) {
   webc::Sha256 hasher;
-  WEBCFS_RETURN_IF_ERROR(StreamContainer(fd, zstd, path, [&](std::span<const std::byte> b) {
-    hasher.Update(b);
-    return Ok();
-  }));
+  WEBCFS_RETURN_IF_ERROR(
+      StreamContainer(fd, zstd, path, max_decompressed, [&](std::span<const std::byte> b) {
+        hasher.Update(b);
+        return Ok();
+      }));
   return webc::ToHex(hasher.Finish());
 }
 
@@ -237,16 +240,17 @@ std::optional<std::string> KnownSourceHash(const std::string& path, const FileSt
 // Copies (or decompresses) `src` into `tmp`, returning the hash of what was
 // written. A reflink (FICLONE) shares blocks copy-on-write where the
 // filesystem can, so the private copy costs no data I/O there.
-Result<std::string> FillTemp(int src, bool zstd, const std::string& source_path, TempFile& tmp) {
+Result<std::string> FillTemp(int src, bool zstd, const std::string& source_path,
+                             uint64_t max_decompressed, TempFile& tmp) {
   if (!zstd && ::ioctl(tmp.fd(), FICLONE, src) == 0) {
     return HashFd(tmp.fd(), false, tmp.path());
   }
   webc::Sha256 hasher;
-  WEBCFS_RETURN_IF_ERROR(
-      StreamContainer(src, zstd, source_path, [&](std::span<const std::byte> b) -> Result<void> {
-        hasher.Update(b);
-        return WriteAll(tmp.fd(), b, tmp.path());
-      }));
+  WEBCFS_RETURN_IF_ERROR(StreamContainer(src, zstd, source_path, max_decompressed,
+                                         [&](std::span<const std::byte> b) -> Result<void> {
+                                           hasher.Update(b);
+                                           return WriteAll(tmp.fd(), b, tmp.path());
+                                         }));
   return webc::ToHex(hasher.Finish());
 }
 
@@ -376,7 +380,8 @@ void WriteSourceRecord(const std::string& dir, const std::string& source_path,
 
 }  // namespace
 
-Result<CachedFile> ContentCache::Import(const std::string& source_path) const {
+Result<CachedFile> ContentCache::Import(const std::string& source_path,
+                                        uint64_t max_decompressed) const {
   auto src = OpenRead(source_path);
   if (!src) return std::move(src).error();
   auto stamp = Stat(src->get(), source_path);
@@ -404,7 +409,7 @@ Result<CachedFile> ContentCache::Import(const std::string& source_path) const {
   // of exactly the bytes written.
   auto tmp = TempFile::Create(dir_);
   if (!tmp) return std::move(tmp).error();
-  auto written = FillTemp(src->get(), *zstd, source_path, *tmp);
+  auto written = FillTemp(src->get(), *zstd, source_path, max_decompressed, *tmp);
   if (!written) return std::move(written).error();
   auto after = Stat(src->get(), source_path);
   if (!after) return std::move(after).error();
@@ -438,7 +443,7 @@ Result<bool> IsZstdFile(const std::string& path) {
   return HasZstdMagic(fd->get(), path);
 }
 
-Result<std::string> HashContainerFile(const std::string& path) {
+Result<std::string> HashContainerFile(const std::string& path, uint64_t max_decompressed) {
   auto fd = OpenRead(path);
   if (!fd) return std::move(fd).error();
   auto stamp = Stat(fd->get(), path);
@@ -446,7 +451,7 @@ Result<std::string> HashContainerFile(const std::string& path) {
   if (auto known = KnownSourceHash(path, *stamp)) return *known;
   auto zstd = HasZstdMagic(fd->get(), path);
   if (!zstd) return std::move(zstd).error();
-  auto hex = HashFd(fd->get(), *zstd, path);
+  auto hex = HashFd(fd->get(), *zstd, path, max_decompressed);
   if (!hex) return std::move(hex).error();
   RememberSourceHash(path, *stamp, *hex);
   return *hex;

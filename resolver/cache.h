@@ -42,8 +42,10 @@ class ContentCache {
   const std::string& dir() const { return dir_; }
 
   // Imports a `.webc` or zstd-compressed container (detected by magic number)
-  // and returns its verified cache entry. Errors name `source_path`.
-  Result<CachedFile> Import(const std::string& source_path) const;
+  // and returns its verified cache entry. Errors name `source_path`; a zstd
+  // stream that inflates past `max_decompressed` bytes is a ResourceLimit.
+  Result<CachedFile> Import(const std::string& source_path,
+                            uint64_t max_decompressed = kMaxDecompressedSize) const;
 
   // The verified entry for `sha256_hex`; NotFound when absent; Integrity when
   // an entry exists whose content does not match its name.
@@ -64,7 +66,8 @@ std::string DefaultCacheDir();
 
 // SHA-256 (hex) of a container's bytes, decompressing a zstd file on the fly;
 // remembered per process for the same file version. Errors name the path.
-Result<std::string> HashContainerFile(const std::string& path);
+Result<std::string> HashContainerFile(const std::string& path,
+                                      uint64_t max_decompressed = kMaxDecompressedSize);
 
 // True when the file starts with the zstd frame magic number.
 Result<bool> IsZstdFile(const std::string& path);

@@ -29,12 +29,12 @@ Result<LoadedPackage> LoadPackage(const std::string& source, const LoadContext& 
   LoadedPackage out;
   out.source = Absolute(source);
   if (context.cache != nullptr) {
-    auto cached = context.cache->Import(out.source);
+    auto cached = context.cache->Import(out.source, context.open_options.max_decompressed_size);
     if (!cached) return std::move(cached).error();
     out.sha256_hex = cached->sha256_hex;
     out.container_path = cached->path;
   } else {
-    auto hex = HashContainerFile(out.source);
+    auto hex = HashContainerFile(out.source, context.open_options.max_decompressed_size);
     if (!hex) return std::move(hex).error();
     out.sha256_hex = *hex;
     out.container_path = out.source;

@@ -41,10 +41,10 @@ std::map<std::string, std::pair<FileKey, Inspection>>& Inspections() {
   return m;
 }
 
-Inspection Inspect(const std::string& path) {
+Inspection Inspect(const std::string& path, uint64_t max_decompressed) {
   Inspection out;
   webc::OpenOptions options;
-  options.max_decompressed_size = kMaxDecompressedSize;
+  options.max_decompressed_size = max_decompressed;
   auto container = webc::Container::OpenFile(path, options);
   if (!container) {
     out.error = container.error().message();
@@ -63,7 +63,7 @@ Inspection Inspect(const std::string& path) {
                 (name_ok ? version.error().message() : name_ok.error().message());
     return out;
   }
-  auto hex = HashContainerFile(path);
+  auto hex = HashContainerFile(path, max_decompressed);
   if (!hex) {
     out.error = hex.error().message();
     return out;
@@ -72,7 +72,7 @@ Inspection Inspect(const std::string& path) {
   return out;
 }
 
-Inspection InspectOnce(const std::string& path, const struct stat& st) {
+Inspection InspectOnce(const std::string& path, const struct stat& st, uint64_t max_decompressed) {
   FileKey key{st.st_dev, st.st_ino, st.st_size,
               int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec};
   {
@@ -80,7 +80,7 @@ Inspection InspectOnce(const std::string& path, const struct stat& st) {
     auto it = Inspections().find(path);
     if (it != Inspections().end() && it->second.first == key) return it->second.second;
   }
-  Inspection result = Inspect(path);
+  Inspection result = Inspect(path, max_decompressed);
   std::lock_guard lock(InspectionMu());
   Inspections()[path] = {key, result};
   return result;
@@ -117,7 +117,7 @@ std::optional<std::pair<std::string, Version>> ParseRegistryFileName(std::string
 }
 
 Result<std::shared_ptr<const RegistryIndex>> RegistryIndex::Open(
-    const std::vector<std::string>& folders) {
+    const std::vector<std::string>& folders, uint64_t max_decompressed) {
   auto index = std::make_shared<RegistryIndex>();
   std::map<std::string, size_t, std::less<>> by_id;
   for (const std::string& folder : folders) {
@@ -149,7 +149,7 @@ Result<std::shared_ptr<const RegistryIndex>> RegistryIndex::Open(
         e.version = parsed->second;
         e.from_file_name = true;
       } else {
-        Inspection ins = InspectOnce(e.path, st);
+        Inspection ins = InspectOnce(e.path, st, max_decompressed);
         if (ins.error) {
           index->warnings_.push_back(SkipWarning(e.path, *ins.error));
           continue;

@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "resolver/cache.h"
 #include "resolver/semver.h"
 #include "webc/result.h"
 
@@ -43,7 +44,10 @@ struct RegistryEntry {
 
 class RegistryIndex {
  public:
-  static Result<std::shared_ptr<const RegistryIndex>> Open(const std::vector<std::string>& folders);
+  // `.webc.zst` files inflating past `max_decompressed` bytes are skipped
+  // with a warning.
+  static Result<std::shared_ptr<const RegistryIndex>> Open(
+      const std::vector<std::string>& folders, uint64_t max_decompressed = kMaxDecompressedSize);
 
   // Every entry named `full_name`, highest version first.
   std::vector<const RegistryEntry*> Versions(std::string_view full_name) const;

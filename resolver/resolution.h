@@ -74,6 +74,10 @@ struct ResolveOptions {
   bool use_cache = true;
   bool verify = false;        // verify every container's checksums on load
   unsigned load_workers = 4;  // parallel container loading
+  // `.webc.zst` packages: refuse (ResourceLimit, naming the file) to inflate
+  // one past this many bytes: a zstd bomb costs at most this much cache space
+  // (or memory, without the cache).
+  uint64_t max_decompressed_size = uint64_t{16} << 30;
   // Called with each warning as it happens (also on failure, when no
   // Resolution is returned); warnings are collected in Resolution::warnings too.
   std::function<void(const std::string&)> on_warning;

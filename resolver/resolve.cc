@@ -234,7 +234,7 @@ bool IsRegularFile(const std::string& path) {
 webc::OpenOptions OpenOptionsFor(const ResolveOptions& options) {
   webc::OpenOptions o;
   o.verify = options.verify;
-  o.max_decompressed_size = kMaxDecompressedSize;
+  o.max_decompressed_size = options.max_decompressed_size;
   return o;
 }
 
@@ -298,7 +298,7 @@ Result<Resolution> Resolve(const std::string& spec_text, const ResolveOptions& o
   Warnings warnings(options);
   auto cache = OpenCacheFor(options, warnings);
   if (!cache) return std::move(cache).error();
-  auto index = RegistryIndex::Open(options.registries);
+  auto index = RegistryIndex::Open(options.registries, options.max_decompressed_size);
   if (!index) return std::move(index).error();
   for (const std::string& w : (*index)->warnings()) warnings.Add(w);
 
