@@ -9,7 +9,6 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <thread>
 
@@ -17,15 +16,6 @@
 
 namespace webcfs::testing {
 namespace {
-
-bool IsMounted(const std::string& path) {
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.find(" " + path + " ") != std::string::npos) return true;
-  }
-  return false;
-}
 
 class MountCommandTest : public ::testing::Test {
  protected:

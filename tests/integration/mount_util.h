@@ -64,6 +64,9 @@ struct TreeEntry {
 std::map<std::string, TreeEntry> WalkTree(const std::string& root,
                                           const std::vector<std::string>& skip = {});
 
+// True when `path` is a mount point in /proc/self/mountinfo.
+bool IsMounted(const std::string& path);
+
 std::string ReadHostFile(const std::string& path);
 void WriteHostFile(const std::string& path, const std::string& bytes);
 std::string Sha256Hex(std::string_view bytes);
