@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <span>
+#include <string>
 #include <vector>
 
 #include "webc/sha256.h"

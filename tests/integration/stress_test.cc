@@ -54,6 +54,21 @@ std::string DirName(int d) { return "d" + std::to_string(d); }
 std::string FileName(int i) { return "f" + std::to_string(i); }
 std::string RelPath(int i) { return DirName(i / kFilesPerDir) + "/" + FileName(i); }
 
+// Containers the daemon has open: one per live snapshot (for this package).
+int OpenContainers(pid_t pid) {
+  const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+  int n = 0;
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return -1;
+  while (dirent* e = readdir(d)) {
+    char target[4096];
+    const ssize_t len = readlink((dir + "/" + e->d_name).c_str(), target, sizeof target - 1);
+    if (len > 5 && std::string_view(target, static_cast<size_t>(len)).ends_with(".webc")) ++n;
+  }
+  closedir(d);
+  return n;
+}
+
 long DaemonRssKib(pid_t pid) {
   const std::string status = ReadHostFile("/proc/" + std::to_string(pid) + "/status");
   const size_t at = status.find("VmRSS:");
@@ -230,10 +245,28 @@ TEST(StressTest, ConcurrentReadersWhileReloading) {
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-  // Reloads really happened: the generation is the high half of inode numbers.
+  const int containers_under_load = OpenContainers(daemon);
+  // Once the readers are gone, one more reload leaves only the new snapshot:
+  // the kernel forgets every replaced one (bounded wait, no timing asserted).
+  const std::string before = ReadHostFile(m / "d0/f0");
   struct stat st;
   ASSERT_EQ(stat((m / "d0").c_str(), &st), 0);
   const uint64_t generation = static_cast<uint64_t>(st.st_ino) >> 32;
+  ASSERT_EQ(kill(daemon, SIGHUP), 0);
+  int containers = -1;
+  for (int i = 0; i < 600; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    struct stat now;
+    if (stat((m / "d0").c_str(), &now) != 0 ||
+        static_cast<uint64_t>(now.st_ino) >> 32 == generation) {
+      continue;  // the reload has not finished yet
+    }
+    containers = OpenContainers(daemon);
+    if (containers == 1) break;
+  }
+  EXPECT_EQ(containers, 1) << "replaced snapshots still alive after the readers stopped";
+  EXPECT_EQ(before, ContentOf(0));
+  // Reloads really happened: the generation is the high half of inode numbers.
   EXPECT_GT(generation, 1u);
   EXPECT_EQ(kill(daemon, 0), 0);
   EXPECT_EQ(counters.errors.load(), 0u);
@@ -243,14 +276,14 @@ TEST(StressTest, ConcurrentReadersWhileReloading) {
   std::printf(
       "stress: %d files in %d dirs, %d readers, %.1f s: %llu ops (%.0f ops/s), %.1f MiB read "
       "(%.1f MiB/s), %d SIGHUPs, generation %llu, errors %llu, wrong bytes %llu, daemon RSS "
-      "%ld KiB at start, %ld KiB max, %ld KiB at end\n",
+      "%ld KiB at start, %ld KiB max, %ld KiB at end; %d containers open under load, %d after\n",
       files, (files + kFilesPerDir - 1) / kFilesPerDir, readers, elapsed,
       static_cast<unsigned long long>(counters.ops.load()), counters.ops.load() / elapsed,
       counters.bytes.load() / 1048576.0, counters.bytes.load() / 1048576.0 / elapsed, reloads,
       static_cast<unsigned long long>(generation),
       static_cast<unsigned long long>(counters.errors.load()),
       static_cast<unsigned long long>(counters.wrong.load()), rss_start, rss_max.load(),
-      DaemonRssKib(daemon));
+      DaemonRssKib(daemon), containers_under_load, containers);
 }
 
 }  // namespace
