@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <malloc.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
@@ -158,21 +159,38 @@ void ReplyEntry(fuse_req_t req, const Impl& impl, const Target& t, const Node& n
   if (fuse_reply_entry(req, &e) != 0 && counted) t.live->lookups.fetch_sub(1);
 }
 
+// Drops the last reference to a replaced snapshot outside the lock (freeing
+// 100k nodes takes a while and must not stall other requests), then gives the
+// freed heap back to the system: without that glibc keeps a daemon that
+// reloaded a big package at its high-water mark for good.
+void ReleaseSnapshot(std::shared_ptr<Live> live) {
+  const bool last = live.use_count() == 1;  // else a request in flight frees it
+  live.reset();
+  if (last) malloc_trim(0);
+}
+
 void DoForget(Impl& impl, fuse_ino_t ino, uint64_t nlookup) {
   const InodeRef ref = SplitIno(ino);
   if (ref.generation == 0) return;  // the root is never forgotten; junk is ignored
-  std::lock_guard<std::mutex> lock(impl.mu);
-  for (auto it = impl.live.begin(); it != impl.live.end(); ++it) {
-    Live& l = **it;
-    if (l.generation != ref.generation) continue;
-    uint64_t before = l.lookups.load();
-    uint64_t after;
-    do {
-      after = before > nlookup ? before - nlookup : 0;
-    } while (!l.lookups.compare_exchange_weak(before, after));
-    if (after == 0 && *it != impl.current) impl.live.erase(it);
-    return;
+  std::shared_ptr<Live> released;
+  {
+    std::lock_guard<std::mutex> lock(impl.mu);
+    for (auto it = impl.live.begin(); it != impl.live.end(); ++it) {
+      Live& l = **it;
+      if (l.generation != ref.generation) continue;
+      uint64_t before = l.lookups.load();
+      uint64_t after;
+      do {
+        after = before > nlookup ? before - nlookup : 0;
+      } while (!l.lookups.compare_exchange_weak(before, after));
+      if (after == 0 && *it != impl.current) {
+        released = std::move(*it);
+        impl.live.erase(it);
+      }
+      break;
+    }
   }
+  if (released) ReleaseSnapshot(std::move(released));
 }
 
 // ---------------------------------------------------------------------------
@@ -707,7 +725,12 @@ uint32_t Server::SwapSnapshot(std::shared_ptr<const Snapshot> next) {
       }
     }
   }
-  return live->generation;
+  const uint32_t generation = live->generation;
+  // A snapshot nobody referenced is freed here; hand that memory back too.
+  previous.reset();
+  replaced.clear();
+  malloc_trim(0);
+  return generation;
 }
 
 std::shared_ptr<const Snapshot> Server::current() const {
