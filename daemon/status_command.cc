@@ -101,7 +101,8 @@ int RunStatus(const TargetArgs& args) {
           {"errors", s->errors}}},
         {"counters_updated_ms", s->updated_ms},
         {"counters_fresh", fresh}};
-    std::printf("%s\n", j.dump(2).c_str());
+    std::printf("%s\n",
+                j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
     return 0;
   }
   std::printf("mountpoint:  %s\n", s->mountpoint.c_str());

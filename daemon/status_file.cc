@@ -77,7 +77,7 @@ Result<void> WriteStatus(const DaemonStatus& s) {
   const std::string tmp = path + ".tmp." + std::to_string(getpid());
   {
     std::ofstream out(tmp, std::ios::trunc);
-    out << j.dump(2) << "\n";
+    out << j.dump(2, ' ', false, Json::error_handler_t::replace) << "\n";
     if (!out) return Error::Io(tmp + ": cannot write the status file");
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) return Error::Io(path, errno);
