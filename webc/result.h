@@ -62,12 +62,18 @@ class [[nodiscard]] Error {
   // The errno a FUSE reply should carry for this error.
   int ToErrno() const {
     switch (code_) {
-      case Code::kNotFound: return ENOENT;
-      case Code::kInvalidArgument: return EINVAL;
-      case Code::kUnsupported: return ENOTSUP;
-      case Code::kResourceLimit: return ENOMEM;
-      case Code::kIo: return errno_ != 0 ? errno_ : EIO;
-      default: return EIO;
+      case Code::kNotFound:
+        return ENOENT;
+      case Code::kInvalidArgument:
+        return EINVAL;
+      case Code::kUnsupported:
+        return ENOTSUP;
+      case Code::kResourceLimit:
+        return ENOMEM;
+      case Code::kIo:
+        return errno_ != 0 ? errno_ : EIO;
+      default:
+        return EIO;
     }
   }
 
@@ -80,14 +86,22 @@ class [[nodiscard]] Error {
 // Short name for the code of an error, for messages and tests.
 inline const char* CodeName(Error::Code c) {
   switch (c) {
-    case Error::Code::kNotFound: return "NotFound";
-    case Error::Code::kCorrupt: return "Corrupt";
-    case Error::Code::kUnsupported: return "Unsupported";
-    case Error::Code::kInvalidArgument: return "InvalidArgument";
-    case Error::Code::kIo: return "Io";
-    case Error::Code::kIntegrity: return "Integrity";
-    case Error::Code::kConflict: return "Conflict";
-    case Error::Code::kResourceLimit: return "ResourceLimit";
+    case Error::Code::kNotFound:
+      return "NotFound";
+    case Error::Code::kCorrupt:
+      return "Corrupt";
+    case Error::Code::kUnsupported:
+      return "Unsupported";
+    case Error::Code::kInvalidArgument:
+      return "InvalidArgument";
+    case Error::Code::kIo:
+      return "Io";
+    case Error::Code::kIntegrity:
+      return "Integrity";
+    case Error::Code::kConflict:
+      return "Conflict";
+    case Error::Code::kResourceLimit:
+      return "ResourceLimit";
   }
   return "Unknown";
 }
@@ -139,8 +153,8 @@ inline Result<void> Ok() { return {}; }
 }  // namespace webcfs
 
 // Propagates an error from an expression returning Result<...>, adding no context.
-#define WEBCFS_RETURN_IF_ERROR(expr)                         \
-  do {                                                       \
-    auto webcfs_status_ = (expr);                            \
+#define WEBCFS_RETURN_IF_ERROR(expr)                               \
+  do {                                                             \
+    auto webcfs_status_ = (expr);                                  \
     if (!webcfs_status_) return std::move(webcfs_status_).error(); \
   } while (0)

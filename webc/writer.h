@@ -18,21 +18,21 @@ namespace webcfs::webc {
 // host file (streamed, so huge files are not held in memory).
 struct WriteNode {
   bool is_dir = false;
-  std::map<std::string, WriteNode> children;   // directories
-  std::string contents;                        // files: bytes in memory ...
-  std::optional<std::string> host_path;        // ... or bytes of this host file
-  uint64_t mtime = 0;                          // seconds since epoch, stored as `modified`
+  std::map<std::string, WriteNode> children;  // directories
+  std::string contents;                       // files: bytes in memory ...
+  std::optional<std::string> host_path;       // ... or bytes of this host file
+  uint64_t mtime = 0;                         // seconds since epoch, stored as `modified`
 };
 
 struct WriteVolume {
-  std::string name;   // e.g. "/data" or "metadata"
-  WriteNode root;     // must be a directory
+  std::string name;  // e.g. "/data" or "metadata"
+  WriteNode root;    // must be a directory
 };
 
 struct WriteInput {
-  std::string manifest_json;          // the manifest as JSON; encoded to CBOR
+  std::string manifest_json;               // the manifest as JSON; encoded to CBOR
   std::map<std::string, WriteNode> atoms;  // atom name → file node
-  std::vector<WriteVolume> volumes;   // written sorted by name, as Wasmer does
+  std::vector<WriteVolume> volumes;        // written sorted by name, as Wasmer does
 };
 
 // Writes a v3 container to `out_path` atomically (temp file + rename).
