@@ -85,6 +85,23 @@ TEST_F(MountCommandTest, BackgroundMountAnswersImmediatelyAndUnmountStopsDaemon)
   EXPECT_NE(kill(daemon, 0), 0) << "daemon still running after unmount";
 }
 
+// A mountpoint need not be UTF-8; the daemon's JSON status file must not
+// choke on it (it once threw at readiness and took the daemon down).
+TEST_F(MountCommandTest, NonUtf8MountpointMountsAndReportsStatus) {
+  const std::string mnt = dir_ / "mnt-\xff";
+  ASSERT_TRUE(std::filesystem::create_directory(mnt));
+  CommandResult r =
+      RunCommand({WebcfsBinary(), "mount", "t/ok@1.0.0", mnt, "--registry", registry_.path()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ReadHostFile(mnt + "/hello"), "hi\n");
+  r = RunCommand({WebcfsBinary(), "status", mnt});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("package:     t/ok@1.0.0"), std::string::npos) << r.out;
+  r = RunCommand({WebcfsBinary(), "unmount", mnt});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(IsMounted(mnt));
+}
+
 TEST_F(MountCommandTest, UnmountRefusesWhatIsNotWebcfs) {
   CommandResult r = RunCommand({WebcfsBinary(), "unmount", mountpoint_});
   EXPECT_NE(r.exit_code, 0);
