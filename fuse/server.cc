@@ -11,6 +11,7 @@
 #include <malloc.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -289,8 +290,19 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
   fuse_reply_open(req, fi);
 }
 
-// Scratch for reads from sources without a file descriptor.
+// Scratch for copied reads: sources without a file descriptor, no_splice,
+// and small reads.
 thread_local std::vector<std::byte> tls_scratch;
+
+// libfuse does not splice replies under two pages: it copies them through a
+// fresh page-aligned posix_memalign buffer per reply, which fragments every
+// worker's malloc arena (about 1 MiB resident per thread after a walk of small
+// files). Copying such reads through our own per-thread scratch costs the same
+// copy without the allocation.
+bool WorthSplicing(size_t n) {
+  static const size_t kPage = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  return n >= 2 * kPage;
+}
 
 void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* /*fi*/) noexcept {
   Impl& impl = ImplOf(req);
@@ -308,7 +320,7 @@ void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
   }
 
   const int fd = x.source->fd();
-  if (fd >= 0 && impl.options.splice) {
+  if (fd >= 0 && impl.options.splice && WorthSplicing(n)) {
     // The file must still hold the verified bytes (fuse/file_guard.h): a
     // truncated file would make libfuse send a short reply (taken for end of
     // file), an overwritten one other bytes. Spliced bytes cannot be checked
