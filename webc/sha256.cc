@@ -1,37 +1,36 @@
 #include "webc/sha256.h"
 
+// The one-digest SHA256_* interface, deprecated in OpenSSL 3 in favour of
+// EVP, is used on purpose: EVP's first digest initializes the library
+// context, reads openssl.cnf and loads the default provider, which costs the
+// daemon about 1 MiB of resident memory (bench/FINDINGS.md) and makes hashing
+// depend on a system config file. SHA256_* is the same implementation
+// without that machinery.
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/evp.h>
-
-#include <new>
+#include <openssl/sha.h>
 
 namespace webcfs::webc {
 
 struct Sha256::Impl {
-  EVP_MD_CTX* ctx = nullptr;
+  SHA256_CTX ctx;
 };
 
-Sha256::Sha256() : impl_(std::make_unique<Impl>()) {
-  impl_->ctx = EVP_MD_CTX_new();
-  // Allocation failure of a 200-byte context is treated like any other OOM.
-  if (impl_->ctx == nullptr || EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr) != 1) {
-    throw std::bad_alloc();
-  }
-}
+Sha256::Sha256() : impl_(std::make_unique<Impl>()) { SHA256_Init(&impl_->ctx); }
 
-Sha256::~Sha256() { EVP_MD_CTX_free(impl_->ctx); }
+Sha256::~Sha256() = default;
 
 void Sha256::Update(std::span<const std::byte> bytes) {
-  EVP_DigestUpdate(impl_->ctx, bytes.data(), bytes.size());
+  SHA256_Update(&impl_->ctx, bytes.data(), bytes.size());
 }
 
 void Sha256::Update(std::string_view bytes) {
-  EVP_DigestUpdate(impl_->ctx, bytes.data(), bytes.size());
+  SHA256_Update(&impl_->ctx, bytes.data(), bytes.size());
 }
 
 Sha256Digest Sha256::Finish() {
   Sha256Digest out{};
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(impl_->ctx, out.data(), &len);
+  SHA256_Final(out.data(), &impl_->ctx);
   return out;
 }
 
