@@ -66,7 +66,7 @@ def parse_args(argv):
                    "(default 1000,10000,100000,1000000)")
     p.add_argument("--merge-shadow", type=int, help="files each upper layer shadows (300)")
     p.add_argument("--merge-add", type=int, help="files each upper layer adds (700)")
-    p.add_argument("--fio-runtime", type=int, help="seconds of each warm random-read run (3)")
+    p.add_argument("--fio-runtime", type=int, help="seconds of each warm fio run, seq and random (3)")
     p.add_argument("--pystd", default="/usr/lib/python3.11", help="real tree (a): %(default)s")
     p.add_argument("--include", default="/usr/include", help="larger real tree: %(default)s")
     args = p.parse_args(argv)
