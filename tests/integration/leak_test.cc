@@ -209,6 +209,7 @@ TEST_F(LeakTest, FiveThousandDescriptorsHeldThenClosed) {
   ExpectBackToBaseline();
 }
 
+#ifndef WEBCFS_ASAN_BUILD  // ASan's allocator does not have glibc's arenas
 // The daemon's anonymous memory (heap, worker arenas), from /proc/PID/status.
 long RssAnonKib(pid_t pid) {
   const std::string status = ReadHostFile("/proc/" + std::to_string(pid) + "/status");
@@ -216,7 +217,6 @@ long RssAnonKib(pid_t pid) {
   return at == std::string::npos ? -1 : std::strtol(status.c_str() + at + 8, nullptr, 10);
 }
 
-#ifndef WEBCFS_ASAN_BUILD  // ASan's allocator does not have glibc's arenas
 // Reading thousands of small files (each reply under two pages) in parallel
 // must not grow the workers' memory: libfuse copies such replies through a
 // fresh page-aligned buffer per reply, which left about 1 MiB resident in every
