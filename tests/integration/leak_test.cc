@@ -39,6 +39,14 @@ struct DaemonUsage {
   long rss_kib = 0;
 };
 
+// A KiB figure of the daemon's /proc/PID/status ("VmRSS:", "RssAnon:"), or -1.
+long StatusKib(pid_t pid, const std::string& field) {
+  const std::string status = ReadHostFile("/proc/" + std::to_string(pid) + "/status");
+  const size_t at = status.find(field);
+  if (at == std::string::npos) return -1;
+  return std::strtol(status.c_str() + at + field.size(), nullptr, 10);
+}
+
 DaemonUsage UsageOf(pid_t pid) {
   DaemonUsage u;
   const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
@@ -65,9 +73,7 @@ DaemonUsage UsageOf(pid_t pid) {
       ++it;
     }
   }
-  const std::string status = ReadHostFile("/proc/" + std::to_string(pid) + "/status");
-  const size_t at = status.find("VmRSS:");
-  if (at != std::string::npos) u.rss_kib = std::strtol(status.c_str() + at + 6, nullptr, 10);
+  u.rss_kib = StatusKib(pid, "VmRSS:");
   return u;
 }
 
@@ -210,13 +216,6 @@ TEST_F(LeakTest, FiveThousandDescriptorsHeldThenClosed) {
 }
 
 #ifndef WEBCFS_ASAN_BUILD  // ASan's allocator does not have glibc's arenas
-// The daemon's anonymous memory (heap, worker arenas), from /proc/PID/status.
-long RssAnonKib(pid_t pid) {
-  const std::string status = ReadHostFile("/proc/" + std::to_string(pid) + "/status");
-  const size_t at = status.find("RssAnon:");
-  return at == std::string::npos ? -1 : std::strtol(status.c_str() + at + 8, nullptr, 10);
-}
-
 // Reading thousands of small files (each reply under two pages) in parallel
 // must not grow the workers' memory: libfuse copies such replies through a
 // fresh page-aligned buffer per reply, which left about 1 MiB resident in every
@@ -243,7 +242,7 @@ TEST(SmallReadMemoryTest, ParallelSmallReadsDoNotGrowWorkerArenas) {
   struct stat st;
   for (int i = 0; i < kFiles; ++i)
     ASSERT_EQ(stat((mount / ("f" + std::to_string(i))).c_str(), &st), 0);
-  const long before = RssAnonKib(daemon);
+  const long before = StatusKib(daemon, "RssAnon:");  // heap, stacks, arenas
   ASSERT_GT(before, 0);
 
   std::vector<std::thread> readers;
@@ -256,7 +255,7 @@ TEST(SmallReadMemoryTest, ParallelSmallReadsDoNotGrowWorkerArenas) {
     });
   }
   for (auto& r : readers) r.join();
-  const long after = RssAnonKib(daemon);
+  const long after = StatusKib(daemon, "RssAnon:");
   EXPECT_LT(after - before, 1024) << "RssAnon " << before << " KiB -> " << after << " KiB";
 }
 #endif
