@@ -268,9 +268,91 @@ void RemoveStaleTempFiles(const std::filesystem::path& dir) {
   }
 }
 
+// Stamp records: small files that say "the file with this stamp had this
+// property when last checked". `sources/<sha256 of a source path>` holds the
+// hash of that source's container bytes; `verified/<hex>` says the entry
+// `<hex>.webc` was hashed and found equal to its name. Any write to a file
+// changes its ctime, which user space cannot set back, so a record whose stamp
+// still matches describes the file as it is.
+struct RecordKind {
+  const char* subdir;
+  const char* tag;  // first word of the record
+};
+constexpr RecordKind kSourceRecord{"sources", "webcfs-source"};
+constexpr RecordKind kVerifiedRecord{"verified", "webcfs-verified"};
+
+std::string RecordPath(const std::string& dir, const RecordKind& kind, const std::string& name) {
+  return dir + "/" + kind.subdir + "/" + name;
+}
+
+std::string SourceRecordName(const std::string& source_path) {
+  return webc::ToHex(webc::Sha256::Of(source_path));
+}
+
+// The hash a record of `kind` holds for `stamp`, or nullopt when the record is
+// absent, malformed, for another version of the file, or not private to us.
+std::optional<std::string> ReadStampRecord(const std::string& dir, const RecordKind& kind,
+                                           const std::string& name, const FileStamp& stamp) {
+  // Trusted only when nobody but this user (or root) could have written it:
+  // a record decides which bytes serve a package.
+  auto private_to_us = [](const struct stat& st) {
+    return (st.st_uid == ::geteuid() || st.st_uid == 0) && (st.st_mode & 022) == 0;
+  };
+  struct stat dir_st;
+  if (::stat((dir + "/" + kind.subdir).c_str(), &dir_st) != 0 || !private_to_us(dir_st)) {
+    return std::nullopt;
+  }
+  std::string text;
+  {
+    auto fd = OpenRead(RecordPath(dir, kind, name));
+    if (!fd) return std::nullopt;
+    struct stat st;
+    if (::fstat(fd->get(), &st) != 0 || !private_to_us(st)) return std::nullopt;
+    char buf[256];
+    ssize_t n = ::read(fd->get(), buf, sizeof buf);
+    if (n <= 0) return std::nullopt;
+    text.assign(buf, static_cast<size_t>(n));
+  }
+  unsigned long long dev, ino;
+  long long size, mtime, ctime;
+  char hex[65];
+  const std::string format = std::string(kind.tag) + " 1 %llu %llu %lld %lld %lld %64s";
+  if (std::sscanf(text.c_str(), format.c_str(), &dev, &ino, &size, &mtime, &ctime, hex) != 6) {
+    return std::nullopt;
+  }
+  FileStamp recorded{static_cast<dev_t>(dev), static_cast<ino_t>(ino), static_cast<off_t>(size),
+                     mtime, ctime};
+  auto valid = ParseSha256Hex(hex);
+  if (!(recorded == stamp) || !valid) return std::nullopt;
+  return *valid;
+}
+
+// Best effort: without the record the next process just hashes the file.
+void WriteStampRecord(const std::string& dir, const RecordKind& kind, const std::string& name,
+                      const FileStamp& stamp, const std::string& hex) {
+  const std::string kind_dir = dir + "/" + kind.subdir;
+  if (::mkdir(kind_dir.c_str(), 0755) != 0 && errno != EEXIST) return;
+  auto tmp = TempFile::Create(kind_dir);
+  if (!tmp) return;
+  std::string line = std::string(kind.tag) + " 1 " + std::to_string(stamp.dev) + " " +
+                     std::to_string(stamp.ino) + " " + std::to_string(stamp.size) + " " +
+                     std::to_string(stamp.mtime_ns) + " " + std::to_string(stamp.ctime_ns) + " " +
+                     hex + "\n";
+  if (!WriteAll(tmp->fd(), std::as_bytes(std::span(line)), tmp->path())) return;
+  (void)tmp->Commit(RecordPath(dir, kind, name));
+}
+
+// The cache entry `path` (in `dir`) holds exactly the bytes named `hex`, as
+// of `stamp`: remembered for this process and recorded for later ones.
+void RecordVerified(const std::string& dir, const std::string& path, const std::string& hex,
+                    const FileStamp& stamp) {
+  RememberVerified(path, stamp);
+  WriteStampRecord(dir, kVerifiedRecord, hex, stamp, hex);
+}
+
 }  // namespace
 
-Result<std::unique_ptr<ContentCache>> ContentCache::Open(const std::string& dir) {
+Result<std::unique_ptr<ContentCache>> ContentCache::Open(const std::string& dir, bool rehash) {
   if (dir.empty()) return Error::InvalidArgument("empty cache directory");
   std::error_code ec;
   std::filesystem::path abs = std::filesystem::absolute(dir, ec);
@@ -284,7 +366,7 @@ Result<std::unique_ptr<ContentCache>> ContentCache::Open(const std::string& dir)
     return Error::Io("cache directory " + abs.string(), errno);
   }
   RemoveStaleTempFiles(abs);
-  return std::unique_ptr<ContentCache>(new ContentCache(abs.lexically_normal().string()));
+  return std::unique_ptr<ContentCache>(new ContentCache(abs.lexically_normal().string(), rehash));
 }
 
 std::string ContentCache::EntryPath(std::string_view sha256_hex) const {
@@ -302,12 +384,19 @@ Result<void> ContentCache::VerifyOnce(const std::string& path, std::string_view 
     auto it = memo.verified.find(path);
     if (it != memo.verified.end() && it->second == *stamp) return Ok();
   }
+  const std::string hex(sha256_hex);
+  if (!rehash_ && ReadStampRecord(dir_, kVerifiedRecord, hex, *stamp) == hex) {
+    RememberVerified(path, *stamp);
+    return Ok();
+  }
   auto actual = HashFd(fd->get(), false, path);
   if (!actual) return std::move(actual).error();
   if (*actual != sha256_hex) {
     return Error::Integrity(path + ": cache entry content hashes to " + *actual);
   }
-  RememberVerified(path, *stamp);
+  // Recorded only if the file did not change while it was being hashed.
+  auto after = Stat(fd->get(), path);
+  if (after && *after == *stamp) RecordVerified(dir_, path, hex, *stamp);
   return Ok();
 }
 
@@ -318,67 +407,6 @@ Result<std::string> ContentCache::Find(std::string_view sha256_hex) const {
   WEBCFS_RETURN_IF_ERROR(VerifyOnce(path, *hex));
   return path;
 }
-
-namespace {
-
-std::string SourceRecordPath(const std::string& dir, const std::string& source_path) {
-  return dir + "/sources/" + webc::ToHex(webc::Sha256::Of(source_path));
-}
-
-// A source record says "this file version's container bytes hash to X", so a
-// later process finds the cache entry without hashing the source again. The
-// entry itself is still verified once per process before it is served.
-std::optional<std::string> ReadSourceRecord(const std::string& dir, const std::string& source_path,
-                                            const FileStamp& stamp) {
-  // Trusted only when nobody but this user (or root) could have written it:
-  // a record steers which verified entry serves a source.
-  auto private_to_us = [](const struct stat& st) {
-    return (st.st_uid == ::geteuid() || st.st_uid == 0) && (st.st_mode & 022) == 0;
-  };
-  struct stat dir_st;
-  if (::stat((dir + "/sources").c_str(), &dir_st) != 0 || !private_to_us(dir_st)) {
-    return std::nullopt;
-  }
-  std::string text;
-  {
-    auto fd = OpenRead(SourceRecordPath(dir, source_path));
-    if (!fd) return std::nullopt;
-    struct stat st;
-    if (::fstat(fd->get(), &st) != 0 || !private_to_us(st)) return std::nullopt;
-    char buf[256];
-    ssize_t n = ::read(fd->get(), buf, sizeof buf);
-    if (n <= 0) return std::nullopt;
-    text.assign(buf, static_cast<size_t>(n));
-  }
-  unsigned long long dev, ino;
-  long long size, mtime, ctime;
-  char hex[65];
-  if (std::sscanf(text.c_str(), "webcfs-source 1 %llu %llu %lld %lld %lld %64s", &dev, &ino, &size,
-                  &mtime, &ctime, hex) != 6) {
-    return std::nullopt;
-  }
-  FileStamp recorded{static_cast<dev_t>(dev), static_cast<ino_t>(ino), static_cast<off_t>(size),
-                     mtime, ctime};
-  auto valid = ParseSha256Hex(hex);
-  if (!(recorded == stamp) || !valid) return std::nullopt;
-  return *valid;
-}
-
-// Best effort: without the record the next process just hashes the source.
-void WriteSourceRecord(const std::string& dir, const std::string& source_path,
-                       const FileStamp& stamp, const std::string& hex) {
-  if (::mkdir((dir + "/sources").c_str(), 0755) != 0 && errno != EEXIST) return;
-  auto tmp = TempFile::Create(dir + "/sources");
-  if (!tmp) return;
-  std::string line = "webcfs-source 1 " + std::to_string(stamp.dev) + " " +
-                     std::to_string(stamp.ino) + " " + std::to_string(stamp.size) + " " +
-                     std::to_string(stamp.mtime_ns) + " " + std::to_string(stamp.ctime_ns) + " " +
-                     hex + "\n";
-  if (!WriteAll(tmp->fd(), std::as_bytes(std::span(line)), tmp->path())) return;
-  (void)tmp->Commit(SourceRecordPath(dir, source_path));
-}
-
-}  // namespace
 
 Result<CachedFile> ContentCache::Import(const std::string& source_path,
                                         uint64_t max_decompressed) const {
@@ -391,7 +419,7 @@ Result<CachedFile> ContentCache::Import(const std::string& source_path,
 
   std::optional<std::string> hex = KnownSourceHash(source_path, *stamp);
   if (!hex) {
-    hex = ReadSourceRecord(dir_, source_path, *stamp);
+    hex = ReadStampRecord(dir_, kSourceRecord, SourceRecordName(source_path), *stamp);
     if (hex) RememberSourceHash(source_path, *stamp, *hex);
   }
   if (hex) {
@@ -417,14 +445,14 @@ Result<CachedFile> ContentCache::Import(const std::string& source_path,
     return Error::Integrity(source_path + ": changed while being copied into the cache");
   }
   RememberSourceHash(source_path, *stamp, *written);
-  WriteSourceRecord(dir_, source_path, *stamp, *written);
+  WriteStampRecord(dir_, kSourceRecord, SourceRecordName(source_path), *stamp, *written);
   std::string target = EntryPath(*written);
   if (!hex && VerifyOnce(target, *written).ok()) {
     return CachedFile{*written, target};  // the same bytes came from another source before
   }
   auto committed = tmp->Commit(target);
   if (!committed) return std::move(committed).error();
-  RememberVerified(target, *committed);
+  RecordVerified(dir_, target, *written, *committed);
   return CachedFile{*written, target};
 }
 

@@ -8,10 +8,11 @@
 //
 // Entries are written atomically (temp file + rename) and named by the hash
 // of the bytes written; an existing entry is trusted only once its content has
-// been hashed and found equal to its name, which happens once per process per
-// file (kept while its inode, size, mtime and ctime stay the same).
-// `sources/` remembers which entry each source file version maps to, so a
-// later process need not hash the source (docs/resolution.md).
+// been hashed and found equal to its name. That check is recorded per file
+// version (device, inode, size, mtime, ctime) in `verified/<hex>`, so a later
+// process trusts an entry nobody has written to since, without reading it;
+// `sources/` likewise remembers which entry each source file version maps to,
+// so a later process need not hash the source (docs/resolution.md).
 //
 // Thread-safety: all methods may be called concurrently (the loader imports
 // packages from several workers); the per-process memo is guarded by a mutex.
@@ -36,8 +37,9 @@ struct CachedFile {
 
 class ContentCache {
  public:
-  // Creates `dir` (and parents, mode 0755) when missing.
-  static Result<std::unique_ptr<ContentCache>> Open(const std::string& dir);
+  // Creates `dir` (and parents, mode 0755) when missing. With `rehash`, every
+  // entry is hashed again once per process, whatever `verified/` says.
+  static Result<std::unique_ptr<ContentCache>> Open(const std::string& dir, bool rehash = false);
 
   const std::string& dir() const { return dir_; }
 
@@ -52,12 +54,14 @@ class ContentCache {
   Result<std::string> Find(std::string_view sha256_hex) const;
 
  private:
-  explicit ContentCache(std::string dir) : dir_(std::move(dir)) {}
+  ContentCache(std::string dir, bool rehash) : dir_(std::move(dir)), rehash_(rehash) {}
   std::string EntryPath(std::string_view sha256_hex) const;
-  // Hashes `path` unless this process already did for the same file version.
+  // Hashes `path` unless this process, or a `verified/` record, already did
+  // for the same file version.
   Result<void> VerifyOnce(const std::string& path, std::string_view sha256_hex) const;
 
   std::string dir_;
+  bool rehash_;
 };
 
 // The default cache directory: $XDG_CACHE_HOME/webcfs, else /var/cache/webcfs

@@ -242,7 +242,7 @@ Result<std::unique_ptr<ContentCache>> OpenCacheFor(const ResolveOptions& options
                                                    Warnings& warnings) {
   if (!options.use_cache) return std::unique_ptr<ContentCache>();
   if (!options.cache_dir.empty()) {
-    auto cache = ContentCache::Open(options.cache_dir);
+    auto cache = ContentCache::Open(options.cache_dir, options.verify);
     if (!cache) return std::move(cache).error();
     return std::move(*cache);
   }
@@ -253,7 +253,7 @@ Result<std::unique_ptr<ContentCache>> OpenCacheFor(const ResolveOptions& options
         "reading packages in place");
     return std::unique_ptr<ContentCache>();
   }
-  auto cache = ContentCache::Open(dir);
+  auto cache = ContentCache::Open(dir, options.verify);
   if (!cache) {
     warnings.Add(cache.error().message() + "; reading packages in place");
     return std::unique_ptr<ContentCache>();

@@ -54,6 +54,18 @@ class ResolveCommandTest : public ::testing::Test {
   TempDir tmp_;
 };
 
+// A stamp record as the cache writes it: `tag`, the file's current stamp, `hex`.
+std::string RecordFor(const std::string& tag, const std::string& path, const std::string& hex) {
+  struct stat st;
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  auto ns = [](const timespec& t) {
+    return std::to_string(int64_t{t.tv_sec} * 1000000000 + t.tv_nsec);
+  };
+  return tag + " 1 " + std::to_string(st.st_dev) + " " + std::to_string(st.st_ino) + " " +
+         std::to_string(st.st_size) + " " + ns(st.st_mtim) + " " + ns(st.st_ctim) + " " + hex +
+         "\n";
+}
+
 TEST_F(ResolveCommandTest, PrintsTheLockfile) {
   CliRun r = Webcfs("resolve t/app " + Common());
   ASSERT_EQ(r.status, 0) << r.err;
@@ -112,16 +124,8 @@ TEST_F(ResolveCommandTest, SourceRecordsAreUsedOnlyWhileTheSourceIsUnchanged) {
 
   // Point t/lib's record at t/app's entry: a new process believes it (it does
   // not hash the source) and then finds t/app's manifest behind t/lib's name.
-  struct stat st;
-  ASSERT_EQ(::stat(lib_source.c_str(), &st), 0);
-  auto ns = [](const timespec& t) {
-    return std::to_string(int64_t{t.tv_sec} * 1000000000 + t.tv_nsec);
-  };
   std::filesystem::remove(record);
-  testing::WriteFile(record, "webcfs-source 1 " + std::to_string(st.st_dev) + " " +
-                                 std::to_string(st.st_ino) + " " + std::to_string(st.st_size) +
-                                 " " + ns(st.st_mtim) + " " + ns(st.st_ctim) + " " + app_hex +
-                                 "\n");
+  testing::WriteFile(record, RecordFor("webcfs-source", lib_source, app_hex));
   CliRun misled = Webcfs("resolve t/lib " + Common());
   EXPECT_EQ(misled.status, 1);
   EXPECT_NE(misled.err.find("file name says t/lib@1.0.0 but the manifest says t/app@1.0.0"),
@@ -134,6 +138,43 @@ TEST_F(ResolveCommandTest, SourceRecordsAreUsedOnlyWhileTheSourceIsUnchanged) {
   ASSERT_EQ(fresh.status, 0) << fresh.err;
   EXPECT_EQ(nlohmann::json::parse(fresh.out)["packages"][0]["webc_sha256"],
             doc["packages"][1]["webc_sha256"]);
+}
+
+TEST_F(ResolveCommandTest, VerifiedRecordsSpareLaterProcessesTheHashUntilTheEntryChanges) {
+  CliRun first = Webcfs("resolve t/lib " + Common());
+  ASSERT_EQ(first.status, 0) << first.err;
+  std::string hex = nlohmann::json::parse(first.out)["packages"][0]["webc_sha256"];
+  std::string entry = (tmp_ / "cache" / (hex + ".webc")).string();
+  std::string record = (tmp_ / "cache" / "verified" / hex).string();
+  ASSERT_TRUE(std::filesystem::exists(record)) << "the import records the entry as verified";
+  const std::string good = ReadFile(entry);
+
+  // Damage the entry in place: its ctime moves, the record no longer matches,
+  // so the next process hashes it, finds the damage and imports it again.
+  auto damage = [&] {
+    ASSERT_EQ(::chmod(entry.c_str(), 0644), 0);
+    std::string bad = good;
+    bad[bad.size() / 2] ^= 0x5a;
+    testing::WriteFile(entry, bad);
+  };
+  damage();
+  CliRun repaired = Webcfs("resolve t/lib " + Common());
+  ASSERT_EQ(repaired.status, 0) << repaired.err;
+  EXPECT_EQ(ReadFile(entry), good);
+
+  // A record that matches the entry's current stamp is believed: the process
+  // does not read the entry, so damage made before the record stays (this is
+  // what makes the record a saving, and why only we may write records).
+  damage();
+  std::filesystem::remove(record);
+  testing::WriteFile(record, RecordFor("webcfs-verified", entry, hex));
+  CliRun trusted = Webcfs("resolve t/lib " + Common());
+  EXPECT_NE(ReadFile(entry), good) << trusted.err;
+
+  // --verify ignores records: the entry is hashed and repaired.
+  CliRun verified = Webcfs("resolve t/lib --verify " + Common());
+  ASSERT_EQ(verified.status, 0) << verified.err;
+  EXPECT_EQ(ReadFile(entry), good);
 }
 
 }  // namespace
