@@ -1,5 +1,7 @@
 #include "webc/container.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cstring>
 #include <utility>
@@ -68,6 +70,41 @@ void ContainerBuilder::NoteIntegrityIssue(std::string message) {
   if (!container_->integrity_issue_) container_->integrity_issue_ = std::move(message);
 }
 
+namespace {
+
+// From this size on, ReadBuffer maps populated pages instead of calling new.
+constexpr size_t kMapThreshold = size_t{1} << 20;
+
+}  // namespace
+
+std::byte* ReadBuffer::Get(size_t n, bool will_fill) {
+  if (n <= capacity_) return data_;
+  Release();
+  if (n >= kMapThreshold) {
+    const int populate = will_fill ? MAP_POPULATE : 0;
+    void* p =
+        ::mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | populate, -1, 0);
+    if (p == MAP_FAILED) return nullptr;
+    data_ = static_cast<std::byte*>(p);
+    mapped_ = true;
+  } else {
+    data_ = new std::byte[n];
+  }
+  capacity_ = n;
+  return data_;
+}
+
+void ReadBuffer::Release() {
+  if (mapped_) {
+    ::munmap(data_, capacity_);
+  } else {
+    delete[] data_;
+  }
+  data_ = nullptr;
+  capacity_ = 0;
+  mapped_ = false;
+}
+
 Result<ByteView> ReadRegion(const ByteSource& src, uint64_t offset, uint64_t n,
                             ReadBuffer& buffer) {
   if (!RangeWithin(offset, n, src.size())) {
@@ -75,7 +112,12 @@ Result<ByteView> ReadRegion(const ByteSource& src, uint64_t offset, uint64_t n,
                           ") is past the end of the file (" + std::to_string(src.size()) +
                           " bytes)");
   }
-  return src.Read(offset, static_cast<size_t>(n), buffer.Get(static_cast<size_t>(n)));
+  std::byte* room = buffer.Get(static_cast<size_t>(n), /*will_fill=*/src.fd() >= 0);
+  if (room == nullptr && n != 0) {
+    return Error::ResourceLimit("cannot allocate " + std::to_string(n) + " bytes to read [" +
+                                std::to_string(offset) + ", +" + std::to_string(n) + ")");
+  }
+  return src.Read(offset, static_cast<size_t>(n), room);
 }
 
 std::string Printable(std::string_view text) {

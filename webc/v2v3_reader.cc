@@ -304,6 +304,7 @@ Result<Volume> ReadVolumeBody(ContainerBuilder& b, const Layout& layout, Payload
   // keeps a header whose records overlap from multiplying into more entries.
   const uint64_t density_cap = *header_length / (layout.entry_overhead() + 1) + 1;
   VolumeTreeBuilder tree(std::move(name), label, options.max_depth, std::min(budget, density_cap));
+  tree.Reserve(density_cap, *header_length);
   auto volume = tree.Build(
       root->entry, 0, [&](uint64_t ref, VolumeTreeBuilder& t) { return decoder.List(ref, t); });
   if (!volume) return std::move(volume).error();

@@ -20,6 +20,15 @@ VolumeTreeBuilder::VolumeTreeBuilder(std::string volume_name, std::string label,
       max_depth_(max_depth),
       max_entries_(max_entries) {}
 
+void VolumeTreeBuilder::Reserve(uint64_t entries, uint64_t name_bytes) {
+  const auto n = static_cast<size_t>(std::min(entries, max_entries_));
+  entries_.reserve(n);
+  parent_.reserve(n);
+  depth_.reserve(n);
+  listing_ref_.reserve(n);
+  names_.reserve(static_cast<size_t>(name_bytes));
+}
+
 std::string VolumeTreeBuilder::PathOf(uint32_t index) const {
   if (index == 0) return "/";
   std::vector<uint32_t> chain;
@@ -140,10 +149,9 @@ Result<Volume> VolumeTreeBuilder::Build(const Entry& root, uint64_t root_ref, co
     entries_[i].child_count = count;
     WEBCFS_RETURN_IF_ERROR(CheckChildOrder(first, count));
   }
-  // The vectors grew by doubling and a volume lives as long as its snapshot:
-  // give back large slack (the copy costs a moment of extra peak memory).
-  if (entries_.capacity() - entries_.size() > entries_.size() / 4) entries_.shrink_to_fit();
-  if (names_.capacity() - names_.size() > names_.size() / 4) names_.shrink_to_fit();
+  // No shrink_to_fit: spare capacity (from Reserve or from doubling) was
+  // never written, so it is address space, not resident memory, and copying
+  // the arrays to trim it would fault in a second copy.
   return Volume(volume_name_, std::move(entries_), std::move(names_), sorted_);
 }
 

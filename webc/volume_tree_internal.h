@@ -38,6 +38,13 @@ class VolumeTreeBuilder {
   VolumeTreeBuilder(std::string volume_name, std::string label, uint32_t max_depth,
                     uint64_t max_entries);
 
+  // Sizes the arrays for at most `entries` entries and `name_bytes` bytes of
+  // names up front when the format bounds them (v2/v3: the header length), so
+  // they are filled in place instead of being copied at every doubling. Only
+  // the pages actually written become resident, so an overestimate costs
+  // address space, not memory.
+  void Reserve(uint64_t entries, uint64_t name_bytes);
+
   // Walks the tree from the root directory (whose metadata is `root`, listing
   // at `root_ref`) and returns the finished Volume.
   Result<Volume> Build(const Entry& root, uint64_t root_ref, const ListFn& list);
