@@ -201,14 +201,13 @@ class TempFile {
   int fd() const { return fd_.get(); }
   const std::string& path() const { return path_; }
 
-  // Makes the entry read-only and renames it into place.
+  // Makes the entry read-only and renames it into place; returns its stamp
+  // as renamed (a rename updates the file's ctime on Linux filesystems).
   Result<FileStamp> Commit(const std::string& target) {
     if (::fchmod(fd(), 0444) != 0) return Error::Io(path_, errno);
-    auto stamp = Stat(fd(), path_);
-    if (!stamp) return std::move(stamp).error();
     if (::rename(path_.c_str(), target.c_str()) != 0) return Error::Io(target, errno);
     path_.clear();
-    return *stamp;
+    return Stat(fd(), target);
   }
 
  private:

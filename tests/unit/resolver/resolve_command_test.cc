@@ -147,6 +147,8 @@ TEST_F(ResolveCommandTest, VerifiedRecordsSpareLaterProcessesTheHashUntilTheEntr
   std::string entry = (tmp_ / "cache" / (hex + ".webc")).string();
   std::string record = (tmp_ / "cache" / "verified" / hex).string();
   ASSERT_TRUE(std::filesystem::exists(record)) << "the import records the entry as verified";
+  EXPECT_EQ(ReadFile(record), RecordFor("webcfs-verified", entry, hex))
+      << "the record holds the entry's stamp as it is now (after the rename into place)";
   const std::string good = ReadFile(entry);
 
   // Damage the entry in place: its ctime moves, the record no longer matches,
