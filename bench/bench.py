@@ -45,7 +45,8 @@ def parse_args(argv):
     p.add_argument("--workdir", help="content, images and logs (cached between runs); default "
                    "/var/tmp/webcfs-bench[-quick]")
     p.add_argument("--out", help="where RESULTS.md and results/ go; default: bench/ of the "
-                   "repository for a full run, WORKDIR/out for --quick")
+                   "repository for a full run, WORKDIR/out for --quick, --suites, --configs "
+                   "and --profile")
     p.add_argument("--webcfs", default=os.path.join(REPO, "build/release/daemon/webcfs"),
                    help="webcfs binary (default: %(default)s)")
     p.add_argument("--suites", help="comma list of " + ",".join(SUITES) + " (default: all)")
@@ -85,8 +86,12 @@ def parse_args(argv):
     for k, v in defaults.items():
         if getattr(args, k) is None:
             setattr(args, k, v)
+    partial = bool(args.suites or args.configs) or args.profile
     if args.out is None:
-        args.out = os.path.join(args.workdir, "out") if quick else os.path.join(REPO, "bench")
+        # Only a complete run may replace the committed bench/RESULTS.md; a
+        # partial one (a few suites or configurations) goes beside the content.
+        full = not quick and not partial
+        args.out = os.path.join(REPO, "bench") if full else os.path.join(args.workdir, "out")
     args.suites = args.suites.split(",") if args.suites else list(SUITES)
     args.configs = args.configs.split(",") if args.configs else None
     unknown = set(args.suites) - set(SUITES)
