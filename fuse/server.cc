@@ -383,7 +383,7 @@ size_t FillDir(fuse_req_t req, const Impl& impl, const Target& t, char* buf, siz
   char name[webc::kMaxNameLength + 1];
   for (uint64_t pos = static_cast<uint64_t>(off); pos < 2 + children.size(); ++pos) {
     const Node& n = pos == 0 ? dir : pos == 1 ? s.nodes()[dir.parent] : children[pos - 2];
-    const std::string_view nm = pos == 0 ? "." : pos == 1 ? ".." : n.name();
+    const std::string_view nm = pos == 0 ? "." : pos == 1 ? ".." : s.NameOf(n);
     const size_t len = std::min(nm.size(), sizeof(name) - 1);
     std::memcpy(name, nm.data(), len);
     name[len] = '\0';
@@ -716,7 +716,8 @@ uint32_t Server::SwapSnapshot(std::shared_ptr<const Snapshot> next) {
     // entries may be cached).
     for (const auto* s : {previous.get(), live->snapshot.get()}) {
       for (const Node& n : s->Children(s->root())) {
-        fuse_lowlevel_notify_inval_entry(session_, kRootIno, n.name_data, n.name_length);
+        const std::string_view name = s->NameOf(n);
+        fuse_lowlevel_notify_inval_entry(session_, kRootIno, name.data(), name.size());
       }
     }
     fuse_lowlevel_notify_inval_inode(session_, kRootIno, 0, 0);
@@ -732,7 +733,8 @@ uint32_t Server::SwapSnapshot(std::shared_ptr<const Snapshot> next) {
         if (!old->entered[d].load(std::memory_order_relaxed)) continue;
         const fuse_ino_t parent = MakeIno(old->generation, d);
         for (const Node& n : s.Children(s.nodes()[d])) {
-          fuse_lowlevel_notify_inval_entry(session_, parent, n.name_data, n.name_length);
+          const std::string_view name = s.NameOf(n);
+          fuse_lowlevel_notify_inval_entry(session_, parent, name.data(), name.size());
         }
       }
     }

@@ -138,9 +138,10 @@ class SnapshotBuilder final : public SnapshotBuilderContext {
   void CollectOverrides(const Pending& p);
   Result<void> AppendChildren(uint32_t parent);
 
-  const char* OwnName(std::string_view name) {
+  // Nodes are appended in index order, so own_name_of_ stays sorted.
+  void SetOwnName(uint32_t node, std::string_view name) {
     s_.own_names_.emplace_back(name);
-    return s_.own_names_.back().data();
+    s_.own_name_of_.emplace_back(node, s_.own_names_.back());
   }
   uint32_t PushLayers(std::span<const Layer> layers) {
     const auto begin = static_cast<uint32_t>(layer_pool_.size());
@@ -245,7 +246,6 @@ Result<void> SnapshotBuilder::Build(const SnapshotOptions& options) {
   s_.nodes_.reserve(std::min<size_t>(estimate, kMaxNodes));
 
   Node root;
-  root.name_data = "";
   root.parent = 0;
   if (mounts_.is_mount) {
     root.source = mounts_.layers[0].source;
@@ -411,14 +411,13 @@ Result<void> SnapshotBuilder::AppendChildren(uint32_t parent) {
   const auto first = static_cast<uint32_t>(nodes.size());
   for (const ChildSpec& spec : merged_) {
     Node n;
-    n.name_data = spec.own_name ? OwnName(spec.name) : spec.name.data();
-    n.name_length = static_cast<uint16_t>(spec.name.size());
     n.parent = parent;
     n.source = spec.source;
     n.entry = spec.entry;
     n.type = spec.type;
-    n.flags = spec.flags;
+    n.flags = spec.flags | (spec.own_name ? Node::kOwnName : 0);
     const auto index = static_cast<uint32_t>(nodes.size());
+    if (spec.own_name) SetOwnName(index, spec.name);
     nodes.push_back(n);
     if (spec.type == NodeType::kDirectory) {
       queue_.push_back({index, spec.layer_begin, spec.layer_count, spec.mounts, spec.virt});
@@ -445,12 +444,25 @@ Result<std::shared_ptr<const Snapshot>> Snapshot::Build(
 
 Snapshot::~Snapshot() = default;
 
+std::string_view Snapshot::NameOf(const Node& n) const {
+  if (n.flags & Node::kOwnName) {
+    const uint32_t index = IndexOf(n);
+    auto it = std::lower_bound(own_name_of_.begin(), own_name_of_.end(), index,
+                               [](const auto& own, uint32_t i) { return own.first < i; });
+    return it != own_name_of_.end() && it->first == index ? it->second : std::string_view();
+  }
+  if (n.source == Node::kNone || &n == &nodes_[0]) return {};  // the root
+  const webc::Volume& volume = *sources_[n.source].volume;
+  return volume.NameOf(volume.entries()[n.entry]);
+}
+
 const Node* Snapshot::Find(const Node& dir, std::string_view name) const {
   if (!dir.is_dir()) return nullptr;
   std::span<const Node> children = Children(dir);
-  auto it = std::lower_bound(children.begin(), children.end(), name,
-                             [](const Node& n, std::string_view key) { return n.name() < key; });
-  if (it == children.end() || it->name() != name) return nullptr;
+  auto it =
+      std::lower_bound(children.begin(), children.end(), name,
+                       [this](const Node& n, std::string_view key) { return NameOf(n) < key; });
+  if (it == children.end() || NameOf(*it) != name) return nullptr;
   return &*it;
 }
 
@@ -495,7 +507,7 @@ FileExtent Snapshot::Extent(const Node& file) const {
   const webc::Entry& e = src.volume->entries()[file.entry];
   x.source = &src.container->source();
   x.guard = guards_[src.package].get();
-  x.offset = e.data_offset;
+  x.offset = e.data_offset();
   x.size = e.size;
   return x;
 }
@@ -526,6 +538,7 @@ SnapshotMemory Snapshot::Memory() const {
   for (const std::string& s : own_names_) {
     m.own_names += sizeof(std::string) + (s.capacity() > 15 ? s.capacity() + 1 : 0);
   }
+  m.own_names += own_name_of_.capacity() * sizeof(own_name_of_[0]);
   for (const std::string& b : blobs_) m.blobs += sizeof(std::string) + b.capacity();
   m.other = sizeof(Snapshot) + sources_.capacity() * sizeof(Source);
   std::vector<const webc::Volume*> seen;

@@ -17,9 +17,9 @@
 //  - the control directory (`/.webc` by default, see control_dir.cc) shadows a
 //    same-named root entry.
 //
-// Memory: one 32-byte Node per visible entry. Names are not copied: a node
-// points at the name bytes in its container's name arena (webc::Volume); only
-// names that no volume has (mount-path components, control-dir entries) live in
+// Memory: one 24-byte Node per visible entry. Names are not copied: a node's
+// name is its volume entry's (Snapshot::NameOf); only names that no volume
+// entry has (mount-path components, control-dir entries; flag kOwnName) live in
 // the snapshot's own arena. File extents, sizes and mtimes are read from the
 // container's webc::Entry on demand.
 //
@@ -56,26 +56,25 @@ struct SnapshotOptions {
 
 enum class NodeType : uint8_t { kDirectory = 0, kFile = 1 };
 
-// One entry of the merged tree. Kept at 32 bytes: a snapshot of a million
-// entries holds a million of these.
+// One entry of the merged tree. Kept at 24 bytes: a snapshot of a million
+// entries holds a million of these. Its name: Snapshot::NameOf.
 struct Node {
   static constexpr uint32_t kNone = UINT32_MAX;
   static constexpr uint8_t kBlob = 1;  // file bytes are Snapshot::blob(entry), not a volume entry
+  static constexpr uint8_t kOwnName = 2;  // the name is the snapshot's, not the volume entry's
 
-  const char* name_data = nullptr;  // not NUL-terminated; see name()
-  uint32_t parent = 0;              // node index; the root is its own parent
-  uint32_t source = kNone;          // index into Snapshot::sources(), kNone = synthetic
-  uint32_t entry = 0;               // entry index in the source's volume, or blob index
-  uint32_t first_child = 0;         // directories: children are a contiguous,
-  uint32_t child_count = 0;         //   name-sorted range of node indices
-  uint16_t name_length = 0;
+  uint32_t parent = 0;       // node index; the root is its own parent
+  uint32_t source = kNone;   // index into Snapshot::sources(), kNone = synthetic
+  uint32_t entry = 0;        // entry index in the source's volume, or blob index
+  uint32_t first_child = 0;  // directories: children are a contiguous,
+  uint32_t child_count = 0;  //   name-sorted range of node indices
   NodeType type = NodeType::kDirectory;
   uint8_t flags = 0;
 
-  std::string_view name() const { return {name_data, name_length}; }
   bool is_dir() const { return type == NodeType::kDirectory; }
   bool is_file() const { return type == NodeType::kFile; }
 };
+static_assert(sizeof(Node) == 24);
 
 // A volume of a package that some node shows.
 struct Source {
@@ -132,6 +131,9 @@ class Snapshot {
   std::span<const Node> Children(const Node& dir) const {
     return std::span<const Node>(nodes_).subspan(dir.first_child, dir.child_count);
   }
+  // The node's name ("" for the root): its volume entry's name, or for
+  // kOwnName nodes the snapshot's copy (a binary search over those few).
+  std::string_view NameOf(const Node& n) const;
   // Child of `dir` named `name`, or nullptr. Binary search; allocates nothing.
   const Node* Find(const Node& dir, std::string_view name) const;
   // Node at an absolute path ("/", "/a/b"); empty components are skipped; "."
@@ -165,6 +167,8 @@ class Snapshot {
   std::vector<Node> nodes_;
   std::vector<Source> sources_;
   std::deque<std::string> own_names_;  // deque: element addresses never move
+  // (node index, name) of every kOwnName node, by node index.
+  std::vector<std::pair<uint32_t, std::string_view>> own_name_of_;
   std::vector<std::string> blobs_;
   // One per package whose container reads a file descriptor, else nullptr;
   // indexed like Resolution::packages.

@@ -204,7 +204,7 @@ Result<ByteView> Container::ReadFile(const Entry& file, uint64_t offset, size_t 
   if (!file.is_file()) return Error::InvalidArgument("not a file");
   if (offset >= file.size) return ByteView();
   const auto length = static_cast<size_t>(std::min<uint64_t>(n, file.size - offset));
-  return source_->Read(file.data_offset + offset, length, scratch);
+  return source_->Read(file.data_offset() + offset, length, scratch);
 }
 
 Result<std::optional<Sha256Digest>> Container::StoredHash(const Entry& e) const {

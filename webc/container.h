@@ -45,22 +45,42 @@ struct OpenOptions {
 
 enum class EntryType : uint8_t { kDirectory = 0, kFile = 1 };
 
-// One node of a volume tree. Compact on purpose: a snapshot of a million
-// entries keeps one of these per entry.
+// One node of a volume tree. Compact on purpose (40 bytes): a snapshot of a
+// million entries keeps one of these per entry. A file's data offset and a
+// directory's child range share one word; the accessors read it by type.
 struct Entry {
-  uint64_t data_offset = 0;  // file: absolute offset of its bytes in the container
   uint64_t size = 0;         // file: length in bytes; directory: 0
   uint64_t mtime = 0;        // v3 `modified` as stored (seconds, or ms from wasmer-js); 0 = none
   uint64_t hash_offset = 0;  // absolute offset of the stored SHA-256, 0 = none (v1)
   uint32_t name_offset = 0;  // into Volume's name arena
-  uint32_t first_child = 0;  // directory: index of first child in Volume::entries()
-  uint32_t child_count = 0;  // directory: number of children
   uint16_t name_length = 0;
   EntryType type = EntryType::kDirectory;
 
   bool is_dir() const { return type == EntryType::kDirectory; }
   bool is_file() const { return type == EntryType::kFile; }
+
+  // File: absolute offset of its bytes in the container; directory: 0.
+  uint64_t data_offset() const { return is_file() ? place_ : 0; }
+  // Directory: its children are Volume::entries()[first_child(), +child_count()),
+  // stored right after the directory's earlier siblings' subtrees; file: 0, 0.
+  uint32_t first_child() const { return is_dir() ? static_cast<uint32_t>(place_) : 0; }
+  uint32_t child_count() const { return is_dir() ? static_cast<uint32_t>(place_ >> 32) : 0; }
+
+  // Make this a file whose bytes start at `offset`.
+  void SetFile(uint64_t offset) {
+    type = EntryType::kFile;
+    place_ = offset;
+  }
+  // Make this a directory with the given child range.
+  void SetChildren(uint32_t first, uint32_t count) {
+    type = EntryType::kDirectory;
+    place_ = (static_cast<uint64_t>(count) << 32) | first;
+  }
+
+ private:
+  uint64_t place_ = 0;
 };
+static_assert(sizeof(Entry) == 40);
 
 class Volume {
  public:
@@ -74,7 +94,7 @@ class Volume {
     return std::string_view(names_).substr(e.name_offset, e.name_length);
   }
   std::span<const Entry> Children(const Entry& dir) const {
-    return std::span<const Entry>(entries_).subspan(dir.first_child, dir.child_count);
+    return std::span<const Entry>(entries_).subspan(dir.first_child(), dir.child_count());
   }
   // Child of `dir` called `name`, or nullptr. Binary search when the stored
   // order is byte-sorted, else linear. Allocates nothing.

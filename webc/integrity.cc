@@ -71,8 +71,8 @@ Result<void> WalkVolume(const Volume& volume, const VolumeVisitor& visit) {
   std::vector<size_t> prefix = {0};  // prefix[d]: length of the path of the directory at depth d
   std::string path;
   auto push_children = [&](const Entry& dir, uint32_t depth) {
-    for (size_t i = dir.child_count; i > 0; --i) {
-      stack.push_back({dir.first_child + static_cast<uint32_t>(i - 1), depth});
+    for (size_t i = dir.child_count(); i > 0; --i) {
+      stack.push_back({dir.first_child() + static_cast<uint32_t>(i - 1), depth});
     }
   };
   push_children(volume.root(), 1);
@@ -84,7 +84,7 @@ Result<void> WalkVolume(const Volume& volume, const VolumeVisitor& visit) {
     path += '/';
     path += volume.NameOf(e);
     WEBCFS_RETURN_IF_ERROR(visit(e, path));
-    if (e.child_count > 0) {
+    if (e.child_count() > 0) {
       prefix.resize(f.depth + 1);
       prefix[f.depth] = path.size();
       push_children(e, f.depth + 1);
@@ -130,7 +130,7 @@ Result<void> Container::Verify() const {
     if (!stored->has_value()) return Ok();
     Sha256Digest computed{};
     if (e.is_file()) {
-      auto digest = hasher.Of(e.data_offset, e.size);
+      auto digest = hasher.Of(e.data_offset(), e.size);
       if (!digest) return std::move(digest).error();
       computed = *digest;
     } else {
@@ -182,7 +182,7 @@ Result<void> Container::Verify() const {
       return Error::Integrity("atom '" + Printable(atom.name) +
                               "': listed in the manifest but missing from the atoms volume");
     }
-    auto digest = hasher.Of(file->data_offset, file->size);
+    auto digest = hasher.Of(file->data_offset(), file->size);
     if (!digest) return std::move(digest).error();
     if (atom.signature.substr(kSignaturePrefix.size()) != ToBase64(*digest)) {
       return Error::Integrity("atom '" + Printable(atom.name) + "': signature '" +

@@ -116,8 +116,7 @@ class ListingDecoder {
                                 ") is outside the volume data (" + std::to_string(data_length_) +
                                 " bytes)");
         }
-        e.type = EntryType::kFile;
-        e.data_offset = data_offset_ + begin;
+        e.SetFile(data_offset_ + begin);
         e.size = end - begin;
       } else {
         return Error::Corrupt("entry '" + Printable(name_text) + "': unknown type " +

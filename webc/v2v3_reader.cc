@@ -217,8 +217,7 @@ class HeaderDecoder {
                               ") is outside the volume data (" + std::to_string(data_length_) +
                               " bytes)");
       }
-      r.entry.type = EntryType::kFile;
-      r.entry.data_offset = data_offset_ + start;
+      r.entry.SetFile(data_offset_ + start);
       r.entry.size = end - start;
       r.entry.hash_offset = header_offset_ + hash_at;
       return r;

@@ -79,8 +79,7 @@ Result<void> VolumeTreeBuilder::AddChild(std::string_view name, const Entry& ent
   Entry e = entry;
   e.name_offset = static_cast<uint32_t>(names_.size());
   e.name_length = static_cast<uint16_t>(name.size());
-  e.first_child = 0;
-  e.child_count = 0;
+  if (e.is_dir()) e.SetChildren(0, 0);
   names_.append(name);
   entries_.push_back(e);
   parent_.push_back(current_);
@@ -145,8 +144,7 @@ Result<Volume> VolumeTreeBuilder::Build(const Entry& root, uint64_t root_ref, co
       return std::move(e).With(label_ + ": directory '" + PathOf(current_) + "'");
     }
     const auto count = static_cast<uint32_t>(entries_.size() - first);
-    entries_[i].first_child = first;
-    entries_[i].child_count = count;
+    entries_[i].SetChildren(first, count);
     WEBCFS_RETURN_IF_ERROR(CheckChildOrder(first, count));
   }
   // No shrink_to_fit: spare capacity (from Reserve or from doubling) was

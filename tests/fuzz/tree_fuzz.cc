@@ -47,12 +47,12 @@ void CheckTree(const Snapshot& s) {
     bool first = true;
     for (const Node& child : s.Children(dir)) {
       const uint32_t i = s.IndexOf(child);
-      Check(ValidName(child.name()));
-      Check(first || previous < child.name());
+      Check(ValidName(s.NameOf(child)));
+      Check(first || previous < s.NameOf(child));
       first = false;
-      previous = child.name();
+      previous = s.NameOf(child);
       Check(child.parent == dir_index);
-      Check(s.Find(dir, child.name()) == &child);
+      Check(s.Find(dir, s.NameOf(child)) == &child);
       Check(seen[i] == 0);  // no node has two parents, no cycles
       seen[i] = 1;
       if (child.is_dir()) {

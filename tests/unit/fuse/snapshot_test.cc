@@ -77,13 +77,13 @@ class SnapshotTest : public ::testing::Test {
       bool first = true;
       for (const Node& c : s.Children(*dir)) {
         if (!first) {
-          EXPECT_LT(previous, c.name()) << "children of '" << prefix << "' not sorted";
+          EXPECT_LT(previous, s.NameOf(c)) << "children of '" << prefix << "' not sorted";
         }
         first = false;
-        previous = c.name();
+        previous = s.NameOf(c);
         EXPECT_EQ(&s.nodes()[c.parent], dir);
-        EXPECT_EQ(s.Find(*dir, c.name()), &c);
-        const std::string path = prefix + "/" + std::string(c.name());
+        EXPECT_EQ(s.Find(*dir, s.NameOf(c)), &c);
+        const std::string path = prefix + "/" + std::string(s.NameOf(c));
         if (!with_control && path == "/.webc") continue;
         if (c.is_dir()) {
           out[path] = "dir";
@@ -441,8 +441,8 @@ TEST_F(SnapshotTest, MemoryPerEntry) {
       "Entry = %.0f B/entry; names %zu B borrowed, not copied\n",
       s->node_count(), per_entry, sizeof(Node), container_per_entry, m.borrowed_names);
   RecordProperty("snapshot_bytes_per_entry", std::to_string(per_entry));
-  EXPECT_EQ(sizeof(Node), 32u);
-  EXPECT_LT(per_entry, 40.0);
+  EXPECT_EQ(sizeof(Node), 24u);
+  EXPECT_LT(per_entry, 30.0);
   EXPECT_EQ(m.own_names, 0u);  // every name points into the container's arena
 }
 

@@ -164,7 +164,7 @@ TEST(FixtureDetails, V1HelloTreeAndBytes) {
   EXPECT_EQ(atom->Lookup("/public/index.html/x"), nullptr) << "a file has no children";
   EXPECT_EQ(atom->Lookup("/public/../public"), nullptr) << "'..' is not resolved";
   EXPECT_EQ(atom->Lookup("/"), &atom->root());
-  EXPECT_EQ(c->atoms().root().child_count, 0u);
+  EXPECT_EQ(c->atoms().root().child_count(), 0u);
   EXPECT_EQ(c->v1_checksum().type, "----------------");
   auto valid = c->CheckV1Checksum();
   ASSERT_OK(valid);
@@ -213,7 +213,7 @@ TEST(FixtureDetails, V2DemoReadsWithOffsetsAndClamping) {
   const Entry* empty_dir = atom->Lookup("/assets/zz-dir");
   ASSERT_NE(empty_dir, nullptr);
   EXPECT_TRUE(empty_dir->is_dir());
-  EXPECT_EQ(empty_dir->child_count, 0u);
+  EXPECT_EQ(empty_dir->child_count(), 0u);
   EXPECT_EQ(atom->Lookup("/assets/nested/empty.txt")->size, 0u);
   EXPECT_EQ(atom->Find(atom->root(), "nope"), nullptr);
   // fs mapping uses the webc 5.x spelling original_path.

@@ -370,7 +370,7 @@ TEST(HostileV1, UnsortedListingsUseLinearFind) {
   ASSERT_OK(c);
   const Volume* v = (*c)->FindVolume("atom");
   ASSERT_NE(v->Find(v->root(), "a"), nullptr);
-  EXPECT_EQ(v->Find(v->root(), "a")->data_offset, v->Find(v->root(), "b")->data_offset + 1);
+  EXPECT_EQ(v->Find(v->root(), "a")->data_offset(), v->Find(v->root(), "b")->data_offset() + 1);
   ASSERT_ERROR(OpenV1(V1Listing({{"a", 1, 0, 1}, {"a", 1, 1, 2}}), "xy"), kCorrupt);
 }
 

@@ -64,8 +64,8 @@ TEST_P(SectionedFixture, EveryFlippedFileOrSectionByteIsNamed) {
     ASSERT_OK(WalkVolume(v, [&](const Entry& e, std::string_view path) -> Result<void> {
       if (!e.is_file() || e.size == 0) return Ok();
       const std::string file = label + ": file '" + std::string(path) + "'";
-      flips.push_back({e.data_offset, {file}});
-      flips.push_back({e.data_offset + e.size - 1, {file}});
+      flips.push_back({e.data_offset(), {file}});
+      flips.push_back({e.data_offset() + e.size - 1, {file}});
       return Ok();
     }));
   };

@@ -152,8 +152,8 @@ TEST(ShrinkingFile, ReadsPastTheNewEndAreIoErrors) {
   const Entry* late = (*c)->FindVolume("/data")->Lookup("/LICENSE");
   ASSERT_NE(early, nullptr);
   ASSERT_NE(late, nullptr);
-  ASSERT_LT(early->data_offset + early->size, bytes.size() / 2);
-  ASSERT_GT(late->data_offset, bytes.size() / 2);
+  ASSERT_LT(early->data_offset() + early->size, bytes.size() / 2);
+  ASSERT_GT(late->data_offset(), bytes.size() / 2);
 
   ASSERT_EQ(::truncate(path.c_str(), static_cast<off_t>(bytes.size() / 2)), 0);
   std::vector<std::byte> scratch(4096);
