@@ -5,7 +5,6 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <syslog.h>
-#include <systemd/sd-journal.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +12,8 @@
 #include <mutex>
 #include <string>
 #include <vector>
+
+#include "daemon/libsystemd.h"
 
 namespace webcfs::daemon {
 
@@ -52,6 +53,9 @@ int SyslogPriority(spdlog::level::level_enum level) {
 // location; this one adds MOUNTPOINT and PACKAGE so that `journalctl
 // MOUNTPOINT=/mnt/x` selects one mount's daemon.
 class JournalSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit JournalSink(const libsystemd::Api& api) : api_(api) {}
+
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
     std::string mountpoint, package;
@@ -72,9 +76,12 @@ class JournalSink final : public spdlog::sinks::base_sink<std::mutex> {
     std::vector<iovec> iov;
     iov.reserve(fields.size());
     for (std::string& f : fields) iov.push_back({f.data(), f.size()});
-    sd_journal_sendv(iov.data(), static_cast<int>(iov.size()));
+    api_.journal_sendv(iov.data(), static_cast<int>(iov.size()));
   }
   void flush_() override {}
+
+ private:
+  const libsystemd::Api& api_;
 };
 
 // stderr: "webcfs[/mnt/x]: message" — the mountpoint tells lines of several
@@ -128,11 +135,14 @@ LogTarget DetectLogTarget() {
 }
 
 void SetupLogging(LogTarget target, spdlog::level::level_enum level) {
+  std::string journal_error;
+  const libsystemd::Api* journal =
+      target == LogTarget::kJournal ? libsystemd::Load(&journal_error) : nullptr;
   spdlog::sink_ptr sink;
-  if (target == LogTarget::kJournal) {
-    sink = std::make_shared<JournalSink>();
+  if (journal != nullptr) {
+    sink = std::make_shared<JournalSink>(*journal);
   } else {
-    sink = std::make_shared<StderrSink>();
+    sink = std::make_shared<StderrSink>();  // under systemd, stderr reaches the journal too
   }
   auto logger = std::make_shared<spdlog::logger>("webcfs", std::move(sink));
   logger->set_level(level);
@@ -140,6 +150,9 @@ void SetupLogging(LogTarget target, spdlog::level::level_enum level) {
   // operator reads after a failure.
   logger->flush_on(spdlog::level::warn);
   spdlog::set_default_logger(std::move(logger));
+  if (target == LogTarget::kJournal && journal == nullptr) {
+    spdlog::warn("logging to stderr: {}", journal_error);
+  }
 }
 
 void SetLogMountpoint(std::string mountpoint) {

@@ -1,9 +1,12 @@
 #include "daemon/notify.h"
 
-#include <systemd/sd-daemon.h>
+#include <spdlog/spdlog.h>
 #include <time.h>
 
+#include <cstdlib>
 #include <string>
+
+#include "daemon/libsystemd.h"
 
 namespace webcfs::daemon::notify {
 
@@ -16,10 +19,21 @@ std::string StatusLine(std::string_view status) {
   return line;
 }
 
+// libsystemd is loaded only when systemd is listening (see libsystemd.h).
+const libsystemd::Api* ApiIfRunBySystemd(const char* variable) {
+  if (std::getenv(variable) == nullptr) return nullptr;
+  std::string error;
+  const libsystemd::Api* api = libsystemd::Load(&error);
+  if (api == nullptr) spdlog::error("cannot notify systemd ({} is set): {}", variable, error);
+  return api;
+}
+
 void Send(const std::string& message) {
+  const libsystemd::Api* api = ApiIfRunBySystemd("NOTIFY_SOCKET");
+  if (api == nullptr) return;
   // unset_environment=0: later notifications (reload, stop) need NOTIFY_SOCKET.
   // A failure to notify is not fatal: without a listener the daemon still serves.
-  (void)sd_notify(0, message.c_str());
+  (void)api->notify(0, message.c_str());
 }
 
 uint64_t MonotonicUsec() {
@@ -48,8 +62,9 @@ void Fatal(int errno_value, std::string_view status) {
 }
 
 std::optional<std::chrono::microseconds> WatchdogInterval() {
+  const libsystemd::Api* api = ApiIfRunBySystemd("WATCHDOG_USEC");
   uint64_t usec = 0;
-  if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return std::nullopt;
+  if (api == nullptr || api->watchdog_enabled(0, &usec) <= 0 || usec == 0) return std::nullopt;
   return std::chrono::microseconds(usec);
 }
 

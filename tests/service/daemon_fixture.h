@@ -110,8 +110,10 @@ class DaemonTest : public ::testing::Test {
     return path;
   }
 
-  // Starts `webcfs mount --foreground --config ...` as systemd would.
-  void Start(const std::string& config, const std::string& watchdog_usec = "") {
+  // Starts `webcfs mount --foreground --config ...` as systemd would, or
+  // (as_service = false) as a shell would: no NOTIFY_SOCKET, no journal.
+  void Start(const std::string& config, const std::string& watchdog_usec = "",
+             bool as_service = true) {
     const std::string binary = WebcfsBinary();
     const std::string log = log_;
     const std::string notify = notify_.path();
@@ -121,7 +123,11 @@ class DaemonTest : public ::testing::Test {
       const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
       dup2(fd, STDERR_FILENO);
       dup2(fd, STDOUT_FILENO);
-      setenv("NOTIFY_SOCKET", notify.c_str(), 1);
+      if (as_service) {
+        setenv("NOTIFY_SOCKET", notify.c_str(), 1);
+      } else {
+        for (const char* v : {"NOTIFY_SOCKET", "INVOCATION_ID", "JOURNAL_STREAM"}) unsetenv(v);
+      }
       setenv("WEBCFS_RUNTIME_DIR", runtime.c_str(), 1);
       if (!watchdog_usec.empty()) {
         setenv("WATCHDOG_USEC", watchdog_usec.c_str(), 1);

@@ -219,6 +219,30 @@ TEST_F(DaemonTest, StatusCountsRequestsServed) {
   EXPECT_EQ(Wait(), 0) << Log();
 }
 
+// libsystemd is loaded on demand (daemon/libsystemd.h): into a service, whose
+// notifications must still arrive, but not into a mount started from a shell.
+TEST_F(DaemonTest, LibsystemdIsLoadedOnlyWhenSystemdListens) {
+  Publish("1.0.0", "one\n", "big-one");
+  auto maps = [this] { return ReadFile("/proc/" + std::to_string(pid_) + "/maps"); };
+
+  Start(WriteConfig());
+  ASSERT_FALSE(notify_.NextStartingWith("READY=1").empty()) << Log();
+  EXPECT_NE(maps().find("/libsystemd.so"), std::string::npos) << maps();
+  ASSERT_EQ(kill(pid_, SIGTERM), 0);
+  ASSERT_EQ(Wait(), 0) << Log();
+
+  Start(WriteConfig(), "", /*as_service=*/false);
+  for (int i = 0; i < 1000 && !Mounted(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(Mounted()) << Log();
+  EXPECT_EQ(ReadFile(mnt_ + "/data.txt"), "one\n");
+  EXPECT_EQ(maps().find("/libsystemd.so"), std::string::npos) << maps();
+  EXPECT_EQ(maps().find("/libgcrypt.so"), std::string::npos) << maps();
+  ASSERT_EQ(kill(pid_, SIGTERM), 0);
+  EXPECT_EQ(Wait(), 0) << Log();
+}
+
 TEST_F(DaemonTest, KillNineThenRestartRecoversTheStaleMount) {
   Publish("1.0.0", "one\n", "big");
   const std::string config = WriteConfig();
