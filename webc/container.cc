@@ -74,6 +74,23 @@ namespace {
 
 // From this size on, ReadBuffer maps populated pages instead of calling new.
 constexpr size_t kMapThreshold = size_t{1} << 20;
+constexpr size_t kHugePage = size_t{2} << 20;
+
+size_t RoundUp(size_t n, size_t to) { return (n + to - 1) / to * to; }
+
+// `length` bytes (a multiple of kHugePage) at a kHugePage-aligned address,
+// or nullptr. Mapping more and trimming both ends is how to get alignment.
+std::byte* MapAligned(size_t length) {
+  void* p = ::mmap(nullptr, length + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  auto* raw = static_cast<std::byte*>(p);
+  auto* aligned = reinterpret_cast<std::byte*>(RoundUp(reinterpret_cast<uintptr_t>(p), kHugePage));
+  if (aligned > raw) ::munmap(raw, static_cast<size_t>(aligned - raw));
+  const size_t tail = static_cast<size_t>(raw + length + kHugePage - (aligned + length));
+  if (tail > 0) ::munmap(aligned + length, tail);
+  return aligned;
+}
 
 }  // namespace
 
@@ -81,15 +98,21 @@ std::byte* ReadBuffer::Get(size_t n, bool will_fill) {
   if (n <= capacity_) return data_;
   Release();
   if (n >= kMapThreshold) {
-    const int populate = will_fill ? MAP_POPULATE : 0;
-    void* p =
-        ::mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | populate, -1, 0);
-    if (p == MAP_FAILED) return nullptr;
-    data_ = static_cast<std::byte*>(p);
+    // Transparent huge pages where the system allows them (THP "madvise"
+    // mode): a 13 MB header is then 7 page faults instead of 3,300, and in a
+    // VM each fault can also cost a trap to the hypervisor (~6 µs per 4 KiB
+    // page measured here, even for pages MAP_POPULATE had faulted in). The
+    // buffer lives only while a container is parsed.
+    const size_t length = RoundUp(n, kHugePage);
+    data_ = MapAligned(length);
+    if (data_ == nullptr) return nullptr;
+    capacity_ = length;
     mapped_ = true;
-  } else {
-    data_ = new std::byte[n];
+    (void)::madvise(data_, length, MADV_HUGEPAGE);
+    if (will_fill) (void)::madvise(data_, length, MADV_POPULATE_WRITE);  // best effort
+    return data_;
   }
+  data_ = new std::byte[n];
   capacity_ = n;
   return data_;
 }

@@ -50,9 +50,9 @@ Result<void> ReadV2OrV3(ContainerBuilder& builder, const OpenOptions& options);
 
 // Scratch memory for ByteSource reads while parsing. Unlike std::vector it
 // does not zero what the read overwrites anyway (a 100 MB volume header would
-// otherwise be memset first), and it only grows. A large buffer is mapped with
-// its pages populated in one call: taking a page fault per 4 KiB while the
-// read fills it was a quarter of mounting a 100k-entry package.
+// otherwise be memset first), and it only grows. A large buffer is mapped on
+// transparent huge pages, populated in one call: taking a fault per 4 KiB
+// while the read fills it was a quarter of mounting a 100k-entry package.
 class ReadBuffer {
  public:
   ReadBuffer() = default;
