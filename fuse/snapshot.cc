@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <deque>
 #include <functional>
 #include <map>
 #include <utility>
@@ -138,11 +139,8 @@ class SnapshotBuilder final : public SnapshotBuilderContext {
   void CollectOverrides(const Pending& p);
   Result<void> AppendChildren(uint32_t parent);
 
-  // Nodes are appended in index order, so own_name_of_ stays sorted.
-  void SetOwnName(uint32_t node, std::string_view name) {
-    s_.own_names_.emplace_back(name);
-    s_.own_name_of_.emplace_back(node, s_.own_names_.back());
-  }
+  // Nodes are appended in index order, so own_names_ stays sorted.
+  void SetOwnName(uint32_t node, std::string_view name) { s_.own_names_.emplace_back(node, name); }
   uint32_t PushLayers(std::span<const Layer> layers) {
     const auto begin = static_cast<uint32_t>(layer_pool_.size());
     layer_pool_.insert(layer_pool_.end(), layers.begin(), layers.end());
@@ -447,9 +445,9 @@ Snapshot::~Snapshot() = default;
 std::string_view Snapshot::NameOf(const Node& n) const {
   if (n.flags & Node::kOwnName) {
     const uint32_t index = IndexOf(n);
-    auto it = std::lower_bound(own_name_of_.begin(), own_name_of_.end(), index,
+    auto it = std::lower_bound(own_names_.begin(), own_names_.end(), index,
                                [](const auto& own, uint32_t i) { return own.first < i; });
-    return it != own_name_of_.end() && it->first == index ? it->second : std::string_view();
+    return it != own_names_.end() && it->first == index ? it->second : std::string_view();
   }
   if (n.source == Node::kNone || &n == &nodes_[0]) return {};  // the root
   const webc::Volume& volume = *sources_[n.source].volume;
@@ -535,10 +533,8 @@ Result<std::optional<webc::Sha256Digest>> Snapshot::StoredHash(const Node& n) co
 SnapshotMemory Snapshot::Memory() const {
   SnapshotMemory m;
   m.nodes = nodes_.capacity() * sizeof(Node);
-  for (const std::string& s : own_names_) {
-    m.own_names += sizeof(std::string) + (s.capacity() > 15 ? s.capacity() + 1 : 0);
-  }
-  m.own_names += own_name_of_.capacity() * sizeof(own_name_of_[0]);
+  m.own_names = own_names_.capacity() * sizeof(own_names_[0]);
+  for (const auto& [node, s] : own_names_) m.own_names += s.capacity() > 15 ? s.capacity() + 1 : 0;
   for (const std::string& b : blobs_) m.blobs += sizeof(std::string) + b.capacity();
   m.other = sizeof(Snapshot) + sources_.capacity() * sizeof(Source);
   std::vector<const webc::Volume*> seen;

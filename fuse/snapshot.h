@@ -32,12 +32,12 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "resolver/resolution.h"
@@ -166,9 +166,9 @@ class Snapshot {
   std::shared_ptr<const resolver::Resolution> resolution_;
   std::vector<Node> nodes_;
   std::vector<Source> sources_;
-  std::deque<std::string> own_names_;  // deque: element addresses never move
-  // (node index, name) of every kOwnName node, by node index.
-  std::vector<std::pair<uint32_t, std::string_view>> own_name_of_;
+  // (node index, name) of every kOwnName node, sorted by node index. Not
+  // resized after Build(), so NameOf can return views of the strings.
+  std::vector<std::pair<uint32_t, std::string>> own_names_;
   std::vector<std::string> blobs_;
   // One per package whose container reads a file descriptor, else nullptr;
   // indexed like Resolution::packages.

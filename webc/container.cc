@@ -86,9 +86,9 @@ std::byte* MapAligned(size_t length) {
   if (p == MAP_FAILED) return nullptr;
   auto* raw = static_cast<std::byte*>(p);
   auto* aligned = reinterpret_cast<std::byte*>(RoundUp(reinterpret_cast<uintptr_t>(p), kHugePage));
-  if (aligned > raw) ::munmap(raw, static_cast<size_t>(aligned - raw));
-  const size_t tail = static_cast<size_t>(raw + length + kHugePage - (aligned + length));
-  if (tail > 0) ::munmap(aligned + length, tail);
+  const auto head = static_cast<size_t>(aligned - raw);
+  if (head > 0) ::munmap(raw, head);
+  if (head < kHugePage) ::munmap(aligned + length, kHugePage - head);
   return aligned;
 }
 
