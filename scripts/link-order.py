@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Regenerates daemon/link-order.txt: the code a mount runs, in the order the linker should lay it out.
+
+    scripts/link-order.py [--build build/release] [--out daemon/link-order.txt]
+
+Why: the daemon's resident memory and its start-up are dominated by page faults
+on its own code (bench/FINDINGS.md §3.3). The kernel maps code 64 KiB around
+each fault, so functions that run together should sit together. This script
+runs a real mount of the example package under callgrind (valgrind, not in the
+set-up: `apt-get install valgrind`), walks it with ordinary tools, unmounts,
+and lists the input sections (-ffunction-sections) of every function that ran:
+first those the serving daemon ran after the fork, then those only the mount
+command ran before it. The gold linker reads the list (daemon/CMakeLists.txt).
+
+Needs a WEBCFS_STATIC_RUNTIME build (the default release build) and root (the
+mount). A stale list is harmless, only less effective: names that no longer
+exist are ignored by the linker; tests/unit/daemon/link_order_test.cc fails
+once too many of them are gone.
+"""
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+# The serving daemon's entry point (daemon/mount_command.cc), as callgrind sees
+# it with --demangle=no: counts before it are the start-up's, after it serving's.
+SERVE_PATTERN = "_ZN6webcfs6daemon*5Serve*"
+DEMO_PACKAGE = "webcfs/demo"
+
+
+def fail(message):
+    sys.exit(f"link-order: {message}")
+
+
+def run_mount_under_callgrind(binary, registry, work):
+    mountpoint = os.path.join(work, "mnt")
+    os.mkdir(mountpoint)
+    log = open(os.path.join(work, "valgrind.log"), "w")
+    command = ["valgrind", "--tool=callgrind", "--sim-hints=fuse-compatible", "--demangle=no",
+               f"--callgrind-out-file={work}/cg.%p", f"--dump-before={SERVE_PATTERN}",
+               binary, "mount", DEMO_PACKAGE, mountpoint, "--registry", registry,
+               "--cache", os.path.join(work, "cache")]
+    # The mount command returns once the forked daemon answers; the daemon keeps
+    # valgrind's output file descriptors, so they go to a file, not a pipe.
+    if subprocess.run(command, stdout=log, stderr=log).returncode != 0:
+        fail(f"the mount under callgrind failed; see {log.name}")
+    return mountpoint
+
+
+def exercise(binary, mountpoint):
+    """What users do with a mount: stat and list everything, read every file."""
+    for root, dirs, files in os.walk(mountpoint):
+        for name in dirs + files:
+            os.lstat(os.path.join(root, name))
+        for name in files:
+            with open(os.path.join(root, name), "rb") as f:
+                while f.read(1 << 20):
+                    pass
+    for command in (["ls", "-lR", mountpoint], ["df", mountpoint], [binary, "status", mountpoint]):
+        subprocess.run(command, stdout=subprocess.DEVNULL, check=True)
+    subprocess.run([binary, "unmount", mountpoint], check=True)
+
+
+def profiles(work):
+    """(start-up profile, serving profile): the parent's, and the child's after SERVE_PATTERN."""
+    deadline = time.monotonic() + 120
+    while True:
+        names = os.listdir(work)
+        dumped = [n for n in names if re.fullmatch(r"cg\.\d+\.1", n)]  # the child's pre-serve dump
+        child = dumped[0][:-2] if dumped else None
+        parents = [n for n in names if re.fullmatch(r"cg\.\d+", n) and n != child]
+        # The child writes its final profile as it exits, after the unmount.
+        child_exited = child and not os.path.exists(f"/proc/{child.split('.')[1]}")
+        if child_exited and child in names and parents:
+            return os.path.join(work, parents[0]), os.path.join(work, child)
+        if time.monotonic() > deadline:
+            fail(f"no complete callgrind profiles in {work}: {sorted(names)}")
+        time.sleep(0.5)
+
+
+def functions_run(profile, binary):
+    """Names of the functions of `binary` that ran, in first-seen order."""
+    names, objects, seen, order = {}, {}, set(), []
+    current_object = None
+    for line in open(profile, errors="replace"):
+        key, _, value = line.rstrip("\n").partition("=")
+        if key not in ("ob", "cob", "fn", "cfn"):
+            continue
+        match = re.fullmatch(r"\((\d+)\)(?: (.*))?", value)
+        ident, name = (match.group(1), match.group(2)) if match else (None, value)
+        # Names are compressed: "(id) name" once, then "(id)"; ob/cob and fn/cfn
+        # share their id spaces.
+        table = objects if key in ("ob", "cob") else names
+        if ident and name:
+            table[ident] = name
+        name = table.get(ident) if ident else name
+        if key == "ob":
+            current_object = name
+        elif key == "fn" and current_object and os.path.realpath(current_object) == binary:
+            name = re.sub(r"'\d+$", "", name)  # callgrind's recursion-depth suffix
+            if name not in seen:
+                seen.add(name)
+                order.append(name)
+    return order
+
+
+def section_of_each_function(paths):
+    """Function symbol -> its input section, read from the objects and archives linked."""
+    sections_by_symbol = {}
+    for path in paths:
+        listing = subprocess.run(["readelf", "-SsW", path], capture_output=True, text=True,
+                                 check=True).stdout
+        sections = {}
+        for line in listing.splitlines():
+            if line.startswith("File: "):
+                sections = {}
+            elif header := re.match(r"\s*\[\s*(\d+)\]\s+(\S+)\s", line):
+                sections[int(header.group(1))] = header.group(2)
+            elif (fields := line.split()) and len(fields) >= 8 and fields[0].endswith(":") \
+                    and fields[3] == "FUNC" and fields[6].isdigit():
+                section = sections.get(int(fields[6]), "")
+                if section.startswith(".text."):
+                    sections_by_symbol.setdefault(fields[7], section)
+    return sections_by_symbol
+
+
+def linked_inputs(build):
+    inputs = [os.path.join(build, "daemon/CMakeFiles/webcfs.dir/main.cc.o")]
+    for library in ("daemon/libwebcfs_daemon.a", "fuse/libfuse.a", "resolver/libresolver.a",
+                    "webc/libwebc.a"):
+        inputs.append(os.path.join(build, library))
+    libstdcxx = subprocess.run(["c++", "-print-file-name=libstdc++.a"], capture_output=True,
+                               text=True, check=True).stdout.strip()
+    inputs.append(libstdcxx)
+    missing = [p for p in inputs if not os.path.exists(p)]
+    if missing:
+        fail(f"not found (build {build} first): {', '.join(missing)}")
+    return inputs
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--build", default="build/release")
+    parser.add_argument("--out", default="daemon/link-order.txt")
+    args = parser.parse_args()
+    if not shutil.which("valgrind"):
+        fail("needs valgrind (apt-get install valgrind)")
+    binary = os.path.realpath(os.path.join(args.build, "daemon/webcfs"))
+    registry = os.path.join(args.build, "examples/registry")
+    for path in (binary, registry):
+        if not os.path.exists(path):
+            fail(f"{path} not found: build {args.build} first (scripts/build.sh release)")
+    section_of = section_of_each_function(linked_inputs(args.build))
+
+    with tempfile.TemporaryDirectory(prefix="webcfs-link-order.") as work:
+        exercise(binary, run_mount_under_callgrind(binary, registry, work))
+        startup_profile, serving_profile = profiles(work)
+        serving = functions_run(serving_profile, binary)
+        startup = functions_run(startup_profile, binary)
+
+    lines, listed = [], set()
+    for title, functions in (("serving: the daemon after the fork", serving),
+                             ("start-up: the mount command before the fork", startup)):
+        lines.append(f"# {title}")
+        for function in functions:
+            section = section_of.get(function)
+            if section and section not in listed:
+                listed.add(section)
+                lines.append(section)
+    header = ["# Generated by scripts/link-order.py: input sections of the functions a mount of",
+              f"# {DEMO_PACKAGE} ran, serving first. gold lays them out in this order",
+              "# (--section-ordering-file, daemon/CMakeLists.txt). Regenerate, do not edit."]
+    with open(args.out, "w") as out:
+        out.write("\n".join(header + lines) + "\n")
+    print(f"link-order: {len(listed)} sections ({len(serving)} functions serving, "
+          f"{len(startup)} start-up) -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()
