@@ -78,7 +78,8 @@ def profiles(work):
         if child_exited and child in names and parents:
             return os.path.join(work, parents[0]), os.path.join(work, child)
         if time.monotonic() > deadline:
-            fail(f"no complete callgrind profiles in {work}: {sorted(names)}")
+            fail(f"no complete callgrind profiles in {work}: {sorted(names)} (no dump at "
+                 f"{SERVE_PATTERN}: was the daemon's Serve renamed?)")
         time.sleep(0.5)
 
 
