@@ -135,9 +135,12 @@ class SnapshotBuilder final : public SnapshotBuilderContext {
  private:
   Result<void> BuildMountTable();
   Result<void> Expand(const Pending& p);
+  bool IsPlainVolumeDirectory(const Pending& p) const;
+  Result<void> AppendVolumeChildren(const Pending& p);
   void CollectLayerChildren(const Pending& p);
   void CollectOverrides(const Pending& p);
   Result<void> AppendChildren(uint32_t parent);
+  Result<void> CheckRoomFor(size_t children) const;
 
   // Nodes are appended in index order, so own_names_ stays sorted.
   void SetOwnName(uint32_t node, std::string_view name) { s_.own_names_.emplace_back(node, name); }
@@ -257,7 +260,9 @@ Result<void> SnapshotBuilder::Build(const SnapshotOptions& options) {
     queue_.pop_front();
     WEBCFS_RETURN_IF_ERROR(Expand(p));
   }
-  if (s_.nodes_.capacity() > s_.nodes_.size() + s_.nodes_.size() / 8) s_.nodes_.shrink_to_fit();
+  // The estimate counts shadowed entries too; the pages past the last node
+  // go back to the kernel (copying to trim would fault in a second array).
+  webc::ReleaseSpareCapacity(s_.nodes_);
   for (const Node& n : s_.nodes_) {
     if (n.is_file()) s_.total_file_bytes_ += s_.FileSize(n);
   }
@@ -368,6 +373,7 @@ Result<void> SnapshotBuilder::Expand(const Pending& p) {
     return AppendChildren(p.node);
   }
 
+  if (IsPlainVolumeDirectory(p)) return AppendVolumeChildren(p);
   CollectLayerChildren(p);
   CollectOverrides(p);
   // Merge the two sorted lists; on a name clash the override wins. A path that
@@ -400,12 +406,52 @@ Result<void> SnapshotBuilder::Expand(const Pending& p) {
   return AppendChildren(p.node);
 }
 
-Result<void> SnapshotBuilder::AppendChildren(uint32_t parent) {
-  std::vector<Node>& nodes = s_.nodes_;
-  if (nodes.size() + merged_.size() >= kMaxNodes) {
-    return Error::ResourceLimit("merged tree has more than " + std::to_string(kMaxNodes - 1) +
-                                " entries");
+// True for a directory of one sorted volume with no mount point below it and
+// no control directory in it: its children are exactly the volume
+// directory's, already in node order. Most directories of most packages are
+// like this, and building them directly skips the merge's per-child name
+// comparisons and copies (a third of building a 100k-entry snapshot).
+bool SnapshotBuilder::IsPlainVolumeDirectory(const Pending& p) const {
+  if (p.layer_count != 1) return false;
+  if (p.mounts != nullptr && !p.mounts->children.empty()) return false;
+  if (p.node == 0 && has_control_) return false;
+  return s_.sources_[layer_pool_[p.layer_begin].source].volume->sorted();
+}
+
+Result<void> SnapshotBuilder::AppendVolumeChildren(const Pending& p) {
+  const Layer layer = layer_pool_[p.layer_begin];
+  const webc::Volume& volume = *s_.sources_[layer.source].volume;
+  const std::span<const webc::Entry> children = volume.Children(volume.entries()[layer.entry]);
+  WEBCFS_RETURN_IF_ERROR(CheckRoomFor(children.size()));
+  webc::LargeArray<Node>& nodes = s_.nodes_;
+  const auto first = static_cast<uint32_t>(nodes.size());
+  for (const webc::Entry& child : children) {
+    Node n;
+    n.parent = p.node;
+    n.source = layer.source;
+    n.entry = volume.IndexOf(child);
+    n.type = child.is_dir() ? NodeType::kDirectory : NodeType::kFile;
+    const auto index = static_cast<uint32_t>(nodes.size());
+    nodes.push_back(n);
+    if (child.is_dir()) {
+      const Layer own{layer.source, n.entry};
+      queue_.push_back({index, PushLayers({&own, 1}), 1, nullptr, nullptr});
+    }
   }
+  nodes[p.node].first_child = first;
+  nodes[p.node].child_count = static_cast<uint32_t>(children.size());
+  return Ok();
+}
+
+Result<void> SnapshotBuilder::CheckRoomFor(size_t children) const {
+  if (s_.nodes_.size() + children < kMaxNodes) return Ok();
+  return Error::ResourceLimit("merged tree has more than " + std::to_string(kMaxNodes - 1) +
+                              " entries");
+}
+
+Result<void> SnapshotBuilder::AppendChildren(uint32_t parent) {
+  WEBCFS_RETURN_IF_ERROR(CheckRoomFor(merged_.size()));
+  webc::LargeArray<Node>& nodes = s_.nodes_;
   const auto first = static_cast<uint32_t>(nodes.size());
   for (const ChildSpec& spec : merged_) {
     Node n;
@@ -532,7 +578,7 @@ Result<std::optional<webc::Sha256Digest>> Snapshot::StoredHash(const Node& n) co
 
 SnapshotMemory Snapshot::Memory() const {
   SnapshotMemory m;
-  m.nodes = nodes_.capacity() * sizeof(Node);
+  m.nodes = nodes_.size() * sizeof(Node);
   m.own_names = own_names_.capacity() * sizeof(own_names_[0]);
   for (const auto& [node, s] : own_names_) m.own_names += s.capacity() > 15 ? s.capacity() + 1 : 0;
   for (const std::string& b : blobs_) m.blobs += sizeof(std::string) + b.capacity();

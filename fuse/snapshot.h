@@ -42,6 +42,7 @@
 
 #include "resolver/resolution.h"
 #include "webc/container.h"
+#include "webc/large_array.h"
 #include "webc/result.h"
 
 namespace webcfs::fuse {
@@ -98,7 +99,7 @@ struct FileExtent {
 
 // Memory accounting for tests and benchmarks (bytes).
 struct SnapshotMemory {
-  size_t nodes = 0;           // node_count * sizeof(Node) (capacity, not size)
+  size_t nodes = 0;           // node_count * sizeof(Node) (spare capacity is given back)
   size_t own_names = 0;       // names stored in the snapshot itself
   size_t blobs = 0;           // control-directory file contents
   size_t other = 0;           // sources table and fixed overhead
@@ -164,7 +165,7 @@ class Snapshot {
   friend class SnapshotBuilder;
 
   std::shared_ptr<const resolver::Resolution> resolution_;
-  std::vector<Node> nodes_;
+  webc::LargeArray<Node> nodes_;
   std::vector<Source> sources_;
   // (node index, name) of every kOwnName node, sorted by node index. Not
   // resized after Build(), so NameOf can return views of the strings.

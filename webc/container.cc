@@ -8,17 +8,20 @@
 
 #include "webc/byte_cursor.h"
 #include "webc/container_internal.h"
+#include "webc/large_array.h"
 
 namespace webcfs::webc {
 
 // ---- Volume ---------------------------------------------------------------
 
-Volume::Volume(std::string name, std::vector<Entry> entries, std::string names, bool sorted)
+Volume::Volume(std::string name, LargeArray<Entry> entries, LargeString names, bool sorted)
     : name_(std::move(name)),
       entries_(std::move(entries)),
       names_(std::move(names)),
       sorted_(sorted) {
   if (entries_.empty()) entries_.push_back(Entry{});  // root() is always valid
+  ReleaseSpareCapacity(entries_);
+  ReleaseSpareCapacity(names_);
 }
 
 const Entry* Volume::Find(const Entry& dir, std::string_view name) const {
@@ -72,25 +75,8 @@ void ContainerBuilder::NoteIntegrityIssue(std::string message) {
 
 namespace {
 
-// From this size on, ReadBuffer maps populated pages instead of calling new.
+// From this size on, ReadBuffer maps huge pages instead of calling new.
 constexpr size_t kMapThreshold = size_t{1} << 20;
-constexpr size_t kHugePage = size_t{2} << 20;
-
-size_t RoundUp(size_t n, size_t to) { return (n + to - 1) / to * to; }
-
-// `length` bytes (a multiple of kHugePage) at a kHugePage-aligned address,
-// or nullptr. Mapping more and trimming both ends is how to get alignment.
-std::byte* MapAligned(size_t length) {
-  void* p = ::mmap(nullptr, length + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
-  if (p == MAP_FAILED) return nullptr;
-  auto* raw = static_cast<std::byte*>(p);
-  auto* aligned = reinterpret_cast<std::byte*>(RoundUp(reinterpret_cast<uintptr_t>(p), kHugePage));
-  const auto head = static_cast<size_t>(aligned - raw);
-  if (head > 0) ::munmap(raw, head);
-  if (head < kHugePage) ::munmap(aligned + length, kHugePage - head);
-  return aligned;
-}
 
 }  // namespace
 
@@ -103,13 +89,11 @@ std::byte* ReadBuffer::Get(size_t n, bool will_fill) {
     // VM each fault can also cost a trap to the hypervisor (~6 µs per 4 KiB
     // page measured here, even for pages MAP_POPULATE had faulted in). The
     // buffer lives only while a container is parsed.
-    const size_t length = RoundUp(n, kHugePage);
-    data_ = MapAligned(length);
+    data_ = MapHugePages(n);
     if (data_ == nullptr) return nullptr;
-    capacity_ = length;
+    capacity_ = n;
     mapped_ = true;
-    (void)::madvise(data_, length, MADV_HUGEPAGE);
-    if (will_fill) (void)::madvise(data_, length, MADV_POPULATE_WRITE);  // best effort
+    if (will_fill) (void)::madvise(data_, n, MADV_POPULATE_WRITE);  // best effort
     return data_;
   }
   data_ = new std::byte[n];
@@ -119,7 +103,7 @@ std::byte* ReadBuffer::Get(size_t n, bool will_fill) {
 
 void ReadBuffer::Release() {
   if (mapped_) {
-    ::munmap(data_, capacity_);
+    UnmapHugePages(data_, capacity_);
   } else {
     delete[] data_;
   }

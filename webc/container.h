@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "webc/byte_source.h"
+#include "webc/large_array.h"
 #include "webc/manifest.h"
 #include "webc/result.h"
 #include "webc/sha256.h"
@@ -84,7 +85,8 @@ static_assert(sizeof(Entry) == 40);
 
 class Volume {
  public:
-  Volume(std::string name, std::vector<Entry> entries, std::string names, bool sorted);
+  // Takes the arrays as final: their spare capacity is given back to the kernel.
+  Volume(std::string name, LargeArray<Entry> entries, LargeString names, bool sorted);
 
   const std::string& name() const { return name_; }
   std::span<const Entry> entries() const { return entries_; }
@@ -96,6 +98,9 @@ class Volume {
   std::span<const Entry> Children(const Entry& dir) const {
     return std::span<const Entry>(entries_).subspan(dir.first_child(), dir.child_count());
   }
+  // Whether every directory's children are stored byte-sorted by name (as
+  // every known writer stores them); names are unique either way.
+  bool sorted() const { return sorted_; }
   // Child of `dir` called `name`, or nullptr. Binary search when the stored
   // order is byte-sorted, else linear. Allocates nothing.
   const Entry* Find(const Entry& dir, std::string_view name) const;
@@ -108,8 +113,8 @@ class Volume {
 
  private:
   std::string name_;
-  std::vector<Entry> entries_;
-  std::string names_;
+  LargeArray<Entry> entries_;
+  LargeString names_;
   bool sorted_;
 };
 

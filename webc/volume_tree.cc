@@ -147,9 +147,8 @@ Result<Volume> VolumeTreeBuilder::Build(const Entry& root, uint64_t root_ref, co
     entries_[i].SetChildren(first, count);
     WEBCFS_RETURN_IF_ERROR(CheckChildOrder(first, count));
   }
-  // No shrink_to_fit: spare capacity (from Reserve or from doubling) was
-  // never written, so it is address space, not resident memory, and copying
-  // the arrays to trim it would fault in a second copy.
+  // No shrink_to_fit: copying the arrays to trim them would fault in a second
+  // copy. Volume gives the pages of the spare capacity back instead.
   return Volume(volume_name_, std::move(entries_), std::move(names_), sorted_);
 }
 

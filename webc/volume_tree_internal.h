@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "webc/container.h"
+#include "webc/large_array.h"
 #include "webc/result.h"
 
 namespace webcfs::webc {
@@ -76,13 +77,13 @@ class VolumeTreeBuilder {
   const uint32_t max_depth_;
   const uint64_t max_entries_;
 
-  std::vector<Entry> entries_;
-  std::string names_;
+  LargeArray<Entry> entries_;
+  LargeString names_;
   bool sorted_ = true;
   // Build-time only, parallel to entries_.
-  std::vector<uint32_t> parent_;
-  std::vector<uint32_t> depth_;
-  std::vector<uint64_t> listing_ref_;
+  LargeArray<uint32_t> parent_;
+  LargeArray<uint32_t> depth_;
+  LargeArray<uint64_t> listing_ref_;
   std::unordered_set<uint64_t> listed_;  // listing refs already claimed by a directory
   uint32_t current_ = 0;                 // directory being listed
   std::optional<std::string> integrity_issue_;
