@@ -45,7 +45,7 @@ void* Allocate(size_t bytes) {
 
 void Deallocate(void* p, size_t bytes) noexcept {
   if (bytes < kHugePage) {
-    ::operator delete(p, bytes);
+    ::operator delete(p);  // unsized: clang only declares the sized form with -fsized-deallocation
   } else {
     UnmapHugePages(static_cast<std::byte*>(p), bytes);
   }
