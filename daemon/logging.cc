@@ -3,7 +3,6 @@
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <syslog.h>
 
 #include <cstdio>
@@ -13,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "daemon/libsystemd.h"
+#include "daemon/systemd_protocol.h"
 
 namespace webcfs::daemon {
 
@@ -49,13 +48,31 @@ int SyslogPriority(spdlog::level::level_enum level) {
   }
 }
 
-// spdlog 1.10's systemd_sink sends only MESSAGE, PRIORITY and the source
-// location; this one adds MOUNTPOINT and PACKAGE so that `journalctl
-// MOUNTPOINT=/mnt/x` selects one mount's daemon.
-class JournalSink final : public spdlog::sinks::base_sink<std::mutex> {
- public:
-  explicit JournalSink(const libsystemd::Api& api) : api_(api) {}
+std::string Mountpoint() {
+  Fields& f = GlobalFields();
+  std::lock_guard<std::mutex> lock(f.mu);
+  return f.mountpoint;
+}
 
+// "webcfs[/mnt/x]: message" — the mountpoint tells lines of several daemons
+// apart when their output is merged.
+void WriteStderrLine(const spdlog::details::log_msg& msg, const std::string& mountpoint) {
+  std::string line = "webcfs";
+  if (!mountpoint.empty()) line += "[" + mountpoint + "]";
+  line += ": ";
+  if (msg.level >= spdlog::level::warn || msg.level <= spdlog::level::debug) {
+    const spdlog::string_view_t level = spdlog::level::to_string_view(msg.level);
+    line.append(level.data(), level.size()).append(": ");
+  }
+  line.append(msg.payload.data(), msg.payload.size());
+  line += '\n';
+  std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+// Entries with MOUNTPOINT and PACKAGE fields, so that `journalctl
+// MOUNTPOINT=/mnt/x` selects one mount's daemon (spdlog's systemd_sink sends
+// only MESSAGE, PRIORITY and the source location, and needs libsystemd).
+class JournalSink final : public spdlog::sinks::base_sink<std::mutex> {
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
     std::string mountpoint, package;
@@ -65,7 +82,7 @@ class JournalSink final : public spdlog::sinks::base_sink<std::mutex> {
       mountpoint = f.mountpoint;
       package = f.package;
     }
-    // sd_journal_sendv: one iovec per FIELD=value; empty fields are left out.
+    // Empty fields are left out.
     std::vector<std::string> fields;
     fields.reserve(5);
     fields.push_back("MESSAGE=" + std::string(msg.payload.data(), msg.payload.size()));
@@ -73,39 +90,26 @@ class JournalSink final : public spdlog::sinks::base_sink<std::mutex> {
     fields.push_back("SYSLOG_IDENTIFIER=webcfs");
     if (!mountpoint.empty()) fields.push_back("MOUNTPOINT=" + mountpoint);
     if (!package.empty()) fields.push_back("PACKAGE=" + package);
-    std::vector<iovec> iov;
-    iov.reserve(fields.size());
-    for (std::string& f : fields) iov.push_back({f.data(), f.size()});
-    api_.journal_sendv(iov.data(), static_cast<int>(iov.size()));
+    auto sent = systemd_protocol::SendJournal(fields);
+    if (sent) return;
+    // Under systemd stderr reaches the journal too (without the fields): no
+    // line is lost. Why the journal failed is said once, not per line.
+    if (!reported_failure_) {
+      reported_failure_ = true;  // guarded by base_sink's mutex, held here
+      std::fprintf(stderr, "webcfs: logging to stderr: %s\n", sent.error().message().c_str());
+    }
+    WriteStderrLine(msg, mountpoint);
   }
-  void flush_() override {}
+  void flush_() override { std::fflush(stderr); }
 
  private:
-  const libsystemd::Api& api_;
+  bool reported_failure_ = false;
 };
 
-// stderr: "webcfs[/mnt/x]: message" — the mountpoint tells lines of several
-// daemons apart when their output is merged.
 class StderrSink final : public spdlog::sinks::base_sink<std::mutex> {
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
-    std::string mountpoint;
-    {
-      Fields& f = GlobalFields();
-      std::lock_guard<std::mutex> lock(f.mu);
-      mountpoint = f.mountpoint;
-    }
-    std::string line = "webcfs";
-    if (!mountpoint.empty()) line += "[" + mountpoint + "]";
-    line += ": ";
-    if (msg.level >= spdlog::level::warn || msg.level <= spdlog::level::debug) {
-      line += std::string(spdlog::level::to_string_view(msg.level).data(),
-                          spdlog::level::to_string_view(msg.level).size()) +
-              ": ";
-    }
-    line.append(msg.payload.data(), msg.payload.size());
-    line += '\n';
-    std::fwrite(line.data(), 1, line.size(), stderr);
+    WriteStderrLine(msg, Mountpoint());
   }
   void flush_() override { std::fflush(stderr); }
 };
@@ -128,21 +132,18 @@ LogTarget DetectLogTarget() {
   const bool by_systemd =
       std::getenv("INVOCATION_ID") != nullptr || std::getenv("JOURNAL_STREAM") != nullptr;
   struct stat st;
-  if (by_systemd && stat("/run/systemd/journal/socket", &st) == 0 && S_ISSOCK(st.st_mode)) {
+  if (by_systemd && stat(systemd_protocol::kJournalSocket, &st) == 0 && S_ISSOCK(st.st_mode)) {
     return LogTarget::kJournal;
   }
   return LogTarget::kStderr;
 }
 
 void SetupLogging(LogTarget target, spdlog::level::level_enum level) {
-  std::string journal_error;
-  const libsystemd::Api* journal =
-      target == LogTarget::kJournal ? libsystemd::Load(&journal_error) : nullptr;
   spdlog::sink_ptr sink;
-  if (journal != nullptr) {
-    sink = std::make_shared<JournalSink>(*journal);
+  if (target == LogTarget::kJournal) {
+    sink = std::make_shared<JournalSink>();
   } else {
-    sink = std::make_shared<StderrSink>();  // under systemd, stderr reaches the journal too
+    sink = std::make_shared<StderrSink>();
   }
   auto logger = std::make_shared<spdlog::logger>("webcfs", std::move(sink));
   logger->set_level(level);
@@ -150,9 +151,6 @@ void SetupLogging(LogTarget target, spdlog::level::level_enum level) {
   // operator reads after a failure.
   logger->flush_on(spdlog::level::warn);
   spdlog::set_default_logger(std::move(logger));
-  if (target == LogTarget::kJournal && journal == nullptr) {
-    spdlog::warn("logging to stderr: {}", journal_error);
-  }
 }
 
 void SetLogMountpoint(std::string mountpoint) {

@@ -23,8 +23,9 @@ LogTarget DetectLogTarget();
 
 // Installs the default logger for `target` at `level`. Journal entries carry
 // SYSLOG_IDENTIFIER=webcfs, PRIORITY and the fields MOUNTPOINT and PACKAGE
-// (`journalctl MOUNTPOINT=/mnt/x`). Safe to call again (e.g. once the
-// configuration file has been read).
+// (`journalctl MOUNTPOINT=/mnt/x`); an entry the journal does not take is
+// written to stderr instead, which systemd also collects. Safe to call again
+// (e.g. once the configuration file has been read).
 void SetupLogging(LogTarget target, spdlog::level::level_enum level);
 
 // Structured fields attached to every following journal entry (and shown as a

@@ -3,10 +3,9 @@
 #include <spdlog/spdlog.h>
 #include <time.h>
 
-#include <cstdlib>
 #include <string>
 
-#include "daemon/libsystemd.h"
+#include "daemon/systemd_protocol.h"
 
 namespace webcfs::daemon::notify {
 
@@ -19,21 +18,13 @@ std::string StatusLine(std::string_view status) {
   return line;
 }
 
-// libsystemd is loaded only when systemd is listening (see libsystemd.h).
-const libsystemd::Api* ApiIfRunBySystemd(const char* variable) {
-  if (std::getenv(variable) == nullptr) return nullptr;
-  std::string error;
-  const libsystemd::Api* api = libsystemd::Load(&error);
-  if (api == nullptr) spdlog::error("cannot notify systemd ({} is set): {}", variable, error);
-  return api;
-}
-
+// A failure to notify is not fatal: without a listener the daemon still serves.
+// Logged each time, since systemd may act on what it did not hear (a missed
+// WATCHDOG=1 restarts the service).
 void Send(const std::string& message) {
-  const libsystemd::Api* api = ApiIfRunBySystemd("NOTIFY_SOCKET");
-  if (api == nullptr) return;
-  // unset_environment=0: later notifications (reload, stop) need NOTIFY_SOCKET.
-  // A failure to notify is not fatal: without a listener the daemon still serves.
-  (void)api->notify(0, message.c_str());
+  if (auto sent = systemd_protocol::Notify(message); !sent) {
+    spdlog::warn("cannot notify systemd: {}", sent.error().message());
+  }
 }
 
 uint64_t MonotonicUsec() {
@@ -62,10 +53,7 @@ void Fatal(int errno_value, std::string_view status) {
 }
 
 std::optional<std::chrono::microseconds> WatchdogInterval() {
-  const libsystemd::Api* api = ApiIfRunBySystemd("WATCHDOG_USEC");
-  uint64_t usec = 0;
-  if (api == nullptr || api->watchdog_enabled(0, &usec) <= 0 || usec == 0) return std::nullopt;
-  return std::chrono::microseconds(usec);
+  return systemd_protocol::WatchdogInterval();
 }
 
 }  // namespace webcfs::daemon::notify

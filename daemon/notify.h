@@ -1,4 +1,6 @@
-// The systemd notification protocol (sd_notify(3)) as the daemon uses it.
+// The systemd notification protocol (sd_notify(3)) as the daemon uses it,
+// spoken directly (systemd_protocol.h). A failed notification is logged, not
+// fatal.
 // Every call is a no-op when NOTIFY_SOCKET is unset (not run by systemd), so
 // callers need no "are we a service" checks.
 //

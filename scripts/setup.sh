@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   # build
   cmake g++ make pkg-config clang clang-format
-  libfuse3-dev fuse3 libzstd-dev zstd nlohmann-json3-dev libsystemd-dev libspdlog-dev libfmt-dev
+  libfuse3-dev fuse3 libzstd-dev zstd nlohmann-json3-dev libspdlog-dev libfmt-dev
   libssl-dev libcli11-dev libtomlplusplus-dev libgtest-dev libgmock-dev libclang-rt-14-dev
   wabt  # wat2wasm: compiles the example packages (examples/)
   # tests
