@@ -1,6 +1,6 @@
-// The webcfs executable's code layout (daemon/CMakeLists.txt): when linked with
-// gold, the functions daemon/link-order.txt lists must sit in the binary in that
-// order, the serving ones packed together. Fails when the list has gone stale
+// The webcfs executable's code layout (daemon/CMakeLists.txt): in the static
+// release build, the functions daemon/link-order.txt lists must sit in the
+// binary in that order, the serving ones packed together. Fails when the list has gone stale
 // (too many of its functions renamed or removed): regenerate it with
 // scripts/link-order.py.
 #include <gtest/gtest.h>
@@ -74,9 +74,8 @@ std::vector<const Symbol*> Block(const std::map<std::string, Symbol>& symbols,
 }
 
 TEST(LinkOrderTest, ListedFunctionsAreLaidOutInOrderServingOnesPacked) {
-  if (Output("readelf -p .note.gnu.gold-version '" + kBinary + "' 2>/dev/null").find("gold") ==
-      std::string::npos) {
-    GTEST_SKIP() << kBinary << " was not linked by gold (no WEBCFS_STATIC_RUNTIME, or no gold)";
+  if (Output("readelf -SW '" + kBinary + "'").find(".text.webcfs_ordered") == std::string::npos) {
+    GTEST_SKIP() << kBinary << " has no ordered code section (not a WEBCFS_STATIC_RUNTIME build)";
   }
   const auto symbols = SymbolsOf(kBinary);
   ASSERT_FALSE(symbols.empty()) << "nm found no symbols in " << kBinary;
@@ -107,6 +106,34 @@ TEST(LinkOrderTest, ListedFunctionsAreLaidOutInOrderServingOnesPacked) {
       EXPECT_LE(span, code + code / 4) << "serving code spans " << span << " bytes for " << code;
     }
   }
+}
+
+// Code built without -ffunction-sections is listed by archive member
+// ("libc.a:malloc.o .text"): the static build lays glibc's malloc out with the
+// serving code, ahead of the unordered .text.
+TEST(LinkOrderTest, ListedArchiveMembersAreLaidOutAheadOfTheRest) {
+  const std::string sections = Output("readelf -SW '" + kBinary + "'");
+  if (sections.find(".text.webcfs_ordered") == std::string::npos) {
+    GTEST_SKIP() << kBinary << " has no ordered code section (not a WEBCFS_STATIC_RUNTIME build)";
+  }
+  std::ifstream in(kLinkOrder);
+  bool listed = false;
+  for (std::string line; std::getline(in, line);) listed |= line.rfind("libc.a:malloc.o ", 0) == 0;
+  ASSERT_TRUE(listed) << kLinkOrder << " does not list glibc's malloc: regenerate it";
+  // "[13] .text  PROGBITS  <address> ...": where the unordered code begins.
+  std::istringstream lines(sections);
+  uint64_t text_start = 0;
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream fields(line.substr(line.find(']') + 1));
+    std::string name, type, address;
+    if (fields >> name >> type >> address && name == ".text")
+      text_start = std::stoull(address, nullptr, 16);
+  }
+  ASSERT_NE(text_start, 0u) << "no .text section in " << kBinary;
+  const auto symbols = SymbolsOf(kBinary);
+  const auto malloc_symbol = symbols.find("malloc");
+  ASSERT_NE(malloc_symbol, symbols.end()) << "no malloc in " << kBinary;
+  EXPECT_LT(malloc_symbol->second.address, text_start);
 }
 
 }  // namespace
