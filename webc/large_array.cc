@@ -1,7 +1,6 @@
 #include "webc/large_array.h"
 
 #include <sys/mman.h>
-#include <unistd.h>
 
 namespace webcfs::webc {
 namespace {
