@@ -6,11 +6,12 @@
 Why: the daemon's resident memory and its start-up are dominated by page faults
 on its own code (bench/FINDINGS.md §3.3). The kernel maps code 64 KiB around
 each fault, so functions that run together should sit together. This script
-runs a real mount of the example package under callgrind (valgrind, not in the
-set-up: `apt-get install valgrind`), walks it with ordinary tools, unmounts,
-and lists the input sections (-ffunction-sections) of every function that ran:
-first those the serving daemon ran after the fork, then those only the mount
-command ran before it. daemon/CMakeLists.txt turns the list into a linker-script
+runs a real mount of the example package under callgrind (valgrind, which
+scripts/setup.sh installs), walks it with ordinary tools, unmounts,
+and lists where every function that ran lives: its own input section
+(-ffunction-sections) or, for glibc, its archive member. First those the
+serving daemon ran after the fork, then those only the mount command ran
+before it. daemon/CMakeLists.txt turns the list into a linker-script
 fragment.
 
 Needs a WEBCFS_STATIC_RUNTIME build (the default release build) and root (the
@@ -19,7 +20,6 @@ exist are ignored by the linker; tests/unit/daemon/link_order_test.cc fails
 once too many of them are gone.
 """
 import argparse
-import glob
 import os
 import re
 import shutil
@@ -88,7 +88,7 @@ def profiles(work):
 def functions_run(profile, objects_of_interest):
     """Names of the functions that ran in any of `objects_of_interest` (paths)."""
     names, objects, functions = {}, {}, set()
-    in_binary = False
+    in_objects = False
     for line in open(profile, errors="replace"):
         key, _, value = line.rstrip("\n").partition("=")
         if key not in ("ob", "cob", "fn", "cfn"):
@@ -102,8 +102,8 @@ def functions_run(profile, objects_of_interest):
             table[ident] = name
         name = table.get(ident) if ident else name
         if key == "ob":
-            in_binary = bool(name) and os.path.realpath(name) in objects_of_interest
-        elif key == "fn" and in_binary:
+            in_objects = bool(name) and os.path.realpath(name) in objects_of_interest
+        elif key == "fn" and in_objects:
             # Minus callgrind's recursion suffix and a shared library's symbol version.
             functions.add(re.sub(r"@.*$", "", re.sub(r"'\d+$", "", name)))
     return functions
