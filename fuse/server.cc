@@ -14,7 +14,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 #include <string_view>
@@ -31,7 +33,17 @@ namespace webcfs::fuse {
 // when that number reaches zero.
 struct Server::Live {
   explicit Live(std::shared_ptr<const Snapshot> s)
-      : snapshot(std::move(s)), entered(new std::atomic<bool>[snapshot->node_count()]()) {}
+      : snapshot(std::move(s)),
+        entered(static_cast<uint8_t*>(std::calloc(std::max<size_t>(snapshot->max_nodes(), 1), 1))) {
+    if (entered == nullptr) throw std::bad_alloc();
+  }
+  bool Entered(uint32_t dir) const {
+    return std::atomic_ref<uint8_t>(entered.get()[dir]).load(std::memory_order_relaxed) != 0;
+  }
+  void SetEntered(uint32_t dir) {
+    std::atomic_ref<uint8_t> flag(entered.get()[dir]);
+    if (flag.load(std::memory_order_relaxed) == 0) flag.store(1, std::memory_order_relaxed);
+  }
 
   uint32_t generation = 0;
   std::shared_ptr<const Snapshot> snapshot;
@@ -39,8 +51,12 @@ struct Server::Live {
   // entered[d]: the kernel was given entries of directory node d (lookup or
   // readdirplus), so it may cache dentries below it. Once the snapshot is
   // replaced, SwapSnapshot invalidates those so that the kernel forgets them
-  // (see there). One byte per node, only written on a cold lookup.
-  std::unique_ptr<std::atomic<bool>[]> entered;
+  // (see there). One byte per node the snapshot can have (calloc: pages of
+  // nodes never built are never touched), only written on a cold lookup.
+  struct Free {
+    void operator()(uint8_t* p) const { std::free(p); }
+  };
+  std::unique_ptr<uint8_t[], Free> entered;
 };
 
 struct Server::Impl {
@@ -231,12 +247,13 @@ void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
   if (int err = Resolve(impl, parent, &t)) return (void)fuse_reply_err(req, err);
   if (!t.node->is_dir()) return (void)fuse_reply_err(req, ENOTDIR);
   const Snapshot& s = t.snapshot();
+  if (!s.Expand(*t.node)) return (void)fuse_reply_err(req, Failed(impl, EIO));
   const std::string_view key(name);
   const Node* n;
   if (key == ".") {
     n = t.node;
   } else if (key == "..") {
-    n = &s.nodes()[t.node->parent];
+    n = &s.ParentOf(*t.node);
   } else {
     n = s.Find(*t.node, key);
   }
@@ -247,10 +264,7 @@ void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
     fuse_reply_entry(req, &e);
     return;
   }
-  if (n->parent == t.snapshot().IndexOf(*t.node) && n != t.node) {
-    std::atomic<bool>& entered = t.live->entered[n->parent];
-    if (!entered.load(std::memory_order_relaxed)) entered.store(true, std::memory_order_relaxed);
-  }
+  if (n->parent == t.snapshot().IndexOf(*t.node) && n != t.node) t.live->SetEntered(n->parent);
   ReplyEntry(req, impl, t, *n);
 }
 
@@ -382,7 +396,7 @@ size_t FillDir(fuse_req_t req, const Impl& impl, const Target& t, char* buf, siz
   size_t used = 0;
   char name[webc::kMaxNameLength + 1];
   for (uint64_t pos = static_cast<uint64_t>(off); pos < 2 + children.size(); ++pos) {
-    const Node& n = pos == 0 ? dir : pos == 1 ? s.nodes()[dir.parent] : children[pos - 2];
+    const Node& n = pos == 0 ? dir : pos == 1 ? s.ParentOf(dir) : children[pos - 2];
     const std::string_view nm = pos == 0 ? "." : pos == 1 ? ".." : s.NameOf(n);
     const size_t len = std::min(nm.size(), sizeof(name) - 1);
     std::memcpy(name, nm.data(), len);
@@ -421,6 +435,7 @@ void ReadDirCommon(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool 
   if (int err = Resolve(impl, ino, &t)) return (void)fuse_reply_err(req, err);
   if (!t.node->is_dir()) return (void)fuse_reply_err(req, ENOTDIR);
   if (off < 0) return (void)fuse_reply_err(req, EINVAL);
+  if (!t.snapshot().Expand(*t.node)) return (void)fuse_reply_err(req, Failed(impl, EIO));
   try {
     if (tls_dirbuf.size() < size) tls_dirbuf.resize(size);
   } catch (const std::bad_alloc&) {
@@ -430,7 +445,7 @@ void ReadDirCommon(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool 
   const size_t used = FillDir(req, impl, t, tls_dirbuf.data(), size, off, plus, &references);
   if (references != 0) {
     t.live->lookups.fetch_add(references);
-    t.live->entered[t.snapshot().IndexOf(*t.node)].store(true, std::memory_order_relaxed);
+    t.live->SetEntered(t.snapshot().IndexOf(*t.node));
   }
   if (fuse_reply_buf(req, tls_dirbuf.data(), used) != 0 && references != 0) {
     t.live->lookups.fetch_sub(references);
@@ -455,8 +470,8 @@ void StatFs(fuse_req_t req, fuse_ino_t /*ino*/) noexcept {
   struct statvfs st {};
   st.f_bsize = 4096;
   st.f_frsize = 4096;
-  st.f_blocks = (s->total_file_bytes() + 4095) / 4096;
-  st.f_files = s->node_count();
+  st.f_blocks = (s->container_bytes() + 4095) / 4096;
+  st.f_files = s->max_nodes();  // directories are expanded lazily: the bound, not the count so far
   st.f_namemax = webc::kMaxNameLength;
   st.f_flag = ST_RDONLY;
   fuse_reply_statfs(req, &st);
@@ -730,9 +745,9 @@ uint32_t Server::SwapSnapshot(std::shared_ptr<const Snapshot> next) {
     for (const auto& old : replaced) {
       const Snapshot& s = *old->snapshot;
       for (uint32_t d = 1; d < s.node_count(); ++d) {
-        if (!old->entered[d].load(std::memory_order_relaxed)) continue;
+        if (!old->Entered(d)) continue;
         const fuse_ino_t parent = MakeIno(old->generation, d);
-        for (const Node& n : s.Children(s.nodes()[d])) {
+        for (const Node& n : s.Children(*s.NodeAt(d))) {
           const std::string_view name = s.NameOf(n);
           fuse_lowlevel_notify_inval_entry(session_, parent, name.data(), name.size());
         }

@@ -7,6 +7,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <unordered_map>
 #include <utility>
 
 #include "fuse/file_guard.h"
@@ -42,14 +43,14 @@ struct MountNode {
   bool is_mount = false;
 };
 
-// A directory node whose children are still to be built (breadth-first, so
-// every directory's children end up contiguous in Snapshot::nodes_).
+// What a directory node that is not expanded yet needs to be expanded, for
+// every directory but the plain ones: a plain directory shows one volume
+// directory, its own (source, entry), with no mount point below it.
 struct Pending {
-  uint32_t node;
-  uint32_t layer_begin;
-  uint32_t layer_count;
-  const MountNode* mounts;   // trie node of this path; nullptr when no mount lies below
-  const VirtualEntry* virt;  // control-directory directory; nullptr otherwise
+  uint32_t layer_begin = 0;  // in the builder's layer pool
+  uint32_t layer_count = 0;
+  const MountNode* mounts = nullptr;   // trie node of this path; nullptr when no mount lies below
+  const VirtualEntry* virt = nullptr;  // control-directory directory; nullptr otherwise
 };
 
 // One child of the directory being expanded.
@@ -94,6 +95,12 @@ size_t CountVirtual(const VirtualEntry& dir) {
   return n;
 }
 
+size_t CountMountTrie(const MountNode& node) {
+  size_t n = node.children.size();
+  for (const auto& [name, child] : node.children) n += CountMountTrie(child);
+  return n;
+}
+
 // The package file's mtime: the path the package came from (a registry file),
 // else the descriptor being read (which may be a copy in the cache).
 int64_t FileMtime(const webc::ByteSource& source, const std::string& path, int64_t fallback) {
@@ -105,11 +112,15 @@ int64_t FileMtime(const webc::ByteSource& source, const std::string& path, int64
 
 }  // namespace
 
+// Builds a snapshot's mount table and root, then lives on inside it to
+// expand directories on demand (under Snapshot::expand_mu_).
 class SnapshotBuilder final : public SnapshotBuilderContext {
  public:
   explicit SnapshotBuilder(Snapshot& s) : s_(s) {}
 
   Result<void> Build(const SnapshotOptions& options);
+  // Builds the children of directory node `dir`.
+  Result<void> Expand(uint32_t dir);
 
   uint32_t SourceFor(uint32_t package, const webc::Volume& volume) override {
     auto key = std::make_pair(package, &volume);
@@ -134,16 +145,25 @@ class SnapshotBuilder final : public SnapshotBuilderContext {
 
  private:
   Result<void> BuildMountTable();
-  Result<void> Expand(const Pending& p);
-  bool IsPlainVolumeDirectory(const Pending& p) const;
-  Result<void> AppendVolumeChildren(const Pending& p);
-  void CollectLayerChildren(const Pending& p);
-  void CollectOverrides(const Pending& p);
+  size_t MaxNodes() const;
+  // `layers` may point into layer_pool_: read before anything is pushed.
+  Result<void> ExpandWith(uint32_t node, std::span<const Layer> layers, const MountNode* mounts,
+                          const VirtualEntry* virt);
+  bool IsPlainVolumeDirectory(uint32_t node, std::span<const Layer> layers,
+                              const MountNode* mounts) const;
+  Result<void> AppendVolumeChildren(uint32_t node, Layer layer);
+  Result<void> CollectLayerChildren(std::span<const Layer> layers);
+  void CollectOverrides(uint32_t node, const MountNode* mounts);
   Result<void> AppendChildren(uint32_t parent);
   Result<void> CheckRoomFor(size_t children) const;
+  void Publish(uint32_t dir, uint32_t first, size_t count);
 
-  // Nodes are appended in index order, so own_names_ stays sorted.
-  void SetOwnName(uint32_t node, std::string_view name) { s_.own_names_.emplace_back(node, name); }
+  // Nodes are appended in index order, so own_names_ stays sorted; its
+  // reservation covers every name the trie and the control directory have.
+  void SetOwnName(uint32_t node, std::string_view name) {
+    s_.own_names_.emplace_back(node, name);
+    s_.own_name_count_.store(s_.own_names_.size(), std::memory_order_release);
+  }
   uint32_t PushLayers(std::span<const Layer> layers) {
     const auto begin = static_cast<uint32_t>(layer_pool_.size());
     layer_pool_.insert(layer_pool_.end(), layers.begin(), layers.end());
@@ -154,9 +174,11 @@ class SnapshotBuilder final : public SnapshotBuilderContext {
   MountNode mounts_;
   VirtualEntry control_;
   bool has_control_ = false;
+  size_t max_mapped_entries_ = 0;  // sum over mappings of their volume's max_entries() - 1
   std::map<std::pair<uint32_t, const webc::Volume*>, uint32_t> source_index_;
   std::vector<Layer> layer_pool_;
-  std::deque<Pending> queue_;
+  // Directory nodes not expanded yet that are not plain (see Pending).
+  std::unordered_map<uint32_t, Pending> pending_;
   // Scratch reused across Expand calls.
   std::vector<Layer> current_layers_;
   std::vector<Candidate> candidates_;
@@ -210,10 +232,19 @@ Result<void> SnapshotBuilder::BuildMountTable() {
       node = &it->second;
     }
     node->is_mount = true;
+    max_mapped_entries_ += volume->max_entries() - 1;  // its root is the mount point's node
     node->layers.push_back(
         {SourceFor(static_cast<uint32_t>(m.volume_package), *volume), volume->IndexOf(*dir)});
   }
   return Ok();
+}
+
+// Every node shows a different (mapping, entry) pair, a mount-table path or a
+// control-directory entry, so this bounds the node count however the
+// directories are expanded.
+size_t SnapshotBuilder::MaxNodes() const {
+  const size_t virtual_nodes = has_control_ ? 1 + CountVirtual(control_) : 0;
+  return 1 + virtual_nodes + CountMountTrie(mounts_) + max_mapped_entries_;
 }
 
 Result<void> SnapshotBuilder::Build(const SnapshotOptions& options) {
@@ -234,17 +265,15 @@ Result<void> SnapshotBuilder::Build(const SnapshotOptions& options) {
     SortVirtual(control_);
     has_control_ = true;
   }
+  for (const resolver::ResolvedPackage& p : r.packages) {
+    if (p.container != nullptr) s_.container_bytes_ += p.container->source().size();
+  }
 
-  // Upper bound on the node count, so the node array is allocated once.
-  size_t estimate = 1 + (has_control_ ? 1 + CountVirtual(control_) : 0);
-  for (const auto& [key, index] : source_index_) estimate += key.second->entries().size();
-  std::function<size_t(const MountNode&)> count_trie = [&](const MountNode& n) {
-    size_t c = n.children.size();
-    for (const auto& [name, child] : n.children) c += count_trie(child);
-    return c;
-  };
-  estimate += count_trie(mounts_);
-  s_.nodes_.reserve(std::min<size_t>(estimate, kMaxNodes));
+  // Reserved once, never grown: expansion runs while other threads read
+  // nodes, so they must never move. Pages are touched as nodes are built.
+  s_.nodes_.reserve(std::min<size_t>(MaxNodes(), kMaxNodes));
+  webc::UseSmallPages(s_.nodes_);
+  s_.own_names_.reserve((has_control_ ? 1 + CountVirtual(control_) : 0) + CountMountTrie(mounts_));
 
   Node root;
   root.parent = 0;
@@ -253,19 +282,27 @@ Result<void> SnapshotBuilder::Build(const SnapshotOptions& options) {
     root.entry = mounts_.layers[0].entry;
   }
   s_.nodes_.push_back(root);
-  queue_.push_back({0, PushLayers(mounts_.layers), static_cast<uint32_t>(mounts_.layers.size()),
-                    &mounts_, nullptr});
-  while (!queue_.empty()) {
-    const Pending p = queue_.front();
-    queue_.pop_front();
-    WEBCFS_RETURN_IF_ERROR(Expand(p));
+  s_.node_count_.store(1, std::memory_order_release);
+  pending_[0] = {PushLayers(mounts_.layers), static_cast<uint32_t>(mounts_.layers.size()), &mounts_,
+                 nullptr};
+  // The root is listed at once: every mount's first request is about it, and
+  // an unreadable root should fail the mount, not the first `ls`.
+  return Expand(0);
+}
+
+Result<void> SnapshotBuilder::Expand(uint32_t dir) {
+  const Node& node = s_.nodes_[dir];
+  if (node.expanded) return Ok();
+  auto it = pending_.find(dir);
+  if (it == pending_.end()) {
+    const Layer own{node.source, node.entry};
+    return ExpandWith(dir, {&own, 1}, nullptr, nullptr);
   }
-  // The estimate counts shadowed entries too; the pages past the last node
-  // go back to the kernel (copying to trim would fault in a second array).
-  webc::ReleaseSpareCapacity(s_.nodes_);
-  for (const Node& n : s_.nodes_) {
-    if (n.is_file()) s_.total_file_bytes_ += s_.FileSize(n);
-  }
+  const Pending p = it->second;
+  WEBCFS_RETURN_IF_ERROR(
+      ExpandWith(dir, std::span<const Layer>(layer_pool_).subspan(p.layer_begin, p.layer_count),
+                 p.mounts, p.virt));
+  pending_.erase(dir);
   return Ok();
 }
 
@@ -273,16 +310,16 @@ Result<void> SnapshotBuilder::Build(const SnapshotOptions& options) {
 // name into `base_`: the first layer that has a name wins; a winning directory
 // merges with the same-named directories of the following layers up to the
 // first layer that has a non-directory there.
-void SnapshotBuilder::CollectLayerChildren(const Pending& p) {
+Result<void> SnapshotBuilder::CollectLayerChildren(std::span<const Layer> layers) {
   base_.clear();
   candidates_.clear();
-  current_layers_.assign(layer_pool_.begin() + p.layer_begin,
-                         layer_pool_.begin() + p.layer_begin + p.layer_count);
+  current_layers_.assign(layers.begin(), layers.end());
   for (uint32_t rank = 0; rank < current_layers_.size(); ++rank) {
     const Layer& layer = current_layers_[rank];
     const webc::Volume& volume = *s_.sources_[layer.source].volume;
-    const webc::Entry& dir = volume.entries()[layer.entry];
-    for (const webc::Entry& child : volume.Children(dir)) {
+    auto children = volume.ListChildren(volume.EntryAt(layer.entry));
+    if (!children) return std::move(children).error();
+    for (const webc::Entry& child : *children) {
       candidates_.push_back(
           {volume.NameOf(child), rank, layer.source, volume.IndexOf(child), child.is_dir()});
     }
@@ -314,15 +351,16 @@ void SnapshotBuilder::CollectLayerChildren(const Pending& p) {
     base_.push_back(spec);
     i = j;
   }
+  return Ok();
 }
 
 // Children that do not come from this directory's layers: mount points (and
 // the paths leading to them) below this directory, and the control directory
 // at the root. Sorted by name, like `base_`.
-void SnapshotBuilder::CollectOverrides(const Pending& p) {
+void SnapshotBuilder::CollectOverrides(uint32_t node, const MountNode* mounts) {
   overrides_.clear();
-  if (p.mounts != nullptr) {
-    for (const auto& [name, child] : p.mounts->children) {
+  if (mounts != nullptr) {
+    for (const auto& [name, child] : mounts->children) {
       ChildSpec spec;
       spec.name = name;
       spec.own_name = true;
@@ -336,7 +374,7 @@ void SnapshotBuilder::CollectOverrides(const Pending& p) {
       overrides_.push_back(spec);
     }
   }
-  if (p.node == 0 && has_control_) {
+  if (node == 0 && has_control_) {
     ChildSpec spec;
     spec.name = control_.name;
     spec.own_name = true;
@@ -351,10 +389,11 @@ void SnapshotBuilder::CollectOverrides(const Pending& p) {
   }
 }
 
-Result<void> SnapshotBuilder::Expand(const Pending& p) {
+Result<void> SnapshotBuilder::ExpandWith(uint32_t node, std::span<const Layer> layers,
+                                         const MountNode* mounts, const VirtualEntry* virt) {
   merged_.clear();
-  if (p.virt != nullptr) {
-    for (const VirtualEntry& v : p.virt->children) {
+  if (virt != nullptr) {
+    for (const VirtualEntry& v : virt->children) {
       ChildSpec spec;
       spec.name = v.name;
       spec.own_name = true;
@@ -370,12 +409,12 @@ Result<void> SnapshotBuilder::Expand(const Pending& p) {
       }
       merged_.push_back(spec);
     }
-    return AppendChildren(p.node);
+    return AppendChildren(node);
   }
 
-  if (IsPlainVolumeDirectory(p)) return AppendVolumeChildren(p);
-  CollectLayerChildren(p);
-  CollectOverrides(p);
+  if (IsPlainVolumeDirectory(node, layers, mounts)) return AppendVolumeChildren(node, layers[0]);
+  WEBCFS_RETURN_IF_ERROR(CollectLayerChildren(layers));
+  CollectOverrides(node, mounts);
   // Merge the two sorted lists; on a name clash the override wins. A path that
   // only leads to a deeper mount point keeps the layers' directory contents
   // when the layers have a directory there (the deepest mount covering it is
@@ -403,7 +442,7 @@ Result<void> SnapshotBuilder::Expand(const Pending& p) {
     }
     merged_.push_back(spec);
   }
-  return AppendChildren(p.node);
+  return AppendChildren(node);
 }
 
 // True for a directory of one sorted volume with no mount point below it and
@@ -411,41 +450,39 @@ Result<void> SnapshotBuilder::Expand(const Pending& p) {
 // directory's, already in node order. Most directories of most packages are
 // like this, and building them directly skips the merge's per-child name
 // comparisons and copies (a third of building a 100k-entry snapshot).
-bool SnapshotBuilder::IsPlainVolumeDirectory(const Pending& p) const {
-  if (p.layer_count != 1) return false;
-  if (p.mounts != nullptr && !p.mounts->children.empty()) return false;
-  if (p.node == 0 && has_control_) return false;
-  return s_.sources_[layer_pool_[p.layer_begin].source].volume->sorted();
+bool SnapshotBuilder::IsPlainVolumeDirectory(uint32_t node, std::span<const Layer> layers,
+                                             const MountNode* mounts) const {
+  if (layers.size() != 1) return false;
+  if (mounts != nullptr && !mounts->children.empty()) return false;
+  if (node == 0 && has_control_) return false;
+  return s_.sources_[layers[0].source].volume->sorted();
 }
 
-Result<void> SnapshotBuilder::AppendVolumeChildren(const Pending& p) {
-  const Layer layer = layer_pool_[p.layer_begin];
+Result<void> SnapshotBuilder::AppendVolumeChildren(uint32_t node, Layer layer) {
   const webc::Volume& volume = *s_.sources_[layer.source].volume;
-  const std::span<const webc::Entry> children = volume.Children(volume.entries()[layer.entry]);
+  auto listed = volume.ListChildren(volume.EntryAt(layer.entry));
+  if (!listed) return std::move(listed).error();
+  const std::span<const webc::Entry> children = *listed;
   WEBCFS_RETURN_IF_ERROR(CheckRoomFor(children.size()));
   webc::LargeArray<Node>& nodes = s_.nodes_;
   const auto first = static_cast<uint32_t>(nodes.size());
   for (const webc::Entry& child : children) {
     Node n;
-    n.parent = p.node;
+    n.parent = node;
     n.source = layer.source;
     n.entry = volume.IndexOf(child);
     n.type = child.is_dir() ? NodeType::kDirectory : NodeType::kFile;
-    const auto index = static_cast<uint32_t>(nodes.size());
-    nodes.push_back(n);
-    if (child.is_dir()) {
-      const Layer own{layer.source, n.entry};
-      queue_.push_back({index, PushLayers({&own, 1}), 1, nullptr, nullptr});
-    }
+    nodes.push_back(n);  // a plain directory's subdirectories are plain: no Pending
   }
-  nodes[p.node].first_child = first;
-  nodes[p.node].child_count = static_cast<uint32_t>(children.size());
+  Publish(node, first, children.size());
   return Ok();
 }
 
+// The reservation is an upper bound (MaxNodes), so this fails only past
+// kMaxNodes or on a bug; growing the array would move nodes other threads read.
 Result<void> SnapshotBuilder::CheckRoomFor(size_t children) const {
-  if (s_.nodes_.size() + children < kMaxNodes) return Ok();
-  return Error::ResourceLimit("merged tree has more than " + std::to_string(kMaxNodes - 1) +
+  if (s_.nodes_.size() + children <= s_.nodes_.capacity()) return Ok();
+  return Error::ResourceLimit("merged tree has more than " + std::to_string(s_.nodes_.capacity()) +
                               " entries");
 }
 
@@ -463,13 +500,25 @@ Result<void> SnapshotBuilder::AppendChildren(uint32_t parent) {
     const auto index = static_cast<uint32_t>(nodes.size());
     if (spec.own_name) SetOwnName(index, spec.name);
     nodes.push_back(n);
-    if (spec.type == NodeType::kDirectory) {
-      queue_.push_back({index, spec.layer_begin, spec.layer_count, spec.mounts, spec.virt});
+    const bool plain = spec.layer_count == 1 && spec.mounts == nullptr && spec.virt == nullptr &&
+                       layer_pool_[spec.layer_begin].source == spec.source &&
+                       layer_pool_[spec.layer_begin].entry == spec.entry;
+    if (spec.type == NodeType::kDirectory && !plain) {
+      pending_[index] = {spec.layer_begin, spec.layer_count, spec.mounts, spec.virt};
     }
   }
-  nodes[parent].first_child = first;
-  nodes[parent].child_count = static_cast<uint32_t>(merged_.size());
+  Publish(parent, first, merged_.size());
   return Ok();
+}
+
+// Makes the children visible: the count first, then the directory's range,
+// then its `expanded` flag, which readers load with acquire.
+void SnapshotBuilder::Publish(uint32_t dir, uint32_t first, size_t count) {
+  s_.node_count_.store(s_.nodes_.size(), std::memory_order_release);
+  Node& node = s_.nodes_[dir];
+  node.first_child = first;
+  node.child_count = static_cast<uint32_t>(count);
+  std::atomic_ref<uint8_t>(node.expanded).store(1, std::memory_order_release);
 }
 
 Result<std::shared_ptr<const Snapshot>> Snapshot::Build(
@@ -477,8 +526,8 @@ Result<std::shared_ptr<const Snapshot>> Snapshot::Build(
   if (resolution == nullptr) return Error::InvalidArgument("no resolution to serve");
   std::shared_ptr<Snapshot> s(new Snapshot());
   s->resolution_ = std::move(resolution);
-  SnapshotBuilder builder(*s);
-  WEBCFS_RETURN_IF_ERROR(builder.Build(options));
+  s->builder_ = std::make_unique<SnapshotBuilder>(*s);
+  WEBCFS_RETURN_IF_ERROR(s->builder_->Build(options));
   for (const resolver::ResolvedPackage& p : s->resolution_->packages) {
     const int fd = p.container != nullptr ? p.container->source().fd() : -1;
     s->guards_.push_back(fd >= 0 ? std::make_unique<const FileGuard>(fd, p.webc_sha256) : nullptr);
@@ -486,18 +535,47 @@ Result<std::shared_ptr<const Snapshot>> Snapshot::Build(
   return std::shared_ptr<const Snapshot>(std::move(s));
 }
 
+Snapshot::Snapshot() = default;
 Snapshot::~Snapshot() = default;
+
+Result<void> Snapshot::Expand(const Node& dir) const {
+  if (!dir.is_dir()) return Ok();
+  if (std::atomic_ref<uint8_t>(const_cast<uint8_t&>(dir.expanded))
+          .load(std::memory_order_acquire) != 0) {
+    return Ok();
+  }
+  std::lock_guard<std::mutex> lock(expand_mu_);
+  auto expanded = builder_->Expand(IndexOf(dir));
+  if (!expanded) return std::move(expanded).error().With("directory '" + PathOf(dir) + "'");
+  return Ok();
+}
+
+std::span<const Node> Snapshot::Children(const Node& dir) const {
+  if (!Expand(dir)) return {};
+  return std::span<const Node>(nodes_.data() + dir.first_child, dir.child_count);
+}
 
 std::string_view Snapshot::NameOf(const Node& n) const {
   if (n.flags & Node::kOwnName) {
     const uint32_t index = IndexOf(n);
-    auto it = std::lower_bound(own_names_.begin(), own_names_.end(), index,
+    const auto* begin = own_names_.data();
+    const auto* end = begin + own_name_count_.load(std::memory_order_acquire);
+    auto it = std::lower_bound(begin, end, index,
                                [](const auto& own, uint32_t i) { return own.first < i; });
-    return it != own_names_.end() && it->first == index ? it->second : std::string_view();
+    return it != end && it->first == index ? it->second : std::string_view();
   }
-  if (n.source == Node::kNone || &n == &nodes_[0]) return {};  // the root
+  if (n.source == Node::kNone || &n == &root()) return {};  // the root
   const webc::Volume& volume = *sources_[n.source].volume;
-  return volume.NameOf(volume.entries()[n.entry]);
+  return volume.NameOf(volume.EntryAt(n.entry));
+}
+
+std::string Snapshot::PathOf(const Node& n) const {
+  if (&n == &root()) return "/";
+  std::vector<std::string_view> parts;
+  for (const Node* at = &n; at != &root(); at = &ParentOf(*at)) parts.push_back(NameOf(*at));
+  std::string path;
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) path.append("/").append(*it);
+  return path;
 }
 
 const Node* Snapshot::Find(const Node& dir, std::string_view name) const {
@@ -530,13 +608,13 @@ uint32_t Snapshot::SubdirCount(const Node& dir) const {
 uint64_t Snapshot::FileSize(const Node& file) const {
   if (!file.is_file()) return 0;
   if (file.flags & Node::kBlob) return blobs_[file.entry].size();
-  return sources_[file.source].volume->entries()[file.entry].size;
+  return sources_[file.source].volume->EntryAt(file.entry).size;
 }
 
 int64_t Snapshot::MtimeSeconds(const Node& n) const {
   if (n.source == Node::kNone || (n.flags & Node::kBlob)) return default_mtime_;
   const Source& src = sources_[n.source];
-  const uint64_t stored = src.volume->entries()[n.entry].mtime;
+  const uint64_t stored = src.volume->EntryAt(n.entry).mtime;
   return stored != 0 ? NormalizeMtime(stored) : src.file_mtime;
 }
 
@@ -548,7 +626,7 @@ FileExtent Snapshot::Extent(const Node& file) const {
     return x;
   }
   const Source& src = sources_[file.source];
-  const webc::Entry& e = src.volume->entries()[file.entry];
+  const webc::Entry& e = src.volume->EntryAt(file.entry);
   x.source = &src.container->source();
   x.guard = guards_[src.package].get();
   x.offset = e.data_offset();
@@ -573,14 +651,13 @@ Result<std::optional<webc::Sha256Digest>> Snapshot::StoredHash(const Node& n) co
     return std::optional<webc::Sha256Digest>();
   }
   const Source& src = sources_[n.source];
-  return src.container->StoredHash(src.volume->entries()[n.entry]);
+  return src.container->StoredHash(src.volume->EntryAt(n.entry));
 }
 
 SnapshotMemory Snapshot::Memory() const {
   SnapshotMemory m;
-  m.nodes = nodes_.size() * sizeof(Node);
+  m.nodes = node_count() * sizeof(Node);
   m.own_names = own_names_.capacity() * sizeof(own_names_[0]);
-  for (const auto& [node, s] : own_names_) m.own_names += s.capacity() > 15 ? s.capacity() + 1 : 0;
   for (const std::string& b : blobs_) m.blobs += sizeof(std::string) + b.capacity();
   m.other = sizeof(Snapshot) + sources_.capacity() * sizeof(Source);
   std::vector<const webc::Volume*> seen;

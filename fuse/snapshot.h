@@ -23,16 +23,26 @@
 // the snapshot's own arena. File extents, sizes and mtimes are read from the
 // container's webc::Entry on demand.
 //
-// Thread-safety: immutable after Build(); every method is const and safe to
-// call concurrently. Lifetime: the snapshot keeps the Resolution (and so every
-// Container) alive.
+// Laziness: Build() builds the mount table and the root only. A directory's
+// children are built the first time anyone asks for them (Expand, Children,
+// Find), from its layers: a mount costs the same for ten entries or a
+// million, and a node is never built for a directory nobody opens. The node
+// array is reserved once for the most nodes the mappings can produce, so
+// nodes never move and a node index (an inode) stays valid.
+//
+// Thread-safety: every method is const and safe to call concurrently.
+// Expansion appends under a mutex and publishes a directory's children with
+// release order (Node::expanded); readers take no lock. Lifetime: the
+// snapshot keeps the Resolution (and so every Container) alive.
 #pragma once
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -48,6 +58,7 @@
 namespace webcfs::fuse {
 
 class FileGuard;
+class SnapshotBuilder;
 
 struct SnapshotOptions {
   // Name of the control directory at the root; empty = no control directory.
@@ -67,10 +78,11 @@ struct Node {
   uint32_t parent = 0;       // node index; the root is its own parent
   uint32_t source = kNone;   // index into Snapshot::sources(), kNone = synthetic
   uint32_t entry = 0;        // entry index in the source's volume, or blob index
-  uint32_t first_child = 0;  // directories: children are a contiguous,
-  uint32_t child_count = 0;  //   name-sorted range of node indices
+  uint32_t first_child = 0;  // directories, once expanded: children are a
+  uint32_t child_count = 0;  //   contiguous, name-sorted range of node indices
   NodeType type = NodeType::kDirectory;
   uint8_t flags = 0;
+  uint8_t expanded = 0;  // directories: 1 once first_child/child_count are set (atomic)
 
   bool is_dir() const { return type == NodeType::kDirectory; }
   bool is_file() const { return type == NodeType::kFile; }
@@ -99,7 +111,7 @@ struct FileExtent {
 
 // Memory accounting for tests and benchmarks (bytes).
 struct SnapshotMemory {
-  size_t nodes = 0;           // node_count * sizeof(Node) (spare capacity is given back)
+  size_t nodes = 0;           // node_count * sizeof(Node) (the unused reservation is not resident)
   size_t own_names = 0;       // names stored in the snapshot itself
   size_t blobs = 0;           // control-directory file contents
   size_t other = 0;           // sources table and fixed overhead
@@ -119,27 +131,36 @@ class Snapshot {
   ~Snapshot();
 
   const resolver::Resolution& resolution() const { return *resolution_; }
-  std::span<const Node> nodes() const { return nodes_; }
   std::span<const Source> sources() const { return sources_; }
-  size_t node_count() const { return nodes_.size(); }
-  const Node& root() const { return nodes_[0]; }
+  // Nodes built so far; grows as directories are expanded.
+  size_t node_count() const { return node_count_.load(std::memory_order_acquire); }
+  // The most nodes this snapshot can ever have (its reservation).
+  size_t max_nodes() const { return nodes_.capacity(); }
+  const Node& root() const { return nodes_.data()[0]; }
   uint32_t IndexOf(const Node& n) const { return static_cast<uint32_t>(&n - nodes_.data()); }
   // Node at `index`, or nullptr when out of range (indices come from the kernel).
   const Node* NodeAt(uint64_t index) const {
-    return index < nodes_.size() ? &nodes_[index] : nullptr;
+    return index < node_count() ? &nodes_.data()[index] : nullptr;
   }
+  const Node& ParentOf(const Node& n) const { return nodes_.data()[n.parent]; }
 
-  std::span<const Node> Children(const Node& dir) const {
-    return std::span<const Node>(nodes_).subspan(dir.first_child, dir.child_count);
-  }
+  // Builds the children of `dir` unless that was done before. Fails only
+  // when a lazily opened volume cannot be read (webc::Volume::ListChildren)
+  // or the reservation is exhausted (a bug).
+  Result<void> Expand(const Node& dir) const;
+  // The children of a directory (Expand first; empty if that fails).
+  std::span<const Node> Children(const Node& dir) const;
   // The node's name ("" for the root): its volume entry's name, or for
   // kOwnName nodes the snapshot's copy (a binary search over those few).
   std::string_view NameOf(const Node& n) const;
-  // Child of `dir` named `name`, or nullptr. Binary search; allocates nothing.
+  // Child of `dir` named `name`, or nullptr. Binary search; allocates nothing
+  // once `dir` is expanded.
   const Node* Find(const Node& dir, std::string_view name) const;
   // Node at an absolute path ("/", "/a/b"); empty components are skipped; "."
   // and ".." are not interpreted. For tests and tools, not the FUSE hot path.
   const Node* Lookup(std::string_view path) const;
+  // The node's absolute path ("/a/b"), for messages.
+  std::string PathOf(const Node& n) const;
 
   // Number of child directories (a directory's link count is 2 + this).
   uint32_t SubdirCount(const Node& dir) const;
@@ -156,26 +177,34 @@ class Snapshot {
   // The SHA-256 the container stores for a file node, if any.
   Result<std::optional<webc::Sha256Digest>> StoredHash(const Node& n) const;
 
-  uint64_t total_file_bytes() const { return total_file_bytes_; }
+  // Bytes of the containers the snapshot serves from (statfs's size).
+  uint64_t container_bytes() const { return container_bytes_; }
   std::string_view blob(uint32_t i) const { return blobs_[i]; }
   SnapshotMemory Memory() const;
 
  private:
-  Snapshot() = default;
+  Snapshot();
   friend class SnapshotBuilder;
 
   std::shared_ptr<const resolver::Resolution> resolution_;
+  // Reserved once (max_nodes); appended by expansion under expand_mu_.
   webc::LargeArray<Node> nodes_;
-  std::vector<Source> sources_;
-  // (node index, name) of every kOwnName node, sorted by node index. Not
-  // resized after Build(), so NameOf can return views of the strings.
-  std::vector<std::pair<uint32_t, std::string>> own_names_;
-  std::vector<std::string> blobs_;
+  std::atomic<size_t> node_count_{0};
+  std::vector<Source> sources_;  // fixed after Build()
+  // (node index, name) of every kOwnName node, in node order. Reserved once
+  // for every name the mount table and control directory can add, so
+  // appending never moves it; the names live in the builder.
+  std::vector<std::pair<uint32_t, std::string_view>> own_names_;
+  std::atomic<size_t> own_name_count_{0};
+  std::vector<std::string> blobs_;  // fixed after Build()
   // One per package whose container reads a file descriptor, else nullptr;
   // indexed like Resolution::packages.
   std::vector<std::unique_ptr<const FileGuard>> guards_;
   int64_t default_mtime_ = 0;
-  uint64_t total_file_bytes_ = 0;
+  uint64_t container_bytes_ = 0;
+  // What expansion needs (mount table, control directory, pending layers).
+  mutable std::mutex expand_mu_;
+  std::unique_ptr<SnapshotBuilder> builder_;  // guarded by expand_mu_ after Build()
 };
 
 // Escapes a package id into one path component for the control directory:

@@ -279,6 +279,10 @@ struct RecordKind {
 };
 constexpr RecordKind kSourceRecord{"sources", "webcfs-source"};
 constexpr RecordKind kVerifiedRecord{"verified", "webcfs-verified"};
+// `accepted/<hex>`: an eager webc::Container::Open accepted the entry. The tag
+// names the reader's rules: a webcfs whose reader refuses more must use a new
+// one, so that it checks every entry again once.
+constexpr RecordKind kAcceptedRecord{"accepted", "webcfs-accepted-r1"};
 
 std::string RecordPath(const std::string& dir, const RecordKind& kind, const std::string& name) {
   return dir + "/" + kind.subdir + "/" + name;
@@ -397,6 +401,24 @@ Result<void> ContentCache::VerifyOnce(const std::string& path, std::string_view 
   auto after = Stat(fd->get(), path);
   if (after && *after == *stamp) RecordVerified(dir_, path, hex, *stamp);
   return Ok();
+}
+
+bool ContentCache::WasAccepted(const std::string& path, std::string_view sha256_hex) const {
+  if (rehash_) return false;
+  auto fd = OpenRead(path);
+  if (!fd) return false;
+  auto stamp = Stat(fd->get(), path);
+  const std::string hex(sha256_hex);
+  return stamp && ReadStampRecord(dir_, kAcceptedRecord, hex, *stamp) == hex;
+}
+
+void ContentCache::RecordAccepted(const std::string& path, std::string_view sha256_hex) const {
+  auto fd = OpenRead(path);
+  if (!fd) return;
+  auto stamp = Stat(fd->get(), path);
+  if (stamp)
+    WriteStampRecord(dir_, kAcceptedRecord, std::string(sha256_hex), *stamp,
+                     std::string(sha256_hex));
 }
 
 Result<std::string> ContentCache::Find(std::string_view sha256_hex) const {

@@ -53,6 +53,15 @@ class ContentCache {
   // an entry exists whose content does not match its name.
   Result<std::string> Find(std::string_view sha256_hex) const;
 
+  // Whether an eager webc::Container::Open accepted the entry at `path`
+  // (named `sha256_hex`) as the file is now: recorded by RecordAccepted in
+  // `accepted/<hex>`, per file version like `verified/`, and never trusted
+  // with `rehash`. A later process can then open the entry with
+  // OpenOptions::lazy_directories, since the whole tree was checked once.
+  bool WasAccepted(const std::string& path, std::string_view sha256_hex) const;
+  // Best effort: without the record the next open is eager again.
+  void RecordAccepted(const std::string& path, std::string_view sha256_hex) const;
+
  private:
   ContentCache(std::string dir, bool rehash) : dir_(std::move(dir)), rehash_(rehash) {}
   std::string EntryPath(std::string_view sha256_hex) const;

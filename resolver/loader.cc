@@ -16,10 +16,19 @@ std::string Absolute(const std::string& path) {
   return ec ? path : abs.lexically_normal().string();
 }
 
+// Opens a container; a cache entry that an eager open accepted before (the
+// same file version) is opened lazily, and one that is accepted now is
+// recorded so that the next process can (resolver/cache.h).
 Result<std::shared_ptr<const webc::Container>> OpenContainer(const std::string& path,
-                                                             const webc::OpenOptions& options) {
+                                                             std::string_view sha256_hex,
+                                                             const LoadContext& context) {
+  webc::OpenOptions options = context.open_options;
+  const bool accepted =
+      context.cache != nullptr && !options.verify && context.cache->WasAccepted(path, sha256_hex);
+  options.lazy_directories = accepted;
   auto c = webc::Container::OpenFile(path, options);
   if (!c) return std::move(c).error();
+  if (context.cache != nullptr && !accepted) context.cache->RecordAccepted(path, sha256_hex);
   return std::shared_ptr<const webc::Container>(std::move(*c));
 }
 
@@ -39,7 +48,7 @@ Result<LoadedPackage> LoadPackage(const std::string& source, const LoadContext& 
     out.sha256_hex = *hex;
     out.container_path = out.source;
   }
-  auto container = OpenContainer(out.container_path, context.open_options);
+  auto container = OpenContainer(out.container_path, out.sha256_hex, context);
   if (!container) {
     // The reader names the file it opened; for a cache copy, say which source it holds.
     if (out.container_path != out.source) {
@@ -59,7 +68,7 @@ Result<LoadedPackage> LoadCached(const std::string& sha256_hex, const LoadContex
   out.source = *path;
   out.sha256_hex = sha256_hex;
   out.container_path = *path;
-  auto container = OpenContainer(*path, context.open_options);
+  auto container = OpenContainer(*path, sha256_hex, context);
   if (!container) return std::move(container).error();
   out.container = std::move(*container);
   return out;

@@ -3,7 +3,10 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <limits>
+#include <mutex>
 #include <utility>
 
 #include "webc/byte_cursor.h"
@@ -14,6 +17,15 @@ namespace webcfs::webc {
 
 // ---- Volume ---------------------------------------------------------------
 
+// A lazy volume's listing state. Listing appends to the volume's arrays under
+// `mu`; a directory's child range is published by clearing its `unlisted_`
+// byte with release order, so a reader that sees it cleared (acquire) also
+// sees the children.
+struct Volume::Lazy {
+  std::mutex mu;
+  std::unique_ptr<const DirectoryLister> lister;
+};
+
 Volume::Volume(std::string name, LargeArray<Entry> entries, LargeString names, bool sorted)
     : name_(std::move(name)),
       entries_(std::move(entries)),
@@ -22,6 +34,79 @@ Volume::Volume(std::string name, LargeArray<Entry> entries, LargeString names, b
   if (entries_.empty()) entries_.push_back(Entry{});  // root() is always valid
   ReleaseSpareCapacity(entries_);
   ReleaseSpareCapacity(names_);
+}
+
+Volume::Volume(std::string name, const Entry& root, std::unique_ptr<const DirectoryLister> lister,
+               uint64_t max_entries, uint64_t max_name_bytes)
+    : name_(std::move(name)), sorted_(true), lazy_(std::make_unique<Lazy>()) {
+  lazy_->lister = std::move(lister);
+  entries_.reserve(static_cast<size_t>(std::max<uint64_t>(max_entries, 1)));
+  names_.reserve(static_cast<size_t>(max_name_bytes));
+  UseSmallPages(entries_);
+  UseSmallPages(names_);
+  Entry r = root;
+  r.name_offset = 0;
+  r.name_length = 0;
+  entries_.push_back(r);
+}
+
+Volume::Volume(Volume&&) noexcept = default;
+Volume& Volume::operator=(Volume&&) noexcept = default;
+Volume::~Volume() = default;
+
+Result<std::span<const Entry>> Volume::ListChildren(const Entry& dir) const {
+  if (!dir.is_dir()) return std::span<const Entry>();
+  if (lazy_ != nullptr && !dir.listed()) {
+    std::lock_guard<std::mutex> lock(lazy_->mu);
+    if (dir.unlisted_ != 0) WEBCFS_RETURN_IF_ERROR(List(const_cast<Entry&>(dir)));
+  }
+  return std::span<const Entry>(entries_.data() + dir.first_child(), dir.child_count());
+}
+
+std::span<const Entry> Volume::Children(const Entry& dir) const {
+  auto children = ListChildren(dir);
+  return children ? *children : std::span<const Entry>();
+}
+
+// Appends the children of `dir` to the arrays, sorts them by name (Find and
+// the snapshot's merge rely on it) and publishes the range. On any error the
+// arrays are cut back, so a later call can try again.
+Result<void> Volume::List(Entry& dir) const {
+  const size_t first = entries_.size();
+  const size_t first_name = names_.size();
+  auto fail = [&](Error e) {
+    entries_.resize(first);
+    names_.resize(first_name);
+    return std::move(e).With("volume '" + name_ + "'");
+  };
+  auto listed = lazy_->lister->List(
+      dir.place_, [&](std::string_view name, const Entry& entry) -> Result<void> {
+        if (entries_.size() == entries_.capacity() ||
+            names_.size() + name.size() > names_.capacity() ||
+            names_.size() + name.size() > std::numeric_limits<uint32_t>::max()) {
+          return Error::ResourceLimit("more entries or names than its header can hold");
+        }
+        Entry e = entry;
+        e.name_offset = static_cast<uint32_t>(names_.size());
+        e.name_length = static_cast<uint16_t>(name.size());
+        names_.append(name);
+        entries_.push_back(e);
+        return Ok();
+      });
+  if (!listed) return fail(std::move(listed).error());
+  const auto begin = entries_.begin() + static_cast<std::ptrdiff_t>(first);
+  auto by_name = [this](const Entry& a, const Entry& b) { return NameOf(a) < NameOf(b); };
+  if (!std::is_sorted(begin, entries_.end(), by_name)) std::sort(begin, entries_.end(), by_name);
+  auto same = std::adjacent_find(begin, entries_.end(), [this](const Entry& a, const Entry& b) {
+    return NameOf(a) == NameOf(b);
+  });
+  if (same != entries_.end()) {
+    return fail(Error::Corrupt("directory record at offset " + std::to_string(dir.place_) +
+                               ": duplicate name '" + Printable(NameOf(*same)) + "'"));
+  }
+  dir.place_ = (static_cast<uint64_t>(entries_.size() - first) << 32) | first;
+  std::atomic_ref<uint8_t>(dir.unlisted_).store(0, std::memory_order_release);
+  return Ok();
 }
 
 const Entry* Volume::Find(const Entry& dir, std::string_view name) const {

@@ -11,6 +11,7 @@
 // writer seen). Entry indices are stable for the life of the Container.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -38,6 +39,12 @@ inline constexpr size_t kMaxNameLength = 255;  // bytes, like NAME_MAX
 struct OpenOptions {
   bool verify =
       false;  // check every stored checksum at Open (--verify); off: Open stays O(metadata)
+  // v2/v3 named volumes: decode only the root at Open and each directory when
+  // it is first listed, so Open costs the same for 10 entries or a million.
+  // Only for bytes an eager Open has already accepted (resolver/cache.h
+  // records that per content hash): a lazy Open checks just what it reads, so
+  // a malformed tree would surface as read errors during use, not at Open.
+  bool lazy_directories = false;
   uint32_t max_depth = kMaxDepth;
   uint64_t max_entries = kMaxEntriesPerContainer;
   // `.webc.zst` inputs: refuse to decompress past this many bytes.
@@ -63,9 +70,15 @@ struct Entry {
   // File: absolute offset of its bytes in the container; directory: 0.
   uint64_t data_offset() const { return is_file() ? place_ : 0; }
   // Directory: its children are Volume::entries()[first_child(), +child_count()),
-  // stored right after the directory's earlier siblings' subtrees; file: 0, 0.
-  uint32_t first_child() const { return is_dir() ? static_cast<uint32_t>(place_) : 0; }
-  uint32_t child_count() const { return is_dir() ? static_cast<uint32_t>(place_ >> 32) : 0; }
+  // stored right after the directory's earlier siblings' subtrees; file, or
+  // directory of a lazy volume not listed yet (Volume::ListChildren): 0, 0.
+  uint32_t first_child() const { return listed_dir() ? static_cast<uint32_t>(place_) : 0; }
+  uint32_t child_count() const { return listed_dir() ? static_cast<uint32_t>(place_ >> 32) : 0; }
+  // False only for a directory of a lazy volume whose children are not listed yet.
+  bool listed() const {
+    return std::atomic_ref<uint8_t>(const_cast<uint8_t&>(unlisted_))
+               .load(std::memory_order_acquire) == 0;
+  }
 
   // Make this a file whose bytes start at `offset`.
   void SetFile(uint64_t offset) {
@@ -77,32 +90,73 @@ struct Entry {
     type = EntryType::kDirectory;
     place_ = (static_cast<uint64_t>(count) << 32) | first;
   }
+  // Make this a directory of a lazy volume whose children are not listed yet;
+  // `listing_ref` says where the format stores its listing (Volume lists it).
+  void SetUnlisted(uint64_t listing_ref) {
+    type = EntryType::kDirectory;
+    unlisted_ = 1;
+    place_ = listing_ref;
+  }
 
  private:
+  friend class Volume;
+  bool listed_dir() const { return is_dir() && listed(); }
+  uint8_t unlisted_ = 0;  // lazy volumes: 1 until Volume has listed this directory
   uint64_t place_ = 0;
 };
 static_assert(sizeof(Entry) == 40);
 
+// How a lazy Volume lists one directory: implemented by a format reader.
+class DirectoryLister {
+ public:
+  // Called once per child in stored order; `name` is valid for the call only.
+  using AddFn = std::function<Result<void>(std::string_view name, const Entry& entry)>;
+  virtual ~DirectoryLister() = default;
+  // The children of the directory whose listing is at `ref` (a directory
+  // entry's SetUnlisted value). Directories among them are SetUnlisted.
+  virtual Result<void> List(uint64_t ref, const AddFn& add) const = 0;
+};
+
 class Volume {
  public:
-  // Takes the arrays as final: their spare capacity is given back to the kernel.
+  // An eagerly decoded volume. Takes the arrays as final: their spare capacity
+  // is given back to the kernel.
   Volume(std::string name, LargeArray<Entry> entries, LargeString names, bool sorted);
+  // A lazy volume (OpenOptions::lazy_directories): only the root is known;
+  // each directory is listed through `lister` when first asked for. The
+  // arrays are reserved once for at most `max_entries` entries and
+  // `max_name_bytes` bytes of names, so entries never move.
+  Volume(std::string name, const Entry& root, std::unique_ptr<const DirectoryLister> lister,
+         uint64_t max_entries, uint64_t max_name_bytes);
+  Volume(Volume&&) noexcept;
+  Volume& operator=(Volume&&) noexcept;
+  ~Volume();
 
   const std::string& name() const { return name_; }
+  // Every entry of an eager volume. Of a lazy one: the entries listed so far,
+  // and only while no other thread lists (tests and tools, not serving).
   std::span<const Entry> entries() const { return entries_; }
-  const Entry& root() const { return entries_[0]; }
+  const Entry& root() const { return entries_.data()[0]; }
+  // Entry `index` (an IndexOf value); safe while other threads list.
+  const Entry& EntryAt(uint32_t index) const { return entries_.data()[index]; }
   uint32_t IndexOf(const Entry& e) const { return static_cast<uint32_t>(&e - entries_.data()); }
   std::string_view NameOf(const Entry& e) const {
-    return std::string_view(names_).substr(e.name_offset, e.name_length);
+    return std::string_view(names_.data() + e.name_offset, e.name_length);
   }
-  std::span<const Entry> Children(const Entry& dir) const {
-    return std::span<const Entry>(entries_).subspan(dir.first_child(), dir.child_count());
-  }
+  // The children of a directory (empty for a file). A lazy volume lists the
+  // directory on first use; that can fail (a read error).
+  Result<std::span<const Entry>> ListChildren(const Entry& dir) const;
+  // ListChildren for callers that cannot fail: empty when listing fails.
+  std::span<const Entry> Children(const Entry& dir) const;
   // Whether every directory's children are stored byte-sorted by name (as
-  // every known writer stores them); names are unique either way.
+  // every known writer stores them); names are unique either way. A lazy
+  // volume sorts each listing, so it is always sorted.
   bool sorted() const { return sorted_; }
+  bool lazy() const { return lazy_ != nullptr; }
+  // Most entries the volume can have: its size when eager, its reservation when lazy.
+  size_t max_entries() const { return lazy_ != nullptr ? entries_.capacity() : entries_.size(); }
   // Child of `dir` called `name`, or nullptr. Binary search when the stored
-  // order is byte-sorted, else linear. Allocates nothing.
+  // order is byte-sorted, else linear. Allocates nothing once listed.
   const Entry* Find(const Entry& dir, std::string_view name) const;
   // Entry at an absolute or relative volume path ("/a/b", "a/b", "/" = root);
   // empty segments are skipped; "." and ".." are not resolved (not found).
@@ -112,10 +166,16 @@ class Volume {
   size_t name_bytes() const { return names_.size(); }
 
  private:
+  struct Lazy;
+  Result<void> List(Entry& dir) const;  // lazy_->mu held
+
   std::string name_;
-  LargeArray<Entry> entries_;
-  LargeString names_;
+  // Lazy volumes append to these under lazy_->mu; reserved once, so entries
+  // and names never move while other threads read them.
+  mutable LargeArray<Entry> entries_;
+  mutable LargeString names_;
   bool sorted_;
+  std::unique_ptr<Lazy> lazy_;  // nullptr for an eager volume
 };
 
 struct V1ChecksumInfo {
@@ -195,7 +255,8 @@ class Container {
 
 // Visits every entry below a volume's root, depth-first in stored order, with
 // its absolute volume path ("/a/b"). Stops at the first error the visitor
-// returns. Iterative: deep trees do not grow the thread's stack.
+// returns, or that listing a lazy volume's directory returns. Iterative: deep
+// trees do not grow the thread's stack.
 using VolumeVisitor = std::function<Result<void>(const Entry& entry, std::string_view path)>;
 Result<void> WalkVolume(const Volume& volume, const VolumeVisitor& visit);
 

@@ -21,6 +21,7 @@ class ContainerBuilder {
   ContainerBuilder(std::shared_ptr<const ByteSource> source, Version version);
 
   const ByteSource& source() const { return *container_->source_; }
+  std::shared_ptr<const ByteSource> shared_source() const { return container_->source_; }
   Version version() const { return container_->version_; }
 
   void SetManifest(Manifest manifest) { container_->manifest_ = std::move(manifest); }

@@ -70,24 +70,28 @@ Result<void> WalkVolume(const Volume& volume, const VolumeVisitor& visit) {
   std::vector<Frame> stack;
   std::vector<size_t> prefix = {0};  // prefix[d]: length of the path of the directory at depth d
   std::string path;
-  auto push_children = [&](const Entry& dir, uint32_t depth) {
-    for (size_t i = dir.child_count(); i > 0; --i) {
-      stack.push_back({dir.first_child() + static_cast<uint32_t>(i - 1), depth});
+  // A lazy volume lists each directory here, which can fail.
+  auto push_children = [&](const Entry& dir, uint32_t depth) -> Result<void> {
+    auto children = volume.ListChildren(dir);
+    if (!children) return std::move(children).error();
+    for (auto it = children->rbegin(); it != children->rend(); ++it) {
+      stack.push_back({volume.IndexOf(*it), depth});
     }
+    return Ok();
   };
-  push_children(volume.root(), 1);
+  WEBCFS_RETURN_IF_ERROR(push_children(volume.root(), 1));
   while (!stack.empty()) {
     const Frame f = stack.back();
     stack.pop_back();
-    const Entry& e = volume.entries()[f.index];
+    const Entry& e = volume.EntryAt(f.index);
     path.resize(prefix[f.depth - 1]);
     path += '/';
     path += volume.NameOf(e);
     WEBCFS_RETURN_IF_ERROR(visit(e, path));
-    if (e.child_count() > 0) {
+    if (e.is_dir()) {
       prefix.resize(f.depth + 1);
       prefix[f.depth] = path.size();
-      push_children(e, f.depth + 1);
+      WEBCFS_RETURN_IF_ERROR(push_children(e, f.depth + 1));
     }
   }
   return Ok();

@@ -63,5 +63,10 @@ void ReleaseTail(const void* data, size_t used_bytes, size_t allocated_bytes) no
   (void)::madvise(tail, end - begin, MADV_DONTNEED);
 }
 
+void UseSmallPages(const void* data, size_t allocated_bytes) noexcept {
+  if (data == nullptr || allocated_bytes < kHugePage) return;  // heap memory: small pages already
+  (void)::madvise(const_cast<void*>(data), RoundUp(allocated_bytes, kHugePage), MADV_NOHUGEPAGE);
+}
+
 }  // namespace large_array_internal
 }  // namespace webcfs::webc

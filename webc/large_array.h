@@ -36,6 +36,7 @@ namespace large_array_internal {
 void* Allocate(size_t bytes);  // throws std::bad_alloc
 void Deallocate(void* p, size_t bytes) noexcept;
 void ReleaseTail(const void* data, size_t used_bytes, size_t allocated_bytes) noexcept;
+void UseSmallPages(const void* data, size_t allocated_bytes) noexcept;
 }  // namespace large_array_internal
 
 template <class T>
@@ -72,6 +73,18 @@ void ReleaseSpareCapacity(const LargeArray<T>& v) {
 inline void ReleaseSpareCapacity(const LargeString& s) {
   // A string allocates capacity() + 1 bytes and keeps a terminator after size().
   large_array_internal::ReleaseTail(s.data(), s.size() + 1, s.capacity() + 1);
+}
+
+// For an array reserved once up front and then filled a little at a time
+// over the life of the process (a lazily listed volume, a lazily expanded
+// snapshot): huge pages would make up to 2 MiB per array resident ahead of
+// its data. Call right after reserve(), before anything is written.
+template <class T>
+void UseSmallPages(const LargeArray<T>& v) {
+  large_array_internal::UseSmallPages(v.data(), v.capacity() * sizeof(T));
+}
+inline void UseSmallPages(const LargeString& s) {
+  large_array_internal::UseSmallPages(s.data(), s.capacity() + 1);
 }
 
 }  // namespace webcfs::webc

@@ -33,15 +33,16 @@ bool ValidName(std::string_view name) {
 // components, children sorted and unique, parents consistent, and every file
 // extent lies inside its source.
 void CheckTree(const Snapshot& s) {
-  std::vector<uint32_t> seen(s.node_count(), 0);
+  std::vector<uint32_t> seen(s.max_nodes(), 0);
   std::vector<uint32_t> stack = {0};
   seen[0] = 1;
   std::vector<std::byte> scratch(64);
   while (!stack.empty()) {
-    const Node& dir = s.nodes()[stack.back()];
+    const Node& dir = *s.NodeAt(stack.back());
     const uint32_t dir_index = stack.back();
     stack.pop_back();
     Check(dir.is_dir());
+    Check(s.Expand(dir).ok());  // an in-memory snapshot: nothing to fail on
     Check(static_cast<uint64_t>(dir.first_child) + dir.child_count <= s.node_count());
     std::string_view previous;
     bool first = true;
@@ -72,7 +73,10 @@ void CheckTree(const Snapshot& s) {
       (void)s.MtimeSeconds(child);
     }
   }
-  for (uint32_t v : seen) Check(v == 1);  // every node is in the tree
+  // Every node built is in the tree; the walk expanded every directory, and
+  // the reservation held them all.
+  Check(s.node_count() <= s.max_nodes());
+  for (size_t i = 0; i < seen.size(); ++i) Check(seen[i] == (i < s.node_count() ? 1u : 0u));
 }
 
 }  // namespace

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <filesystem>
 #include <string>
+#include <vector>
 
 #include "tests/integration/mount_util.h"
 
@@ -49,6 +51,56 @@ TEST_F(MergeTest, NestedMountsDeepestWins) {
   struct stat st;
   ASSERT_EQ(stat((m / "lib").c_str(), &st), 0);
   EXPECT_EQ(st.st_nlink, 3u);
+}
+
+// The first mount of a package checks its whole tree and records that in the
+// cache (accepted/); a later mount reads each directory only when it is first
+// listed. Both must show the same merged tree, link counts included.
+TEST_F(MergeTest, LaterMountsReadDirectoriesLazilyAndShowTheSameTree) {
+  PackageSpec dep = Named("t/dep");
+  dep.Volume("/v", Dir({{"bin", Dir({{"tool", File("dep-tool")}, {"shared", File("dep")}})},
+                        {"lib", Dir({{"deep", Dir({{"x", File("x")}})}})},
+                        {"dep-only", File("d")}}))
+      .Map("/v", "/")
+      .Map("/v", "/srv/dep");
+  Add(dep);
+  PackageSpec app = Named("t/app");
+  app.use["dep"] = "t/dep@1";
+  app.Volume("/v", Dir({{"bin", Dir({{"app", File("app")}, {"shared", File("app")}})},
+                        {"lib", File("a file hides the directory below")},
+                        {"app-only", File("a")}}))
+      .Map("/v", "/");
+  Add(app);
+  TempDir cache("fuse-it-cache");
+  std::vector<std::string> args = Args();
+  args.insert(args.end(), {"--cache", cache.path()});
+  std::map<std::string, TreeEntry> first_tree;
+  std::vector<nlink_t> first_links;
+  for (int round = 0; round < 2; ++round) {
+    Mount m("t/app@1.0.0", args);
+    ASSERT_TRUE(m.ok()) << m.result().err;
+    std::vector<nlink_t> links;
+    for (const char* dir : {"", "bin", "srv", "srv/dep", "srv/dep/lib"}) {
+      struct stat st;
+      ASSERT_EQ(stat((m / dir).c_str(), &st), 0) << dir;
+      links.push_back(st.st_nlink);
+    }
+    if (round == 0) {
+      first_tree = Tree(m);
+      first_links = links;
+      EXPECT_EQ(first_tree.at("lib"), F("a file hides the directory below"));
+      EXPECT_EQ(first_tree.at("srv/dep/lib/deep/x"), F("x"));
+      EXPECT_EQ(first_tree.at("bin/tool"), F("dep-tool"));
+      EXPECT_EQ(links, (std::vector<nlink_t>{2 + 3, 2, 3, 2 + 2, 3}));  // root: bin, srv, .webc
+      // Both packages were checked in full, and that is now on record.
+      EXPECT_EQ(std::distance(std::filesystem::directory_iterator(cache / "accepted"),
+                              std::filesystem::directory_iterator()),
+                2);
+    } else {
+      EXPECT_EQ(Tree(m), first_tree);
+      EXPECT_EQ(links, first_links);
+    }
+  }
 }
 
 TEST_F(MergeTest, TwoPackagesAtOneMountPoint) {

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <thread>
 
 #include "resolver/loader.h"
 #include "tests/unit/resolver/package_util.h"
@@ -115,6 +116,51 @@ TEST(CacheTest, EntryWhoseContentDisagreesWithItsNameIsNotTrusted) {
   ASSERT_TRUE(again.ok()) << again.error().message();
   EXPECT_EQ(ReadFile(again->path), ReadFile(src));
   EXPECT_TRUE((*cache)->Find(entry->sha256_hex).ok());
+}
+
+// An eager open that accepts a cache entry is recorded per file version; the
+// next load of the same version opens it lazily (webc::OpenOptions::
+// lazy_directories), and any change to the file, --verify or a rehashing
+// cache goes back to an eager open.
+TEST(CacheTest, AcceptedEntriesAreOpenedLazilyNextTime) {
+  TempDir dir;
+  std::string src =
+      PackageBuilder("t/a", "1.0.0").Volume("/v", {{"d/f", "x"}, {"g", "yy"}}).WriteTo(dir / "reg");
+  auto cache = ContentCache::Open((dir / "cache").string());
+  ASSERT_TRUE(cache.ok()) << cache.error().message();
+  LoadContext context;
+  context.cache = cache->get();
+  auto lazy_now = [&](const LoadContext& ctx) {
+    auto loaded = LoadPackage(src, ctx);
+    EXPECT_TRUE(loaded.ok()) << loaded.error().message();
+    if (!loaded) return false;
+    const webc::Volume* v = loaded->container->FindVolume("/v");
+    EXPECT_NE(v, nullptr);
+    if (v == nullptr) return false;
+    EXPECT_NE(v->Lookup("/d/f"), nullptr);  // the same tree either way
+    EXPECT_EQ(v->Lookup("/g")->size, 2u);
+    return v->lazy();
+  };
+  const std::string entry = (*cache)->dir() + "/" + HexOf(ReadFile(src)) + ".webc";
+  EXPECT_FALSE((*cache)->WasAccepted(entry, HexOf(ReadFile(src))));
+  EXPECT_FALSE(lazy_now(context));  // first open: eager, then recorded
+  EXPECT_TRUE((*cache)->WasAccepted(entry, HexOf(ReadFile(src))));
+  EXPECT_TRUE(lazy_now(context));
+  EXPECT_FALSE((*cache)->WasAccepted(entry, std::string(64, '0')));  // another name
+
+  LoadContext verifying = context;
+  verifying.open_options.verify = true;
+  EXPECT_FALSE(lazy_now(verifying));
+
+  auto rehashing = ContentCache::Open((dir / "cache").string(), /*rehash=*/true);
+  ASSERT_TRUE(rehashing.ok());
+  EXPECT_FALSE((*rehashing)->WasAccepted(entry, HexOf(ReadFile(src))));
+
+  // A new version of the file (its ctime moves; past the coarse clock's tick)
+  // is not the one accepted.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_EQ(::chmod(entry.c_str(), 0444), 0);
+  EXPECT_FALSE((*cache)->WasAccepted(entry, HexOf(ReadFile(src))));
 }
 
 TEST(CacheTest, OpenRemovesOnlyStaleTempFiles) {
