@@ -26,7 +26,7 @@ struct Volume::Lazy {
   std::unique_ptr<const DirectoryLister> lister;
 };
 
-Volume::Volume(std::string name, LargeArray<Entry> entries, LargeString names, bool sorted)
+Volume::Volume(std::string name, LargeArray<Entry> entries, LargeArray<char> names, bool sorted)
     : name_(std::move(name)),
       entries_(std::move(entries)),
       names_(std::move(names)),
@@ -89,7 +89,7 @@ Result<void> Volume::List(Entry& dir) const {
         Entry e = entry;
         e.name_offset = static_cast<uint32_t>(names_.size());
         e.name_length = static_cast<uint16_t>(name.size());
-        names_.append(name);
+        names_.insert(names_.end(), name.begin(), name.end());
         entries_.push_back(e);
         return Ok();
       });

@@ -121,7 +121,7 @@ class Volume {
  public:
   // An eagerly decoded volume. Takes the arrays as final: their spare capacity
   // is given back to the kernel.
-  Volume(std::string name, LargeArray<Entry> entries, LargeString names, bool sorted);
+  Volume(std::string name, LargeArray<Entry> entries, LargeArray<char> names, bool sorted);
   // A lazy volume (OpenOptions::lazy_directories): only the root is known;
   // each directory is listed through `lister` when first asked for. The
   // arrays are reserved once for at most `max_entries` entries and
@@ -173,7 +173,7 @@ class Volume {
   // Lazy volumes append to these under lazy_->mu; reserved once, so entries
   // and names never move while other threads read them.
   mutable LargeArray<Entry> entries_;
-  mutable LargeString names_;
+  mutable LargeArray<char> names_;
   bool sorted_;
   std::unique_ptr<Lazy> lazy_;  // nullptr for an eager volume
 };
@@ -236,7 +236,7 @@ class Container {
   std::shared_ptr<const ByteSource> source_;
   Version version_ = Version::kV3;
   Manifest manifest_;
-  Volume atoms_{"", {Entry{}}, "", true};
+  Volume atoms_{"", {Entry{}}, {}, true};
   std::vector<Volume> volumes_;
   V1ChecksumInfo v1_checksum_;
   std::optional<uint64_t> index_padding_;

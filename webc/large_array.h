@@ -1,5 +1,7 @@
-// LargeArray: std::vector (and LargeString: std::string) whose allocations of
-// 2 MiB or more sit on transparent huge pages.
+// LargeArray: std::vector whose allocations of 2 MiB or more sit on
+// transparent huge pages. (Name arenas are LargeArray<char>, not a string: a
+// std::string writes its terminator as soon as it reserves, which would fault
+// in a huge page before UseSmallPages could advise against it.)
 //
 // Why: mounting a package decodes every entry into arrays of 16-40 bytes per
 // entry (a volume's entries and names, a snapshot's nodes). Filled one 4 KiB
@@ -61,7 +63,6 @@ struct HugePageAllocator {
 
 template <class T>
 using LargeArray = std::vector<T, HugePageAllocator<T>>;
-using LargeString = std::basic_string<char, std::char_traits<char>, HugePageAllocator<char>>;
 
 // Returns the pages of `v`'s unused capacity to the kernel (see the top of
 // this file). `v` stays valid and may still grow; the released pages read as
@@ -69,10 +70,6 @@ using LargeString = std::basic_string<char, std::char_traits<char>, HugePageAllo
 template <class T>
 void ReleaseSpareCapacity(const LargeArray<T>& v) {
   large_array_internal::ReleaseTail(v.data(), v.size() * sizeof(T), v.capacity() * sizeof(T));
-}
-inline void ReleaseSpareCapacity(const LargeString& s) {
-  // A string allocates capacity() + 1 bytes and keeps a terminator after size().
-  large_array_internal::ReleaseTail(s.data(), s.size() + 1, s.capacity() + 1);
 }
 
 // For an array reserved once up front and then filled a little at a time
@@ -82,9 +79,6 @@ inline void ReleaseSpareCapacity(const LargeString& s) {
 template <class T>
 void UseSmallPages(const LargeArray<T>& v) {
   large_array_internal::UseSmallPages(v.data(), v.capacity() * sizeof(T));
-}
-inline void UseSmallPages(const LargeString& s) {
-  large_array_internal::UseSmallPages(s.data(), s.capacity() + 1);
 }
 
 }  // namespace webcfs::webc

@@ -37,7 +37,7 @@ std::string VolumeTreeBuilder::PathOf(uint32_t index) const {
   for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
     const Entry& e = entries_[*it];
     path += "/";
-    path += Printable(std::string_view(names_).substr(e.name_offset, e.name_length));
+    path += Printable(std::string_view(names_.data() + e.name_offset, e.name_length));
   }
   return path;
 }
@@ -80,7 +80,7 @@ Result<void> VolumeTreeBuilder::AddChild(std::string_view name, const Entry& ent
   e.name_offset = static_cast<uint32_t>(names_.size());
   e.name_length = static_cast<uint16_t>(name.size());
   if (e.is_dir()) e.SetChildren(0, 0);
-  names_.append(name);
+  names_.insert(names_.end(), name.begin(), name.end());
   entries_.push_back(e);
   parent_.push_back(current_);
   depth_.push_back(depth);
@@ -95,7 +95,7 @@ void VolumeTreeBuilder::NoteIntegrityIssue(std::string_view name, const std::str
 Result<void> VolumeTreeBuilder::CheckChildOrder(uint32_t first, uint32_t count) {
   auto name_at = [&](uint32_t i) {
     const Entry& e = entries_[i];
-    return std::string_view(names_).substr(e.name_offset, e.name_length);
+    return std::string_view(names_.data() + e.name_offset, e.name_length);
   };
   bool ascending = true;
   for (uint32_t i = first + 1; i < first + count; ++i) {

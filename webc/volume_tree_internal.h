@@ -78,7 +78,7 @@ class VolumeTreeBuilder {
   const uint64_t max_entries_;
 
   LargeArray<Entry> entries_;
-  LargeString names_;
+  LargeArray<char> names_;
   bool sorted_ = true;
   // Build-time only, parallel to entries_.
   LargeArray<uint32_t> parent_;
