@@ -133,6 +133,50 @@ TEST(LazyVolumeTest, ThreadsListingAtOnceSeeOneTree) {
   }
 }
 
+// A wide directory whose children's records lie far apart (each is followed
+// by its subtree, as Wasmer writes them) is read one record at a time; the
+// listing is the eager one all the same.
+TEST(LazyVolumeTest, WideDirectoryOfScatteredRecords) {
+  webcfs::testing::TempDir dir("webcfs-lazy");
+  std::map<std::string, WriteNode> top;
+  for (int d = 0; d < 300; ++d) {
+    std::map<std::string, WriteNode> files;
+    for (int f = 0; f < 40; ++f) {
+      files["file-with-a-long-name-" + std::to_string(f)] = webcfs::testing::File("x");
+    }
+    top["d" + std::to_string(d)] = webcfs::testing::Dir(std::move(files));
+    top["f" + std::to_string(d)] = webcfs::testing::File(std::to_string(d));
+  }
+  WriteInput input;
+  input.manifest_json = "{}";
+  input.volumes.push_back({"/v", webcfs::testing::Dir(std::move(top))});
+  ASSERT_OK(WriteV3(input, dir / "p.webc"));
+  auto eager = Open(dir / "p.webc", false);
+  auto lazy = Open(dir / "p.webc", true);
+  const Volume& ev = *eager->FindVolume("/v");
+  const Volume& lv = *lazy->FindVolume("/v");
+  auto want = ev.ListChildren(ev.root());
+  auto got = lv.ListChildren(lv.root());
+  ASSERT_OK(want);
+  ASSERT_OK(got);
+  ASSERT_EQ(got->size(), 600u);
+  // The records span more than one read window (1 MiB).
+  EXPECT_GT(got->back().hash_offset - got->front().hash_offset, uint64_t{1} << 20);
+  for (size_t i = 0; i < want->size(); ++i) {
+    const Entry& w = (*want)[i];
+    const Entry& g = (*got)[i];
+    EXPECT_EQ(lv.NameOf(g), ev.NameOf(w));
+    EXPECT_EQ(g.is_dir(), w.is_dir());
+    EXPECT_EQ(g.size, w.size);
+    EXPECT_EQ(g.data_offset(), w.data_offset());
+    EXPECT_EQ(g.mtime, w.mtime);
+    EXPECT_EQ(g.hash_offset, w.hash_offset);
+  }
+  auto all = Fields(lv);
+  ASSERT_OK(all);
+  EXPECT_EQ(all->size(), 300u * 41u + 300u);
+}
+
 TEST(LazyVolumeTest, VerifyAlwaysOpensEagerly) {
   for (const std::string& name : FixtureNames()) {
     auto c = Open(FixturePath(name), true, /*verify=*/true);
