@@ -149,12 +149,16 @@ class SnapshotBuilder final : public SnapshotBuilderContext {
   // `layers` may point into layer_pool_: read before anything is pushed.
   Result<void> ExpandWith(uint32_t node, std::span<const Layer> layers, const MountNode* mounts,
                           const VirtualEntry* virt);
-  bool IsPlainVolumeDirectory(uint32_t node, std::span<const Layer> layers,
-                              const MountNode* mounts) const;
-  Result<void> AppendVolumeChildren(uint32_t node, Layer layer);
+  Result<void> ExpandOneVolume(uint32_t node, Layer layer, const MountNode* mounts);
+  bool OverrideShadowsAChild(const webc::Volume& volume,
+                             std::span<const webc::Entry> children) const;
+  Result<void> AppendVolumeChildren(uint32_t node, uint32_t source, const webc::Volume& volume,
+                                    std::span<const webc::Entry> children);
   Result<void> CollectLayerChildren(std::span<const Layer> layers);
   void CollectOverrides(uint32_t node, const MountNode* mounts);
+  Result<void> MergeAndAppend(uint32_t node);
   Result<void> AppendChildren(uint32_t parent);
+  void AppendNode(uint32_t parent, const ChildSpec& spec);
   Result<void> CheckRoomFor(size_t children) const;
   void Publish(uint32_t dir, uint32_t first, size_t count);
 
@@ -412,9 +416,46 @@ Result<void> SnapshotBuilder::ExpandWith(uint32_t node, std::span<const Layer> l
     return AppendChildren(node);
   }
 
-  if (IsPlainVolumeDirectory(node, layers, mounts)) return AppendVolumeChildren(node, layers[0]);
+  if (layers.size() == 1 && s_.sources_[layers[0].source].volume->sorted()) {
+    return ExpandOneVolume(node, layers[0], mounts);
+  }
   WEBCFS_RETURN_IF_ERROR(CollectLayerChildren(layers));
   CollectOverrides(node, mounts);
+  return MergeAndAppend(node);
+}
+
+// One sorted volume directory, plus the names the mount table or the control
+// directory add (usually none, or a few). Most directories of most packages
+// are like this: their children are the volume directory's, already in node
+// order, so building them directly skips the merge's per-child name
+// comparisons and copies (a third of building a 100k-entry snapshot). A
+// mount path that leads through one of the volume's own names needs the merge.
+Result<void> SnapshotBuilder::ExpandOneVolume(uint32_t node, Layer layer, const MountNode* mounts) {
+  const webc::Volume& volume = *s_.sources_[layer.source].volume;
+  auto listed = volume.ListChildren(volume.EntryAt(layer.entry));
+  if (!listed) return std::move(listed).error();
+  CollectOverrides(node, mounts);
+  if (OverrideShadowsAChild(volume, *listed)) {
+    WEBCFS_RETURN_IF_ERROR(CollectLayerChildren({&layer, 1}));
+    return MergeAndAppend(node);
+  }
+  return AppendVolumeChildren(node, layer.source, volume, *listed);
+}
+
+bool SnapshotBuilder::OverrideShadowsAChild(const webc::Volume& volume,
+                                            std::span<const webc::Entry> children) const {
+  for (const ChildSpec& spec : overrides_) {
+    auto at = std::lower_bound(
+        children.begin(), children.end(), spec.name,
+        [&](const webc::Entry& e, std::string_view name) { return volume.NameOf(e) < name; });
+    if (at != children.end() && volume.NameOf(*at) == spec.name) return true;
+  }
+  return false;
+}
+
+// Merges base_ (the layers' names) with overrides_ into merged_ and appends
+// them.
+Result<void> SnapshotBuilder::MergeAndAppend(uint32_t node) {
   // Merge the two sorted lists; on a name clash the override wins. A path that
   // only leads to a deeper mount point keeps the layers' directory contents
   // when the layers have a directory there (the deepest mount covering it is
@@ -445,36 +486,30 @@ Result<void> SnapshotBuilder::ExpandWith(uint32_t node, std::span<const Layer> l
   return AppendChildren(node);
 }
 
-// True for a directory of one sorted volume with no mount point below it and
-// no control directory in it: its children are exactly the volume
-// directory's, already in node order. Most directories of most packages are
-// like this, and building them directly skips the merge's per-child name
-// comparisons and copies (a third of building a 100k-entry snapshot).
-bool SnapshotBuilder::IsPlainVolumeDirectory(uint32_t node, std::span<const Layer> layers,
-                                             const MountNode* mounts) const {
-  if (layers.size() != 1) return false;
-  if (mounts != nullptr && !mounts->children.empty()) return false;
-  if (node == 0 && has_control_) return false;
-  return s_.sources_[layers[0].source].volume->sorted();
-}
-
-Result<void> SnapshotBuilder::AppendVolumeChildren(uint32_t node, Layer layer) {
-  const webc::Volume& volume = *s_.sources_[layer.source].volume;
-  auto listed = volume.ListChildren(volume.EntryAt(layer.entry));
-  if (!listed) return std::move(listed).error();
-  const std::span<const webc::Entry> children = *listed;
-  WEBCFS_RETURN_IF_ERROR(CheckRoomFor(children.size()));
+// The volume's children as plain nodes, with overrides_ (which shadow none
+// of them) in their places by name.
+Result<void> SnapshotBuilder::AppendVolumeChildren(uint32_t node, uint32_t source,
+                                                   const webc::Volume& volume,
+                                                   std::span<const webc::Entry> children) {
+  const size_t count = children.size() + overrides_.size();
+  WEBCFS_RETURN_IF_ERROR(CheckRoomFor(count));
   webc::LargeArray<Node>& nodes = s_.nodes_;
   const auto first = static_cast<uint32_t>(nodes.size());
+  size_t o = 0;
   for (const webc::Entry& child : children) {
+    if (o < overrides_.size()) {
+      const std::string_view name = volume.NameOf(child);
+      while (o < overrides_.size() && overrides_[o].name < name) AppendNode(node, overrides_[o++]);
+    }
     Node n;
     n.parent = node;
-    n.source = layer.source;
+    n.source = source;
     n.entry = volume.IndexOf(child);
     n.type = child.is_dir() ? NodeType::kDirectory : NodeType::kFile;
     nodes.push_back(n);  // a plain directory's subdirectories are plain: no Pending
   }
-  Publish(node, first, children.size());
+  while (o < overrides_.size()) AppendNode(node, overrides_[o++]);
+  Publish(node, first, count);
   return Ok();
 }
 
@@ -488,27 +523,29 @@ Result<void> SnapshotBuilder::CheckRoomFor(size_t children) const {
 
 Result<void> SnapshotBuilder::AppendChildren(uint32_t parent) {
   WEBCFS_RETURN_IF_ERROR(CheckRoomFor(merged_.size()));
-  webc::LargeArray<Node>& nodes = s_.nodes_;
-  const auto first = static_cast<uint32_t>(nodes.size());
-  for (const ChildSpec& spec : merged_) {
-    Node n;
-    n.parent = parent;
-    n.source = spec.source;
-    n.entry = spec.entry;
-    n.type = spec.type;
-    n.flags = spec.flags | (spec.own_name ? Node::kOwnName : 0);
-    const auto index = static_cast<uint32_t>(nodes.size());
-    if (spec.own_name) SetOwnName(index, spec.name);
-    nodes.push_back(n);
-    const bool plain = spec.layer_count == 1 && spec.mounts == nullptr && spec.virt == nullptr &&
-                       layer_pool_[spec.layer_begin].source == spec.source &&
-                       layer_pool_[spec.layer_begin].entry == spec.entry;
-    if (spec.type == NodeType::kDirectory && !plain) {
-      pending_[index] = {spec.layer_begin, spec.layer_count, spec.mounts, spec.virt};
-    }
-  }
+  const auto first = static_cast<uint32_t>(s_.nodes_.size());
+  for (const ChildSpec& spec : merged_) AppendNode(parent, spec);
   Publish(parent, first, merged_.size());
   return Ok();
+}
+
+// REQUIRES: CheckRoomFor counted this node.
+void SnapshotBuilder::AppendNode(uint32_t parent, const ChildSpec& spec) {
+  Node n;
+  n.parent = parent;
+  n.source = spec.source;
+  n.entry = spec.entry;
+  n.type = spec.type;
+  n.flags = spec.flags | (spec.own_name ? Node::kOwnName : 0);
+  const auto index = static_cast<uint32_t>(s_.nodes_.size());
+  if (spec.own_name) SetOwnName(index, spec.name);
+  s_.nodes_.push_back(n);
+  const bool plain = spec.layer_count == 1 && spec.mounts == nullptr && spec.virt == nullptr &&
+                     layer_pool_[spec.layer_begin].source == spec.source &&
+                     layer_pool_[spec.layer_begin].entry == spec.entry;
+  if (spec.type == NodeType::kDirectory && !plain) {
+    pending_[index] = {spec.layer_begin, spec.layer_count, spec.mounts, spec.virt};
+  }
 }
 
 // Makes the children visible: the count first, then the directory's range,
