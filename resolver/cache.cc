@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "resolver/specifier.h"
+#include "webc/byte_copies.h"
 #include "webc/sha256.h"
 
 namespace webcfs::resolver {
@@ -281,8 +283,11 @@ constexpr RecordKind kSourceRecord{"sources", "webcfs-source"};
 constexpr RecordKind kVerifiedRecord{"verified", "webcfs-verified"};
 // `accepted/<hex>`: an eager webc::Container::Open accepted the entry. The tag
 // names the reader's rules: a webcfs whose reader refuses more must use a new
-// one, so that it checks every entry again once.
-constexpr RecordKind kAcceptedRecord{"accepted", "webcfs-accepted-r1"};
+// one, so that it checks every entry again once. After the line come the
+// start-up reads' copies (webc::ByteCopies::Encode; r2).
+constexpr RecordKind kAcceptedRecord{"accepted", "webcfs-accepted-r2"};
+// Room for the stamp line and the most bytes a ByteCopies encodes.
+constexpr size_t kMaxRecordSize = 256 + 2 * webc::ByteCopies::kMaxBytes;
 
 std::string RecordPath(const std::string& dir, const RecordKind& kind, const std::string& name) {
   return dir + "/" + kind.subdir + "/" + name;
@@ -292,10 +297,18 @@ std::string SourceRecordName(const std::string& source_path) {
   return webc::ToHex(webc::Sha256::Of(source_path));
 }
 
+// A whole record as read, and where the bytes after its stamp line start.
+struct RecordPayload {
+  std::vector<std::byte> bytes;
+  size_t from = 0;
+};
+
 // The hash a record of `kind` holds for `stamp`, or nullopt when the record is
 // absent, malformed, for another version of the file, or not private to us.
+// With `payload`, also what follows the stamp line.
 std::optional<std::string> ReadStampRecord(const std::string& dir, const RecordKind& kind,
-                                           const std::string& name, const FileStamp& stamp) {
+                                           const std::string& name, const FileStamp& stamp,
+                                           RecordPayload* payload = nullptr) {
   // Trusted only when nobody but this user (or root) could have written it:
   // a record decides which bytes serve a package.
   auto private_to_us = [](const struct stat& st) {
@@ -311,10 +324,22 @@ std::optional<std::string> ReadStampRecord(const std::string& dir, const RecordK
     if (!fd) return std::nullopt;
     struct stat st;
     if (::fstat(fd->get(), &st) != 0 || !private_to_us(st)) return std::nullopt;
-    char buf[256];
-    ssize_t n = ::read(fd->get(), buf, sizeof buf);
-    if (n <= 0) return std::nullopt;
-    text.assign(buf, static_cast<size_t>(n));
+    if (payload == nullptr) {
+      char buf[256];
+      ssize_t n = ::read(fd->get(), buf, sizeof buf);
+      if (n <= 0) return std::nullopt;
+      text.assign(buf, static_cast<size_t>(n));
+    } else {
+      if (st.st_size <= 0 || static_cast<uint64_t>(st.st_size) > kMaxRecordSize)
+        return std::nullopt;
+      std::vector<std::byte>& bytes = payload->bytes;
+      bytes.resize(static_cast<size_t>(st.st_size));
+      if (::pread(fd->get(), bytes.data(), bytes.size(), 0) != st.st_size) return std::nullopt;
+      const auto eol = std::find(bytes.begin(), bytes.end(), std::byte{'\n'});
+      if (eol == bytes.end()) return std::nullopt;
+      payload->from = static_cast<size_t>(eol - bytes.begin()) + 1;
+      text.assign(reinterpret_cast<const char*>(bytes.data()), payload->from);
+    }
   }
   unsigned long long dev, ino;
   long long size, mtime, ctime;
@@ -332,7 +357,8 @@ std::optional<std::string> ReadStampRecord(const std::string& dir, const RecordK
 
 // Best effort: without the record the next process just hashes the file.
 void WriteStampRecord(const std::string& dir, const RecordKind& kind, const std::string& name,
-                      const FileStamp& stamp, const std::string& hex) {
+                      const FileStamp& stamp, const std::string& hex,
+                      std::span<const std::byte> payload = {}) {
   const std::string kind_dir = dir + "/" + kind.subdir;
   if (::mkdir(kind_dir.c_str(), 0755) != 0 && errno != EEXIST) return;
   auto tmp = TempFile::Create(kind_dir);
@@ -342,6 +368,7 @@ void WriteStampRecord(const std::string& dir, const RecordKind& kind, const std:
                      std::to_string(stamp.mtime_ns) + " " + std::to_string(stamp.ctime_ns) + " " +
                      hex + "\n";
   if (!WriteAll(tmp->fd(), std::as_bytes(std::span(line)), tmp->path())) return;
+  if (!payload.empty() && !WriteAll(tmp->fd(), payload, tmp->path())) return;
   (void)tmp->Commit(RecordPath(dir, kind, name));
 }
 
@@ -403,22 +430,30 @@ Result<void> ContentCache::VerifyOnce(const std::string& path, std::string_view 
   return Ok();
 }
 
-bool ContentCache::WasAccepted(const std::string& path, std::string_view sha256_hex) const {
-  if (rehash_) return false;
+std::optional<webc::ByteCopies> ContentCache::AcceptedCopies(const std::string& path,
+                                                             std::string_view sha256_hex) const {
+  if (rehash_) return std::nullopt;
   auto fd = OpenRead(path);
-  if (!fd) return false;
+  if (!fd) return std::nullopt;
   auto stamp = Stat(fd->get(), path);
+  if (!stamp) return std::nullopt;
   const std::string hex(sha256_hex);
-  return stamp && ReadStampRecord(dir_, kAcceptedRecord, hex, *stamp) == hex;
+  RecordPayload payload;
+  if (ReadStampRecord(dir_, kAcceptedRecord, hex, *stamp, &payload) != hex) return std::nullopt;
+  // Copies that do not decode make the record worthless: open eagerly, record anew.
+  auto copies = webc::ByteCopies::Decode(std::move(payload.bytes), payload.from);
+  if (!copies) return std::nullopt;
+  return std::move(*copies);
 }
 
-void ContentCache::RecordAccepted(const std::string& path, std::string_view sha256_hex) const {
+void ContentCache::RecordAccepted(const std::string& path, std::string_view sha256_hex,
+                                  const webc::ByteCopies& startup_reads) const {
   auto fd = OpenRead(path);
   if (!fd) return;
   auto stamp = Stat(fd->get(), path);
-  if (stamp)
-    WriteStampRecord(dir_, kAcceptedRecord, std::string(sha256_hex), *stamp,
-                     std::string(sha256_hex));
+  if (!stamp) return;
+  const std::string hex(sha256_hex);
+  WriteStampRecord(dir_, kAcceptedRecord, hex, *stamp, hex, startup_reads.Encode());
 }
 
 Result<std::string> ContentCache::Find(std::string_view sha256_hex) const {

@@ -20,9 +20,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "webc/byte_copies.h"
 #include "webc/result.h"
 
 namespace webcfs::resolver {
@@ -58,9 +60,15 @@ class ContentCache {
   // `accepted/<hex>`, per file version like `verified/`, and never trusted
   // with `rehash`. A later process can then open the entry with
   // OpenOptions::lazy_directories, since the whole tree was checked once.
-  bool WasAccepted(const std::string& path, std::string_view sha256_hex) const;
+  // Returns the copies of the start-up reads recorded with it (maybe none),
+  // or nullopt when the entry was not accepted as it is now.
+  std::optional<webc::ByteCopies> AcceptedCopies(const std::string& path,
+                                                 std::string_view sha256_hex) const;
   // Best effort: without the record the next open is eager again.
-  void RecordAccepted(const std::string& path, std::string_view sha256_hex) const;
+  // `startup_reads`: what a lazy open of the entry reads first
+  // (webc/byte_copies.h), for the next open to read from the record.
+  void RecordAccepted(const std::string& path, std::string_view sha256_hex,
+                      const webc::ByteCopies& startup_reads) const;
 
  private:
   ContentCache(std::string dir, bool rehash) : dir_(std::move(dir)), rehash_(rehash) {}

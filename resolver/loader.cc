@@ -7,6 +7,8 @@
 #include <thread>
 #include <vector>
 
+#include "webc/byte_copies.h"
+
 namespace webcfs::resolver {
 namespace {
 
@@ -16,19 +18,48 @@ std::string Absolute(const std::string& path) {
   return ec ? path : abs.lexically_normal().string();
 }
 
+// What the next lazy open of `path` reads first: the open itself and the
+// listing of each volume's root (every mount lists its root before it answers).
+// Recorded from a second, lazy open; empty if that fails, which only costs the
+// next mount its speed-up.
+webc::ByteCopies CopyStartupReads(const std::string& path, webc::OpenOptions options) {
+  webc::ByteCopies copies;
+  auto source = webc::OpenContainerSource(path, options.max_decompressed_size);
+  if (!source) return copies;
+  options.lazy_directories = true;
+  options.verify = false;  // the eager open just did what was asked
+  auto lazy = webc::Container::Open(webc::CopyingSource(std::move(*source), &copies), options);
+  if (!lazy) return {};
+  for (const webc::Volume& volume : (*lazy)->volumes()) (void)volume.ListChildren(volume.root());
+  return copies;
+}
+
 // Opens a container; a cache entry that an eager open accepted before (the
-// same file version) is opened lazily, and one that is accepted now is
+// same file version) is opened lazily, reading what the open and the root
+// listings need from the record's copies, and one that is accepted now is
 // recorded so that the next process can (resolver/cache.h).
 Result<std::shared_ptr<const webc::Container>> OpenContainer(const std::string& path,
                                                              std::string_view sha256_hex,
                                                              const LoadContext& context) {
   webc::OpenOptions options = context.open_options;
-  const bool accepted =
-      context.cache != nullptr && !options.verify && context.cache->WasAccepted(path, sha256_hex);
-  options.lazy_directories = accepted;
+  std::optional<webc::ByteCopies> accepted;
+  if (context.cache != nullptr && !options.verify) {
+    accepted = context.cache->AcceptedCopies(path, sha256_hex);
+  }
+  if (accepted) {
+    options.lazy_directories = true;
+    auto source = webc::OpenContainerSource(path, options.max_decompressed_size);
+    if (!source) return std::move(source).error();
+    auto c = webc::Container::Open(
+        webc::CopyServingSource(std::move(*source), std::move(*accepted)), options);
+    if (!c) return std::move(c).error();
+    return std::shared_ptr<const webc::Container>(std::move(*c));
+  }
   auto c = webc::Container::OpenFile(path, options);
   if (!c) return std::move(c).error();
-  if (context.cache != nullptr && !accepted) context.cache->RecordAccepted(path, sha256_hex);
+  if (context.cache != nullptr) {
+    context.cache->RecordAccepted(path, sha256_hex, CopyStartupReads(path, options));
+  }
   return std::shared_ptr<const webc::Container>(std::move(*c));
 }
 

@@ -142,11 +142,26 @@ TEST(CacheTest, AcceptedEntriesAreOpenedLazilyNextTime) {
     return v->lazy();
   };
   const std::string entry = (*cache)->dir() + "/" + HexOf(ReadFile(src)) + ".webc";
-  EXPECT_FALSE((*cache)->WasAccepted(entry, HexOf(ReadFile(src))));
+  const std::string hex = HexOf(ReadFile(src));
+  EXPECT_FALSE((*cache)->AcceptedCopies(entry, hex).has_value());
   EXPECT_FALSE(lazy_now(context));  // first open: eager, then recorded
-  EXPECT_TRUE((*cache)->WasAccepted(entry, HexOf(ReadFile(src))));
+  auto copies = (*cache)->AcceptedCopies(entry, hex);
+  ASSERT_TRUE(copies.has_value());
+  EXPECT_FALSE(copies->empty());  // the start-up reads of a lazy open
   EXPECT_TRUE(lazy_now(context));
-  EXPECT_FALSE((*cache)->WasAccepted(entry, std::string(64, '0')));  // another name
+  EXPECT_FALSE((*cache)->AcceptedCopies(entry, std::string(64, '0')).has_value());  // another name
+
+  // A record whose copies do not decode is no record: the next open is eager
+  // and records them anew.
+  const std::string record = (*cache)->dir() + "/accepted/" + hex;
+  std::string text = ReadFile(record);
+  ASSERT_GT(text.size(), text.find('\n') + 1);
+  ASSERT_EQ(::chmod(record.c_str(), 0644), 0);
+  WriteFile(record, text.substr(0, text.size() - 1));
+  ASSERT_EQ(::chmod(record.c_str(), 0444), 0);
+  EXPECT_FALSE((*cache)->AcceptedCopies(entry, hex).has_value());
+  EXPECT_FALSE(lazy_now(context));
+  EXPECT_TRUE((*cache)->AcceptedCopies(entry, hex).has_value());
 
   LoadContext verifying = context;
   verifying.open_options.verify = true;
@@ -154,13 +169,13 @@ TEST(CacheTest, AcceptedEntriesAreOpenedLazilyNextTime) {
 
   auto rehashing = ContentCache::Open((dir / "cache").string(), /*rehash=*/true);
   ASSERT_TRUE(rehashing.ok());
-  EXPECT_FALSE((*rehashing)->WasAccepted(entry, HexOf(ReadFile(src))));
+  EXPECT_FALSE((*rehashing)->AcceptedCopies(entry, hex).has_value());
 
   // A new version of the file (its ctime moves; past the coarse clock's tick)
   // is not the one accepted.
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   ASSERT_EQ(::chmod(entry.c_str(), 0444), 0);
-  EXPECT_FALSE((*cache)->WasAccepted(entry, HexOf(ReadFile(src))));
+  EXPECT_FALSE((*cache)->AcceptedCopies(entry, hex).has_value());
 }
 
 TEST(CacheTest, OpenRemovesOnlyStaleTempFiles) {

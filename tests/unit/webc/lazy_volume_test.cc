@@ -80,10 +80,7 @@ TEST(LazyVolumeTest, OnlyWhatIsAskedForIsListed) {
         webcfs::testing::Dir({{"f", webcfs::testing::File("x")},
                               {"sub", webcfs::testing::Dir({{"g", webcfs::testing::File("y")}})}});
   }
-  WriteInput input;
-  input.manifest_json = "{}";
-  input.volumes.push_back({"/v", webcfs::testing::Dir(std::move(top))});
-  ASSERT_OK(WriteV3(input, dir / "p.webc"));
+  ASSERT_OK(WriteOneVolume(dir / "p.webc", std::move(top)));
   auto c = Open(dir / "p.webc", true);
   ASSERT_NE(c, nullptr);
   const Volume& v = *c->FindVolume("/v");
@@ -109,10 +106,7 @@ TEST(LazyVolumeTest, ThreadsListingAtOnceSeeOneTree) {
     files["inner"] = webcfs::testing::Dir({{"leaf", webcfs::testing::File("leaf")}});
     top["d" + std::to_string(d)] = webcfs::testing::Dir(std::move(files));
   }
-  WriteInput input;
-  input.manifest_json = "{}";
-  input.volumes.push_back({"/v", webcfs::testing::Dir(std::move(top))});
-  ASSERT_OK(WriteV3(input, dir / "p.webc"));
+  ASSERT_OK(WriteOneVolume(dir / "p.webc", std::move(top)));
   auto eager = Open(dir / "p.webc", false);
   auto want = Fields(*eager->FindVolume("/v"));
   ASSERT_OK(want);
@@ -138,19 +132,7 @@ TEST(LazyVolumeTest, ThreadsListingAtOnceSeeOneTree) {
 // listing is the eager one all the same.
 TEST(LazyVolumeTest, WideDirectoryOfScatteredRecords) {
   webcfs::testing::TempDir dir("webcfs-lazy");
-  std::map<std::string, WriteNode> top;
-  for (int d = 0; d < 300; ++d) {
-    std::map<std::string, WriteNode> files;
-    for (int f = 0; f < 40; ++f) {
-      files["file-with-a-long-name-" + std::to_string(f)] = webcfs::testing::File("x");
-    }
-    top["d" + std::to_string(d)] = webcfs::testing::Dir(std::move(files));
-    top["f" + std::to_string(d)] = webcfs::testing::File(std::to_string(d));
-  }
-  WriteInput input;
-  input.manifest_json = "{}";
-  input.volumes.push_back({"/v", webcfs::testing::Dir(std::move(top))});
-  ASSERT_OK(WriteV3(input, dir / "p.webc"));
+  ASSERT_OK(WriteOneVolume(dir / "p.webc", WideScatteredTree()));
   auto eager = Open(dir / "p.webc", false);
   auto lazy = Open(dir / "p.webc", true);
   const Volume& ev = *eager->FindVolume("/v");

@@ -48,6 +48,29 @@ void WriteHostFile(const std::string& path, std::string_view bytes) {
   ASSERT_TRUE(out.good()) << "cannot write " << path;
 }
 
+Result<void> WriteOneVolume(const std::string& path, std::map<std::string, WriteNode> top) {
+  WriteInput input;
+  input.manifest_json = "{}";
+  WriteNode root;
+  root.is_dir = true;
+  root.children = std::move(top);
+  input.volumes.push_back({"/v", std::move(root)});
+  return WriteV3(input, path);
+}
+
+std::map<std::string, WriteNode> WideScatteredTree() {
+  std::map<std::string, WriteNode> top;
+  for (int d = 0; d < 300; ++d) {
+    WriteNode dir;
+    dir.is_dir = true;
+    for (int f = 0; f < 40; ++f)
+      dir.children["file-with-a-long-name-" + std::to_string(f)].contents = "x";
+    top["d" + std::to_string(d)] = std::move(dir);
+    top["f" + std::to_string(d)].contents = std::to_string(d);
+  }
+  return top;
+}
+
 std::string MakeTempDir(const std::string& tag) {
   std::string pattern = (std::filesystem::temp_directory_path() / ("webcfs-" + tag + "-XXXXXX"));
   char* dir = ::mkdtemp(pattern.data());

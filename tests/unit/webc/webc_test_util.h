@@ -5,10 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <cstddef>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "webc/result.h"
+#include "webc/writer.h"
 
 namespace webcfs::webc::testing {
 
@@ -25,6 +27,16 @@ std::string ReadHostFile(const std::string& path);
 void WriteHostFile(const std::string& path, std::string_view bytes);
 // A fresh directory under the test temp dir, removed by the caller if wanted.
 std::string MakeTempDir(const std::string& tag);
+
+// Writes a v3 container with an empty manifest and one volume, "/v", holding
+// `top` at its root.
+Result<void> WriteOneVolume(const std::string& path, std::map<std::string, WriteNode> top);
+
+// A root of 300 directories (40 files each) and 300 files. Written, each
+// child's record is followed by its subtree, as Wasmer writes them: the root's
+// child records lie far apart, spanning more than a lazy listing's 1 MiB read
+// window, so a lazy listing reads them one at a time.
+std::map<std::string, WriteNode> WideScatteredTree();
 
 // The built webcfs executable.
 std::string WebcfsBinary();

@@ -1,0 +1,159 @@
+#include "webc/byte_copies.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "webc/byte_cursor.h"
+
+namespace webcfs::webc {
+
+bool ByteCopies::Add(uint64_t offset, ByteView bytes) {
+  if (bytes.size() > kMaxCopiedRead || bytes_.size() + bytes.size() > kMaxBytes) return false;
+  auto at = std::lower_bound(spans_.begin(), spans_.end(), offset,
+                             [](const Span& s, uint64_t o) { return s.offset < o; });
+  if (at != spans_.end() && at->offset == offset) {
+    if (at->length >= bytes.size()) return true;
+    at->length = static_cast<uint32_t>(bytes.size());  // the shorter copy's bytes stay unused
+    at->at = bytes_.size();
+  } else {
+    spans_.insert(at, Span{offset, static_cast<uint32_t>(bytes.size()), bytes_.size()});
+  }
+  bytes_.insert(bytes_.end(), bytes.begin(), bytes.end());
+  return true;
+}
+
+std::optional<ByteView> ByteCopies::Find(uint64_t offset, size_t n) const {
+  // The last span starting at or before `offset`; reads are usually repeated
+  // exactly, so that is the one that covers them.
+  auto after = std::upper_bound(spans_.begin(), spans_.end(), offset,
+                                [](uint64_t o, const Span& s) { return o < s.offset; });
+  if (after == spans_.begin()) return std::nullopt;
+  const Span& s = *(after - 1);
+  const uint64_t skip = offset - s.offset;
+  if (skip > s.length || s.length - skip < n) return std::nullopt;
+  return ByteView(bytes_.data() + s.at + skip, n);
+}
+
+std::vector<std::byte> ByteCopies::Encode() const {
+  std::vector<std::byte> out;
+  out.reserve(spans_.size() * 12 + bytes_.size());
+  auto put = [&out](uint64_t v, int width) {
+    for (int i = 0; i < width; ++i) out.push_back(static_cast<std::byte>(v >> (8 * i)));
+  };
+  for (const Span& s : spans_) {
+    put(s.offset, 8);
+    put(s.length, 4);
+    out.insert(out.end(), bytes_.begin() + static_cast<ptrdiff_t>(s.at),
+               bytes_.begin() + static_cast<ptrdiff_t>(s.at + s.length));
+  }
+  return out;
+}
+
+Result<ByteCopies> ByteCopies::Decode(std::vector<std::byte> buffer, size_t from) {
+  if (from > buffer.size()) return Error::InvalidArgument("byte copies: start past the buffer");
+  // Checked in full before anything is kept; counted so that spans_ is
+  // allocated once.
+  ByteCursor in(ByteView(buffer).subspan(from));
+  size_t count = 0;
+  uint64_t total = 0;
+  std::optional<uint64_t> previous;
+  while (!in.empty()) {
+    uint64_t offset = 0;
+    uint32_t length = 0;
+    ByteView bytes;
+    if (!in.ReadU64Le(&offset) || !in.ReadU32Le(&length) || !in.ReadBytes(length, &bytes)) {
+      return Error::Corrupt("byte copies: span at byte " + std::to_string(from + in.position()) +
+                            " runs past the end");
+    }
+    if (previous && offset <= *previous) {
+      return Error::Corrupt("byte copies: spans out of order at offset " + std::to_string(offset));
+    }
+    total += length;
+    if (length > kMaxCopiedRead || total > kMaxBytes) {
+      return Error::ResourceLimit("byte copies: more than " + std::to_string(kMaxBytes) +
+                                  " bytes, or one copy over " + std::to_string(kMaxCopiedRead));
+    }
+    previous = offset;
+    ++count;
+  }
+  ByteCopies copies;
+  copies.spans_.reserve(count);
+  ByteCursor again(ByteView(buffer).subspan(from));
+  while (!again.empty()) {
+    uint64_t offset = 0;
+    uint32_t length = 0;
+    ByteView bytes;
+    (void)again.ReadU64Le(&offset);
+    (void)again.ReadU32Le(&length);
+    const uint64_t at = from + again.position();
+    (void)again.ReadBytes(length, &bytes);
+    copies.spans_.push_back(Span{offset, length, at});
+  }
+  copies.bytes_ = std::move(buffer);
+  return copies;
+}
+
+namespace {
+
+// Forwards to the inner source; the subclasses decide about Read.
+class WrappedSource : public ByteSource {
+ public:
+  explicit WrappedSource(std::shared_ptr<const ByteSource> inner) : inner_(std::move(inner)) {}
+  uint64_t size() const override { return inner_->size(); }
+  int fd() const override { return inner_->fd(); }
+  const std::string& name() const override { return inner_->name(); }
+
+ protected:
+  std::shared_ptr<const ByteSource> inner_;
+};
+
+class Copying final : public WrappedSource {
+ public:
+  Copying(std::shared_ptr<const ByteSource> inner, ByteCopies* copies)
+      : WrappedSource(std::move(inner)), copies_(copies) {}
+
+  Result<ByteView> Read(uint64_t offset, size_t n, std::byte* scratch) const override {
+    auto view = inner_->Read(offset, n, scratch);
+    if (view && view->size() <= ByteCopies::kMaxCopiedRead) {
+      std::lock_guard<std::mutex> lock(mu_);
+      (void)copies_->Add(offset, *view);  // full: the rest is read from the file
+    }
+    return view;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  ByteCopies* copies_;  // guarded by mu_
+};
+
+// The copies never change after construction: reads search them without a
+// lock.
+class CopyServing final : public WrappedSource {
+ public:
+  CopyServing(std::shared_ptr<const ByteSource> inner, ByteCopies copies)
+      : WrappedSource(std::move(inner)), copies_(std::move(copies)) {}
+
+  Result<ByteView> Read(uint64_t offset, size_t n, std::byte* scratch) const override {
+    if (n <= ByteCopies::kMaxCopiedRead) {
+      if (auto copy = copies_.Find(offset, n)) return *copy;
+    }
+    return inner_->Read(offset, n, scratch);
+  }
+
+ private:
+  const ByteCopies copies_;
+};
+
+}  // namespace
+
+std::shared_ptr<const ByteSource> CopyingSource(std::shared_ptr<const ByteSource> inner,
+                                                ByteCopies* copies) {
+  return std::make_shared<Copying>(std::move(inner), copies);
+}
+
+std::shared_ptr<const ByteSource> CopyServingSource(std::shared_ptr<const ByteSource> inner,
+                                                    ByteCopies copies) {
+  return std::make_shared<CopyServing>(std::move(inner), std::move(copies));
+}
+
+}  // namespace webcfs::webc
