@@ -13,24 +13,11 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "webc/unique_fd.h"
+
 namespace webcfs::daemon::systemd_protocol {
 
 namespace {
-
-// Closes a descriptor on every return path.
-class OwnedFd {
- public:
-  explicit OwnedFd(int fd) : fd_(fd) {}
-  OwnedFd(const OwnedFd&) = delete;
-  OwnedFd& operator=(const OwnedFd&) = delete;
-  ~OwnedFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 struct UnixAddress {
   sockaddr_un addr{};
@@ -63,7 +50,7 @@ Result<UnixAddress> ParseAddress(std::string_view address) {
 // tell EMSGSIZE apart.
 Result<void> SendDatagram(const UnixAddress& to, std::string_view data, int fd,
                           const std::string& what) {
-  OwnedFd sock(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  webc::UniqueFd sock(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (sock.get() < 0) return Error::Io(what + ": socket", errno);
   iovec iov{const_cast<char*>(data.data()), data.size()};
   msghdr msg{};
@@ -142,7 +129,7 @@ Result<std::string> SerializeEntry(const std::vector<std::string>& fields) {
 // An entry too large for one datagram goes as a memfd (as libsystemd does).
 // journald takes only a sealed one, which cannot change while it reads.
 Result<void> SendAsMemfd(const UnixAddress& to, std::string_view entry, const std::string& what) {
-  OwnedFd memfd(::memfd_create("journal-entry", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  webc::UniqueFd memfd(::memfd_create("journal-entry", MFD_CLOEXEC | MFD_ALLOW_SEALING));
   if (memfd.get() < 0) return Error::Io(what + ": memfd_create", errno);
   for (size_t done = 0; done < entry.size();) {
     const ssize_t n = ::write(memfd.get(), entry.data() + done, entry.size() - done);

@@ -25,6 +25,7 @@
 #include "resolver/specifier.h"
 #include "webc/byte_copies.h"
 #include "webc/sha256.h"
+#include "webc/unique_fd.h"
 
 namespace webcfs::resolver {
 namespace {
@@ -62,36 +63,14 @@ Memo& GetMemo() {
   return memo;
 }
 
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) {
-      Reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  ~Fd() { Reset(); }
-  int get() const { return fd_; }
-
- private:
-  void Reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  int fd_;
-};
-
-Result<Fd> OpenRead(const std::string& path) {
+Result<webc::UniqueFd> OpenRead(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int err = errno;
     if (err == ENOENT) return Error::NotFound(path + ": no such file");
     return Error::Io(path, err);
   }
-  return Fd(fd);
+  return webc::UniqueFd(fd);
 }
 
 Result<FileStamp> Stat(int fd, const std::string& path) {
@@ -194,7 +173,7 @@ class TempFile {
     std::string path = dir + "/.tmp-XXXXXX";
     int fd = ::mkostemp(path.data(), O_CLOEXEC);
     if (fd < 0) return Error::Io(dir + ": cannot create a temp file", errno);
-    return TempFile(std::move(path), Fd(fd));
+    return TempFile(std::move(path), webc::UniqueFd(fd));
   }
   TempFile(TempFile&&) = default;
   ~TempFile() {
@@ -213,9 +192,9 @@ class TempFile {
   }
 
  private:
-  TempFile(std::string path, Fd fd) : path_(std::move(path)), fd_(std::move(fd)) {}
+  TempFile(std::string path, webc::UniqueFd fd) : path_(std::move(path)), fd_(std::move(fd)) {}
   std::string path_;
-  Fd fd_;
+  webc::UniqueFd fd_;
 };
 
 void RememberVerified(const std::string& path, const FileStamp& stamp) {

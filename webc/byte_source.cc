@@ -7,6 +7,8 @@
 
 #include <cstring>
 
+#include "webc/unique_fd.h"
+
 namespace webcfs::webc {
 namespace {
 
@@ -22,19 +24,18 @@ bool InRange(uint64_t offset, size_t n, uint64_t size) {
 
 class FileSource final : public ByteSource {
  public:
-  FileSource(int fd, uint64_t size, std::string name)
-      : fd_(fd), size_(size), name_(std::move(name)) {}
-  ~FileSource() override { ::close(fd_); }
+  FileSource(UniqueFd fd, uint64_t size, std::string name)
+      : fd_(std::move(fd)), size_(size), name_(std::move(name)) {}
 
   uint64_t size() const override { return size_; }
-  int fd() const override { return fd_; }
+  int fd() const override { return fd_.get(); }
   const std::string& name() const override { return name_; }
 
   Result<ByteView> Read(uint64_t offset, size_t n, std::byte* scratch) const override {
     if (!InRange(offset, n, size_)) return OutOfRange(name_, offset, n, size_);
     size_t done = 0;
     while (done < n) {
-      ssize_t r = ::pread(fd_, scratch + done, n - done, static_cast<off_t>(offset + done));
+      ssize_t r = ::pread(fd_.get(), scratch + done, n - done, static_cast<off_t>(offset + done));
       if (r < 0) {
         if (errno == EINTR) continue;
         return Error::Io(name_ + ": read at offset " + std::to_string(offset + done), errno);
@@ -47,7 +48,7 @@ class FileSource final : public ByteSource {
   }
 
  private:
-  int fd_;
+  UniqueFd fd_;
   uint64_t size_;
   std::string name_;
 };
@@ -114,20 +115,13 @@ Result<std::vector<std::byte>> Decompress(const ByteSource& src, uint64_t limit)
 }  // namespace
 
 Result<std::unique_ptr<ByteSource>> OpenFileSource(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Error::Io(path, errno);
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return Error::Io(path, errno);
   struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    int err = errno;
-    ::close(fd);
-    return Error::Io(path, err);
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return Error::InvalidArgument(path + ": not a regular file");
-  }
+  if (::fstat(fd.get(), &st) != 0) return Error::Io(path, errno);
+  if (!S_ISREG(st.st_mode)) return Error::InvalidArgument(path + ": not a regular file");
   return std::unique_ptr<ByteSource>(
-      std::make_unique<FileSource>(fd, static_cast<uint64_t>(st.st_size), path));
+      std::make_unique<FileSource>(std::move(fd), static_cast<uint64_t>(st.st_size), path));
 }
 
 std::unique_ptr<ByteSource> MemorySource(std::vector<std::byte> bytes, std::string name) {

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "webc/sha256.h"
+#include "webc/unique_fd.h"
 #include "webc/writer.h"
 #include "webc/writer_internal.h"
 
@@ -327,22 +328,19 @@ std::string Join(const std::string& dir, const std::string& package_path) {
 }
 
 Result<Sha256Digest> HashFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Error::Io(path, errno);
+  const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return Error::Io(path, errno);
   Sha256 h;
   std::vector<std::byte> buf(size_t{1} << 20);
   while (true) {
-    ssize_t r = ::read(fd, buf.data(), buf.size());
+    ssize_t r = ::read(fd.get(), buf.data(), buf.size());
     if (r < 0) {
       if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      return Error::Io(path, err);
+      return Error::Io(path, errno);
     }
     if (r == 0) break;
     h.Update(std::span(buf.data(), static_cast<size_t>(r)));
   }
-  ::close(fd);
   return h.Finish();
 }
 

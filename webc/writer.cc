@@ -32,6 +32,7 @@
 #include "webc/format_internal.h"
 #include "webc/manifest.h"
 #include "webc/sha256.h"
+#include "webc/unique_fd.h"
 #include "webc/writer_internal.h"
 
 namespace webcfs::webc {
@@ -278,12 +279,9 @@ Result<Sha256Digest> CopyFileData(const FlatEntry& e, OutputFile& out,
     return h.Finish();
   }
   const std::string& path = *node.host_path;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Error::Io(path, errno);
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
+  const UniqueFd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!file.valid()) return Error::Io(path, errno);
+  const int fd = file.get();
   uint64_t left = e.size;
   while (true) {
     // Ask for one byte more than expected at the end so growth is noticed.
