@@ -33,18 +33,6 @@ namespace {
 constexpr size_t kChunk = size_t{1} << 20;
 constexpr unsigned char kZstdMagic[4] = {0x28, 0xB5, 0x2F, 0xFD};
 
-// Identifies one version of a file: a replacement by rename changes the
-// inode; any write changes ctime, which, unlike mtime, user space cannot set
-// back (utimensat sets ctime to "now").
-struct FileStamp {
-  dev_t dev = 0;
-  ino_t ino = 0;
-  off_t size = 0;
-  int64_t mtime_ns = 0;
-  int64_t ctime_ns = 0;
-  bool operator==(const FileStamp&) const = default;
-};
-
 FileStamp StampOf(const struct stat& st) {
   return FileStamp{st.st_dev, st.st_ino, st.st_size,
                    int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec,
@@ -382,7 +370,8 @@ std::string ContentCache::EntryPath(std::string_view sha256_hex) const {
   return dir_ + "/" + std::string(sha256_hex) + ".webc";
 }
 
-Result<void> ContentCache::VerifyOnce(const std::string& path, std::string_view sha256_hex) const {
+Result<FileStamp> ContentCache::VerifyOnce(const std::string& path,
+                                           std::string_view sha256_hex) const {
   auto fd = OpenRead(path);
   if (!fd) return std::move(fd).error();
   auto stamp = Stat(fd->get(), path);
@@ -391,12 +380,12 @@ Result<void> ContentCache::VerifyOnce(const std::string& path, std::string_view 
     Memo& memo = GetMemo();
     std::lock_guard lock(memo.mu);
     auto it = memo.verified.find(path);
-    if (it != memo.verified.end() && it->second == *stamp) return Ok();
+    if (it != memo.verified.end() && it->second == *stamp) return *stamp;
   }
   const std::string hex(sha256_hex);
   if (!rehash_ && ReadStampRecord(dir_, kVerifiedRecord, hex, *stamp) == hex) {
     RememberVerified(path, *stamp);
-    return Ok();
+    return *stamp;
   }
   auto actual = HashFd(fd->get(), false, path);
   if (!actual) return std::move(actual).error();
@@ -406,41 +395,36 @@ Result<void> ContentCache::VerifyOnce(const std::string& path, std::string_view 
   // Recorded only if the file did not change while it was being hashed.
   auto after = Stat(fd->get(), path);
   if (after && *after == *stamp) RecordVerified(dir_, path, hex, *stamp);
-  return Ok();
+  return *stamp;
 }
 
-std::optional<webc::ByteCopies> ContentCache::AcceptedCopies(const std::string& path,
-                                                             std::string_view sha256_hex) const {
-  if (rehash_) return std::nullopt;
-  auto fd = OpenRead(path);
-  if (!fd) return std::nullopt;
-  auto stamp = Stat(fd->get(), path);
-  if (!stamp) return std::nullopt;
-  const std::string hex(sha256_hex);
+CachedFile ContentCache::Entry(std::string hex, std::string path, const FileStamp& stamp) const {
+  CachedFile entry{std::move(hex), std::move(path), stamp, std::nullopt};
+  if (rehash_) return entry;
   RecordPayload payload;
-  if (ReadStampRecord(dir_, kAcceptedRecord, hex, *stamp, &payload) != hex) return std::nullopt;
+  if (ReadStampRecord(dir_, kAcceptedRecord, entry.sha256_hex, stamp, &payload) !=
+      entry.sha256_hex) {
+    return entry;
+  }
   // Copies that do not decode make the record worthless: open eagerly, record anew.
   auto copies = webc::ByteCopies::Decode(std::move(payload.bytes), payload.from);
-  if (!copies) return std::nullopt;
-  return std::move(*copies);
+  if (copies) entry.accepted = std::move(*copies);
+  return entry;
 }
 
-void ContentCache::RecordAccepted(const std::string& path, std::string_view sha256_hex,
+void ContentCache::RecordAccepted(const CachedFile& entry,
                                   const webc::ByteCopies& startup_reads) const {
-  auto fd = OpenRead(path);
-  if (!fd) return;
-  auto stamp = Stat(fd->get(), path);
-  if (!stamp) return;
-  const std::string hex(sha256_hex);
-  WriteStampRecord(dir_, kAcceptedRecord, hex, *stamp, hex, startup_reads.Encode());
+  WriteStampRecord(dir_, kAcceptedRecord, entry.sha256_hex, entry.stamp, entry.sha256_hex,
+                   startup_reads.Encode());
 }
 
-Result<std::string> ContentCache::Find(std::string_view sha256_hex) const {
+Result<CachedFile> ContentCache::Find(std::string_view sha256_hex) const {
   auto hex = ParseSha256Hex(sha256_hex);
   if (!hex) return std::move(hex).error();
   std::string path = EntryPath(*hex);
-  WEBCFS_RETURN_IF_ERROR(VerifyOnce(path, *hex));
-  return path;
+  auto stamp = VerifyOnce(path, *hex);
+  if (!stamp) return std::move(stamp).error();
+  return Entry(std::move(*hex), std::move(path), *stamp);
 }
 
 Result<CachedFile> ContentCache::Import(const std::string& source_path,
@@ -460,7 +444,7 @@ Result<CachedFile> ContentCache::Import(const std::string& source_path,
   if (hex) {
     std::string target = EntryPath(*hex);
     auto ok = VerifyOnce(target, *hex);
-    if (ok) return CachedFile{*hex, target};
+    if (ok) return Entry(*hex, target, *ok);
     // Absent, or a damaged entry that the fresh copy below replaces.
     if (ok.error().code() != Error::Code::kNotFound &&
         ok.error().code() != Error::Code::kIntegrity) {
@@ -482,13 +466,14 @@ Result<CachedFile> ContentCache::Import(const std::string& source_path,
   RememberSourceHash(source_path, *stamp, *written);
   WriteStampRecord(dir_, kSourceRecord, SourceRecordName(source_path), *stamp, *written);
   std::string target = EntryPath(*written);
-  if (!hex && VerifyOnce(target, *written).ok()) {
-    return CachedFile{*written, target};  // the same bytes came from another source before
+  if (!hex) {
+    // The same bytes may have come from another source before.
+    if (auto existing = VerifyOnce(target, *written)) return Entry(*written, target, *existing);
   }
   auto committed = tmp->Commit(target);
   if (!committed) return std::move(committed).error();
   RecordVerified(dir_, target, *written, *committed);
-  return CachedFile{*written, target};
+  return CachedFile{*written, target, *committed, std::nullopt};  // new: never opened
 }
 
 std::string DefaultCacheDir() {

@@ -18,6 +18,8 @@
 // packages from several workers); the per-process memo is guarded by a mutex.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -32,9 +34,28 @@ namespace webcfs::resolver {
 // `.webc.zst` inputs: refuse to decompress past this many bytes.
 inline constexpr uint64_t kMaxDecompressedSize = uint64_t{16} << 30;
 
+// Identifies one version of a file: a replacement by rename changes the
+// inode; any write changes ctime, which, unlike mtime, user space cannot set
+// back (utimensat sets ctime to "now").
+struct FileStamp {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  off_t size = 0;
+  int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;
+  bool operator==(const FileStamp&) const = default;
+};
+
 struct CachedFile {
   std::string sha256_hex;  // of the (decompressed) container bytes
   std::string path;        // the verified cache entry
+  FileStamp stamp;         // the entry's version that was verified
+  // When an eager webc::Container::Open accepted this version of the entry
+  // before (RecordAccepted): the copies of its start-up reads recorded with
+  // it, maybe none. A later process can open the entry with
+  // OpenOptions::lazy_directories, since the whole tree was checked once.
+  // nullopt when not accepted as it is now, and always with `rehash`.
+  std::optional<webc::ByteCopies> accepted;
 };
 
 class ContentCache {
@@ -53,29 +74,22 @@ class ContentCache {
 
   // The verified entry for `sha256_hex`; NotFound when absent; Integrity when
   // an entry exists whose content does not match its name.
-  Result<std::string> Find(std::string_view sha256_hex) const;
+  Result<CachedFile> Find(std::string_view sha256_hex) const;
 
-  // Whether an eager webc::Container::Open accepted the entry at `path`
-  // (named `sha256_hex`) as the file is now: recorded by RecordAccepted in
-  // `accepted/<hex>`, per file version like `verified/`, and never trusted
-  // with `rehash`. A later process can then open the entry with
-  // OpenOptions::lazy_directories, since the whole tree was checked once.
-  // Returns the copies of the start-up reads recorded with it (maybe none),
-  // or nullopt when the entry was not accepted as it is now.
-  std::optional<webc::ByteCopies> AcceptedCopies(const std::string& path,
-                                                 std::string_view sha256_hex) const;
-  // Best effort: without the record the next open is eager again.
-  // `startup_reads`: what a lazy open of the entry reads first
-  // (webc/byte_copies.h), for the next open to read from the record.
-  void RecordAccepted(const std::string& path, std::string_view sha256_hex,
-                      const webc::ByteCopies& startup_reads) const;
+  // Records, in `accepted/<hex>` and keyed to `entry.stamp` like `verified/`,
+  // that an eager open accepted the entry, with `startup_reads`: what a lazy
+  // open of it reads first (webc/byte_copies.h), for the next open to read
+  // from the record. Best effort: without it the next open is eager again.
+  void RecordAccepted(const CachedFile& entry, const webc::ByteCopies& startup_reads) const;
 
  private:
   ContentCache(std::string dir, bool rehash) : dir_(std::move(dir)), rehash_(rehash) {}
   std::string EntryPath(std::string_view sha256_hex) const;
   // Hashes `path` unless this process, or a `verified/` record, already did
-  // for the same file version.
-  Result<void> VerifyOnce(const std::string& path, std::string_view sha256_hex) const;
+  // for the same file version; returns that version.
+  Result<FileStamp> VerifyOnce(const std::string& path, std::string_view sha256_hex) const;
+  // The verified entry, with what the accepted record says of `stamp`.
+  CachedFile Entry(std::string hex, std::string path, const FileStamp& stamp) const;
 
   std::string dir_;
   bool rehash_;

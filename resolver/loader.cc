@@ -34,31 +34,28 @@ webc::ByteCopies CopyStartupReads(const std::string& path, webc::OpenOptions opt
   return copies;
 }
 
-// Opens a container; a cache entry that an eager open accepted before (the
-// same file version) is opened lazily, reading what the open and the root
-// listings need from the record's copies, and one that is accepted now is
-// recorded so that the next process can (resolver/cache.h).
+// Opens a container: `path` in place, or the cache entry `entry`. An entry
+// that an eager open accepted before (the same file version) is opened
+// lazily, reading what the open and the root listings need from the record's
+// copies; one opened eagerly is recorded as accepted, so that the next
+// process can (resolver/cache.h).
 Result<std::shared_ptr<const webc::Container>> OpenContainer(const std::string& path,
-                                                             std::string_view sha256_hex,
+                                                             CachedFile* entry,
                                                              const LoadContext& context) {
   webc::OpenOptions options = context.open_options;
-  std::optional<webc::ByteCopies> accepted;
-  if (context.cache != nullptr && !options.verify) {
-    accepted = context.cache->AcceptedCopies(path, sha256_hex);
-  }
-  if (accepted) {
+  if (entry != nullptr && entry->accepted && !options.verify) {
     options.lazy_directories = true;
     auto source = webc::OpenContainerSource(path, options.max_decompressed_size);
     if (!source) return std::move(source).error();
     auto c = webc::Container::Open(
-        webc::CopyServingSource(std::move(*source), std::move(*accepted)), options);
+        webc::CopyServingSource(std::move(*source), std::move(*entry->accepted)), options);
     if (!c) return std::move(c).error();
     return std::shared_ptr<const webc::Container>(std::move(*c));
   }
   auto c = webc::Container::OpenFile(path, options);
   if (!c) return std::move(c).error();
-  if (context.cache != nullptr) {
-    context.cache->RecordAccepted(path, sha256_hex, CopyStartupReads(path, options));
+  if (entry != nullptr) {
+    context.cache->RecordAccepted(*entry, CopyStartupReads(path, options));
   }
   return std::shared_ptr<const webc::Container>(std::move(*c));
 }
@@ -68,18 +65,20 @@ Result<std::shared_ptr<const webc::Container>> OpenContainer(const std::string& 
 Result<LoadedPackage> LoadPackage(const std::string& source, const LoadContext& context) {
   LoadedPackage out;
   out.source = Absolute(source);
+  std::optional<CachedFile> entry;
   if (context.cache != nullptr) {
     auto cached = context.cache->Import(out.source, context.open_options.max_decompressed_size);
     if (!cached) return std::move(cached).error();
     out.sha256_hex = cached->sha256_hex;
     out.container_path = cached->path;
+    entry = std::move(*cached);
   } else {
     auto hex = HashContainerFile(out.source, context.open_options.max_decompressed_size);
     if (!hex) return std::move(hex).error();
     out.sha256_hex = *hex;
     out.container_path = out.source;
   }
-  auto container = OpenContainer(out.container_path, out.sha256_hex, context);
+  auto container = OpenContainer(out.container_path, entry ? &*entry : nullptr, context);
   if (!container) {
     // The reader names the file it opened; for a cache copy, say which source it holds.
     if (out.container_path != out.source) {
@@ -93,13 +92,13 @@ Result<LoadedPackage> LoadPackage(const std::string& source, const LoadContext& 
 
 Result<LoadedPackage> LoadCached(const std::string& sha256_hex, const LoadContext& context) {
   if (context.cache == nullptr) return Error::NotFound("no content cache");
-  auto path = context.cache->Find(sha256_hex);
-  if (!path) return std::move(path).error();
+  auto entry = context.cache->Find(sha256_hex);
+  if (!entry) return std::move(entry).error();
   LoadedPackage out;
-  out.source = *path;
+  out.source = entry->path;
   out.sha256_hex = sha256_hex;
-  out.container_path = *path;
-  auto container = OpenContainer(*path, sha256_hex, context);
+  out.container_path = entry->path;
+  auto container = OpenContainer(entry->path, &*entry, context);
   if (!container) return std::move(container).error();
   out.container = std::move(*container);
   return out;
