@@ -1,7 +1,8 @@
 #include "webc/byte_copies.h"
 
 #include <algorithm>
-#include <cstring>
+#include <mutex>
+#include <string>
 
 #include "webc/byte_cursor.h"
 
@@ -49,45 +50,49 @@ std::vector<std::byte> ByteCopies::Encode() const {
   return out;
 }
 
+namespace {
+
+// Reads one encoded span's header and skips its bytes; `at` is where the
+// bytes start in `in`. False when the span runs past the end.
+bool NextSpan(ByteCursor& in, ByteCopies::Span* span) {
+  ByteView bytes;
+  if (!in.ReadU64Le(&span->offset) || !in.ReadU32Le(&span->length)) return false;
+  span->at = in.position();
+  return in.ReadBytes(span->length, &bytes);
+}
+
+}  // namespace
+
 Result<ByteCopies> ByteCopies::Decode(std::vector<std::byte> buffer, size_t from) {
   if (from > buffer.size()) return Error::InvalidArgument("byte copies: start past the buffer");
-  // Checked in full before anything is kept; counted so that spans_ is
-  // allocated once.
-  ByteCursor in(ByteView(buffer).subspan(from));
+  // Checked in full before anything is kept, and counted so that spans_ is
+  // allocated once; the second pass cannot fail.
   size_t count = 0;
   uint64_t total = 0;
   std::optional<uint64_t> previous;
-  while (!in.empty()) {
-    uint64_t offset = 0;
-    uint32_t length = 0;
-    ByteView bytes;
-    if (!in.ReadU64Le(&offset) || !in.ReadU32Le(&length) || !in.ReadBytes(length, &bytes)) {
+  Span span{};
+  for (ByteCursor in(ByteView(buffer).subspan(from)); !in.empty();) {
+    if (!NextSpan(in, &span)) {
       return Error::Corrupt("byte copies: span at byte " + std::to_string(from + in.position()) +
                             " runs past the end");
     }
-    if (previous && offset <= *previous) {
-      return Error::Corrupt("byte copies: spans out of order at offset " + std::to_string(offset));
+    if (previous && span.offset <= *previous) {
+      return Error::Corrupt("byte copies: spans out of order at offset " +
+                            std::to_string(span.offset));
     }
-    total += length;
-    if (length > kMaxCopiedRead || total > kMaxBytes) {
+    total += span.length;
+    if (span.length > kMaxCopiedRead || total > kMaxBytes) {
       return Error::ResourceLimit("byte copies: more than " + std::to_string(kMaxBytes) +
                                   " bytes, or one copy over " + std::to_string(kMaxCopiedRead));
     }
-    previous = offset;
+    previous = span.offset;
     ++count;
   }
   ByteCopies copies;
   copies.spans_.reserve(count);
-  ByteCursor again(ByteView(buffer).subspan(from));
-  while (!again.empty()) {
-    uint64_t offset = 0;
-    uint32_t length = 0;
-    ByteView bytes;
-    (void)again.ReadU64Le(&offset);
-    (void)again.ReadU32Le(&length);
-    const uint64_t at = from + again.position();
-    (void)again.ReadBytes(length, &bytes);
-    copies.spans_.push_back(Span{offset, length, at});
+  for (ByteCursor in(ByteView(buffer).subspan(from)); NextSpan(in, &span);) {
+    span.at += from;
+    copies.spans_.push_back(span);
   }
   copies.bytes_ = std::move(buffer);
   return copies;
