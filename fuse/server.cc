@@ -318,6 +318,25 @@ bool WorthSplicing(size_t n) {
   return n >= 2 * kPage;
 }
 
+// A READ of the kernel's whole readahead window (128 KiB on this kernel) means
+// it has seen a sequential stream. The container file has its own readahead,
+// but each READ reaches it only after a round trip through the kernel and the
+// daemon, so its window starts late and stays small: a cold 1 MiB sequential
+// read ran at ~1,000 MiB/s. Asking for the next kPrefetch bytes of the same
+// file keeps the disk ahead of the stream (~1,220 MiB/s; bench/FINDINGS.md
+// §2.8). Smaller READs (small files, random reads) prefetch nothing.
+constexpr size_t kSequentialRead = 128 << 10;
+constexpr uint64_t kPrefetch = 1 << 20;
+
+void PrefetchAhead(int fd, const FileExtent& x, uint64_t pos, size_t n) {
+  const uint64_t next = pos + n;
+  if (n < kSequentialRead || next >= x.size) return;
+  const uint64_t len = std::min(kPrefetch, x.size - next);
+  // Advice only: a failure costs the prefetch, never the read.
+  (void)posix_fadvise(fd, static_cast<off_t>(x.offset + next), static_cast<off_t>(len),
+                      POSIX_FADV_WILLNEED);
+}
+
 void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* /*fi*/) noexcept {
   Impl& impl = ImplOf(req);
   Target t;
@@ -334,6 +353,7 @@ void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
   }
 
   const int fd = x.source->fd();
+  if (fd >= 0) PrefetchAhead(fd, x, pos, n);
   if (fd >= 0 && impl.options.splice && WorthSplicing(n)) {
     // The file must still hold the verified bytes (fuse/file_guard.h): a
     // truncated file would make libfuse send a short reply (taken for end of
