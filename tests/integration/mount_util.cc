@@ -97,6 +97,14 @@ pid_t Mount::DaemonPid() const {
   return found;
 }
 
+bool ProcessAlive(pid_t pid) {
+  if (pid <= 0 || kill(pid, 0) != 0) return false;
+  // /proc/PID/stat: "PID (COMM) STATE ..."; COMM may hold spaces and parens.
+  const std::string stat = ReadHostFile("/proc/" + std::to_string(pid) + "/stat");
+  const size_t paren = stat.rfind(')');
+  return paren == std::string::npos || paren + 2 >= stat.size() || stat[paren + 2] != 'Z';
+}
+
 CommandResult Mount::Unmount() {
   const pid_t daemon = DaemonPid();
   CommandResult r = RunCommand({WebcfsBinary(), "unmount", path_});
@@ -105,7 +113,7 @@ CommandResult Mount::Unmount() {
   }
   mounted_ = false;
   // The daemon exits once the kernel closes the connection.
-  for (int i = 0; i < 500 && daemon > 0 && kill(daemon, 0) == 0; ++i) {
+  for (int i = 0; i < 500 && ProcessAlive(daemon); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return r;

@@ -64,6 +64,11 @@ struct TreeEntry {
 std::map<std::string, TreeEntry> WalkTree(const std::string& root,
                                           const std::vector<std::string>& skip = {});
 
+// True while `pid` runs. A process that exited but was not reaped yet (a
+// zombie) counts as gone: the daemon is reparented to PID 1, which on some
+// machines reaps only every second or so.
+bool ProcessAlive(pid_t pid);
+
 // True when `path` is a mount point in /proc/self/mountinfo.
 bool IsMounted(const std::string& path);
 

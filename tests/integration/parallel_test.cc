@@ -59,7 +59,7 @@ TEST(ParallelTest, EightReadersSeeConsistentData) {
     ASSERT_EQ(waitpid(pid, &status, 0), pid);
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "reader saw different data";
   }
-  EXPECT_EQ(kill(daemon, 0), 0) << "daemon died";
+  EXPECT_TRUE(ProcessAlive(daemon)) << "daemon died";
   EXPECT_EQ(m.DaemonPid(), daemon);
   EXPECT_EQ(WalkTree(m.path()), want);
 }
