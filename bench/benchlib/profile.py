@@ -50,11 +50,23 @@ TRACEFS = "/sys/kernel/tracing"
 _ENTRIES = re.compile(r"entries-in-buffer/entries-written: (\d+)/(\d+)")
 
 
+def _mount_tracefs():
+    """Mounts tracefs where the kernel expects it, if nothing did (a machine without systemd as
+    PID 1 may leave it unmounted)."""
+    if os.path.isdir(os.path.join(TRACEFS, "events")):
+        return
+    proc = subprocess.run(["mount", "-t", "tracefs", "tracefs", TRACEFS], capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        raise system.BenchError(f"mount -t tracefs tracefs {TRACEFS}: {proc.stderr.strip()}")
+
+
 class _FuseTrace:
     """A private tracefs instance recording fuse:fuse_request_send for one FUSE connection
     (faster to set up than `perf record -a`, and it leaves the global trace buffer alone)."""
 
     def __init__(self, mountpoint):
+        _mount_tracefs()
         event = os.path.join(TRACEFS, "events/fuse/fuse_request_send")
         if not os.path.isdir(event):
             raise system.BenchError(f"{event}: no fuse tracepoints in this kernel")
