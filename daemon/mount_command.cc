@@ -250,6 +250,7 @@ int RunMount(const MountConfig& config) {
   // snapshot must be freed once the kernel forgets its inodes, like any other.
   auto server = fuse::Server::Create(std::move(*snapshot), options);
   if (!server) return Fail(server.error(), kExitFailure);
+  (*server)->SetFailureReporter([](const std::string& what) { spdlog::error("{}", what); });
   if (auto r = (*server)->Mount(config.mountpoint); !r) return Fail(r.error(), kExitFailure);
   spdlog::debug("mounted {} at {} (at most {} entries)", options.fs_name, config.mountpoint,
                 max_entries);

@@ -19,7 +19,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include "fuse/file_guard.h"
@@ -79,6 +81,9 @@ struct Server::Impl {
   std::atomic<uint64_t> reads{0};
   std::atomic<uint64_t> bytes_read{0};
   std::atomic<uint64_t> errors{0};
+
+  Server::FailureReporter report_failure;       // set before Mount(); may be empty
+  std::atomic<uint64_t> described_failures{0};  // its rate limit
 };
 
 namespace {
@@ -96,6 +101,22 @@ Impl& ImplOf(fuse_req_t req) { return *static_cast<Impl*>(fuse_req_userdata(req)
 // and passes the errno through: `fuse_reply_err(req, Failed(impl, EIO))`.
 int Failed(Impl& impl, int err) {
   impl.errors.fetch_add(1, std::memory_order_relaxed);
+  return err;
+}
+
+// As Failed, and hands `describe()` (what failed) to the FailureReporter for
+// the 1st, 2nd, 4th, ... failure. The description is built only then.
+template <typename Describe>
+int Failed(Impl& impl, int err, Describe&& describe) noexcept {
+  impl.errors.fetch_add(1, std::memory_order_relaxed);
+  const uint64_t n = impl.described_failures.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (!impl.report_failure || (n & (n - 1)) != 0) return err;
+  try {
+    impl.report_failure(describe() + " (answered: " + std::generic_category().message(err) +
+                        "; failure " + std::to_string(n) + " of this mount)");
+  } catch (...) {
+    // Best effort: the request's answer is the errno either way.
+  }
   return err;
 }
 
@@ -247,7 +268,9 @@ void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
   if (int err = Resolve(impl, parent, &t)) return (void)fuse_reply_err(req, err);
   if (!t.node->is_dir()) return (void)fuse_reply_err(req, ENOTDIR);
   const Snapshot& s = t.snapshot();
-  if (!s.Expand(*t.node)) return (void)fuse_reply_err(req, Failed(impl, EIO));
+  if (auto r = s.Expand(*t.node); !r) {
+    return (void)fuse_reply_err(req, Failed(impl, EIO, [&] { return r.error().message(); }));
+  }
   const std::string_view key(name);
   const Node* n;
   if (key == ".") {
@@ -318,6 +341,11 @@ bool WorthSplicing(size_t n) {
   return n >= 2 * kPage;
 }
 
+std::string ChangedUnderTheMount(const Target& t, const FileExtent& x) {
+  return "'" + t.snapshot().PathOf(*t.node) + "': " + x.source->name() +
+         " changed under the mount; its files fail until a reload";
+}
+
 // A READ of the kernel's whole readahead window (128 KiB on this kernel) means
 // it has seen a sequential stream. The container file has its own readahead,
 // but each READ reaches it only after a round trip through the kernel and the
@@ -360,7 +388,10 @@ void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
     // file), an overwritten one other bytes. Spliced bytes cannot be checked
     // after the fact; docs/filesystem.md gives the remaining window.
     if (x.guard != nullptr) {
-      if (int err = x.guard->Check()) return (void)fuse_reply_err(req, Failed(impl, err));
+      if (int err = x.guard->Check()) {
+        return (void)fuse_reply_err(req,
+                                    Failed(impl, err, [&] { return ChangedUnderTheMount(t, x); }));
+      }
     }
     fuse_bufvec buf = FUSE_BUFVEC_INIT(n);
     buf.buf[0].flags =
@@ -374,13 +405,25 @@ void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
   try {
     if (tls_scratch.size() < n) tls_scratch.resize(n);
   } catch (const std::bad_alloc&) {
-    return (void)fuse_reply_err(req, Failed(impl, ENOMEM));
+    return (void)fuse_reply_err(req, Failed(impl, ENOMEM, [&] {
+                                  return "a read buffer of " + std::to_string(n) + " bytes";
+                                }));
   }
   auto view = x.source->Read(x.offset + pos, n, tls_scratch.data());
-  if (!view || view->size() != n) return (void)fuse_reply_err(req, Failed(impl, EIO));
+  if (!view || view->size() != n) {
+    return (void)fuse_reply_err(req, Failed(impl, EIO, [&] {
+                                  return "'" + t.snapshot().PathOf(*t.node) + "': reading " +
+                                         std::to_string(n) + " bytes at offset " +
+                                         std::to_string(pos) + ": " +
+                                         (view ? "short read" : view.error().message());
+                                }));
+  }
   // Checked after the copy: a write that began before it changed the stamp.
   if (x.guard != nullptr) {
-    if (int err = x.guard->Check()) return (void)fuse_reply_err(req, Failed(impl, err));
+    if (int err = x.guard->Check()) {
+      return (void)fuse_reply_err(req,
+                                  Failed(impl, err, [&] { return ChangedUnderTheMount(t, x); }));
+    }
   }
   CountRead(impl, n);
   fuse_reply_buf(req, reinterpret_cast<const char*>(view->data()), n);
@@ -455,11 +498,16 @@ void ReadDirCommon(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool 
   if (int err = Resolve(impl, ino, &t)) return (void)fuse_reply_err(req, err);
   if (!t.node->is_dir()) return (void)fuse_reply_err(req, ENOTDIR);
   if (off < 0) return (void)fuse_reply_err(req, EINVAL);
-  if (!t.snapshot().Expand(*t.node)) return (void)fuse_reply_err(req, Failed(impl, EIO));
+  if (auto r = t.snapshot().Expand(*t.node); !r) {
+    return (void)fuse_reply_err(req, Failed(impl, EIO, [&] { return r.error().message(); }));
+  }
   try {
     if (tls_dirbuf.size() < size) tls_dirbuf.resize(size);
   } catch (const std::bad_alloc&) {
-    return (void)fuse_reply_err(req, Failed(impl, ENOMEM));
+    return (void)fuse_reply_err(req, Failed(impl, ENOMEM, [&] {
+                                  return "a directory listing buffer of " + std::to_string(size) +
+                                         " bytes";
+                                }));
   }
   uint64_t references = 0;
   const size_t used = FillDir(req, impl, t, tls_dirbuf.data(), size, off, plus, &references);
@@ -549,7 +597,7 @@ void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) noe
     if (!XattrValue(t, name, &value)) return (void)fuse_reply_err(req, ENODATA);
     ReplyXattr(req, value, size);
   } catch (const std::bad_alloc&) {
-    fuse_reply_err(req, Failed(impl, ENOMEM));
+    fuse_reply_err(req, Failed(impl, ENOMEM, [] { return std::string("extended attributes"); }));
   }
 }
 
@@ -568,7 +616,7 @@ void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept {
     }
     ReplyXattr(req, list, size);
   } catch (const std::bad_alloc&) {
-    fuse_reply_err(req, Failed(impl, ENOMEM));
+    fuse_reply_err(req, Failed(impl, ENOMEM, [] { return std::string("extended attributes"); }));
   }
 }
 
@@ -688,6 +736,10 @@ Result<std::unique_ptr<Server>> Server::Create(std::shared_ptr<const Snapshot> s
     return Error::InvalidArgument("cannot create FUSE session (options: " + opts + ")");
   }
   return server;
+}
+
+void Server::SetFailureReporter(FailureReporter reporter) {
+  impl_->report_failure = std::move(reporter);
 }
 
 Result<void> Server::Mount(const std::string& mountpoint) {

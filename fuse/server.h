@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -72,6 +73,15 @@ class Server {
     uint64_t errors = 0;      // requests failed by I/O errors, stale inodes or memory
   };
   Counters counters() const;
+  // Told about requests that failed through no fault of the client: a
+  // directory that does not decode, a container file changed under the
+  // mount, a failed read, memory. Only the 1st, 2nd, 4th, 8th, ... such
+  // failure (Counters::errors counts them all), so a damaged directory listed
+  // in a loop cannot flood the log. Called on request threads; set it before
+  // Mount().
+  using FailureReporter = std::function<void(const std::string& what)>;
+  void SetFailureReporter(FailureReporter reporter);
+
   const std::string& mountpoint() const { return mountpoint_; }
 
   // Internal to fuse/ (used by the operation table in server.cc).
