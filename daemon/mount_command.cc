@@ -64,9 +64,12 @@ Result<void> ApplyMountOptions(const std::vector<std::string>& list, fuse::Optio
         o->debug = true;
       } else if (opt == "no_splice") {
         o->splice = false;
+      } else if (opt == "no_push") {
+        o->push_small_files = false;
       } else {
-        return Error::InvalidArgument("unknown mount option '" + opt +
-                                      "' (known: allow_other, xattr, debug, no_splice, ro)");
+        return Error::InvalidArgument(
+            "unknown mount option '" + opt +
+            "' (known: allow_other, xattr, debug, no_splice, no_push, ro)");
       }
     }
   }
@@ -317,8 +320,9 @@ void AddMountCommand(CLI::App& app, int& exit_code) {
                     "serve package files in place instead of private cached copies "
                     "(a file changed under the mount then reads as EIO)"),
       WEBCFS_OVERRIDE(no_cache));
-  add(cmd->add_option("-o", v.mount_options,
-                      "mount options, comma-separated: allow_other, xattr, debug, no_splice"),
+  add(cmd->add_option(
+          "-o", v.mount_options,
+          "mount options, comma-separated: allow_other, xattr, debug, no_splice, no_push"),
       WEBCFS_OVERRIDE(mount_options));
   add(cmd->add_option("--uid", v.uid, "owner reported for every entry (default: the caller's)"),
       WEBCFS_OVERRIDE(uid));

@@ -48,6 +48,12 @@ struct Options {
   // instead of copying them through the daemon.
   bool splice = true;
 
+  // Once a small file is read, store its directory's other small files into
+  // the kernel's page cache, so that reading them costs no request
+  // (fuse/small_file_pusher.h). Costs page cache for files never read: at
+  // most 1 MiB per directory in which a small file was read.
+  bool push_small_files = true;
+
   // Name of the filesystem in /proc/mounts (fsname=...).
   std::string fs_name = "webcfs";
 

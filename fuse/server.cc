@@ -27,6 +27,7 @@
 #include "fuse/file_guard.h"
 #include "fuse/inode.h"
 #include "fuse/mountpoint.h"
+#include "fuse/small_file_pusher.h"
 
 namespace webcfs::fuse {
 
@@ -39,22 +40,37 @@ struct Server::Live {
         entered(static_cast<uint8_t*>(std::calloc(std::max<size_t>(snapshot->max_nodes(), 1), 1))) {
     if (entered == nullptr) throw std::bad_alloc();
   }
+  static constexpr uint8_t kEntered = 1;
+  static constexpr uint8_t kPushClaimed = 2;
+
   bool Entered(uint32_t dir) const {
-    return std::atomic_ref<uint8_t>(entered.get()[dir]).load(std::memory_order_relaxed) != 0;
+    return (std::atomic_ref<uint8_t>(entered.get()[dir]).load(std::memory_order_relaxed) &
+            kEntered) != 0;
   }
   void SetEntered(uint32_t dir) {
-    std::atomic_ref<uint8_t> flag(entered.get()[dir]);
-    if (flag.load(std::memory_order_relaxed) == 0) flag.store(1, std::memory_order_relaxed);
+    std::atomic_ref<uint8_t> flags(entered.get()[dir]);
+    if ((flags.load(std::memory_order_relaxed) & kEntered) == 0) {
+      flags.fetch_or(kEntered, std::memory_order_relaxed);
+    }
+  }
+  // True for the first caller only: that one hands directory `dir` to the
+  // SmallFilePusher.
+  bool ClaimPush(uint32_t dir) {
+    std::atomic_ref<uint8_t> flags(entered.get()[dir]);
+    if ((flags.load(std::memory_order_relaxed) & kPushClaimed) != 0) return false;
+    return (flags.fetch_or(kPushClaimed, std::memory_order_relaxed) & kPushClaimed) == 0;
   }
 
   uint32_t generation = 0;
   std::shared_ptr<const Snapshot> snapshot;
   std::atomic<uint64_t> lookups{0};
-  // entered[d]: the kernel was given entries of directory node d (lookup or
-  // readdirplus), so it may cache dentries below it. Once the snapshot is
-  // replaced, SwapSnapshot invalidates those so that the kernel forgets them
-  // (see there). One byte per node the snapshot can have (calloc: pages of
-  // nodes never built are never touched), only written on a cold lookup.
+  // entered[d] & kEntered: the kernel was given entries of directory node d
+  // (lookup or readdirplus), so it may cache dentries below it. Once the
+  // snapshot is replaced, SwapSnapshot invalidates those so that the kernel
+  // forgets them (see there). & kPushClaimed: d's small files were handed to
+  // the SmallFilePusher. One byte per node the snapshot can have (calloc:
+  // pages of nodes never built are never touched), only written on a cold
+  // lookup or a directory's first small-file read.
   struct Free {
     void operator()(uint8_t* p) const { std::free(p); }
   };
@@ -84,6 +100,10 @@ struct Server::Impl {
 
   Server::FailureReporter report_failure;       // set before Mount(); may be empty
   std::atomic<uint64_t> described_failures{0};  // its rate limit
+
+  // Null when Options::push_small_files is off. Created with the session, its
+  // thread started by Run().
+  std::unique_ptr<SmallFilePusher> pusher;
 };
 
 namespace {
@@ -365,6 +385,21 @@ void PrefetchAhead(int fd, const FileExtent& x, uint64_t pos, size_t n) {
                       POSIX_FADV_WILLNEED);
 }
 
+// A small file read from its start: its directory's other small files are
+// likely next (a tar, a cat of a tree, an import of a package), so they go to
+// the kernel's page cache now, once per directory (fuse/small_file_pusher.h).
+void OfferSiblings(Impl& impl, const Target& t, const FileExtent& x, uint64_t pos) {
+  if (impl.pusher == nullptr || pos != 0 || x.size > SmallFilePusher::kMaxFileBytes) return;
+  const Snapshot& s = t.snapshot();
+  const uint32_t dir = s.IndexOf(s.ParentOf(*t.node));
+  if (!t.live->ClaimPush(dir)) return;
+  try {
+    impl.pusher->Offer({t.live->snapshot, t.live->generation, dir, s.IndexOf(*t.node)});
+  } catch (const std::bad_alloc&) {
+    // A push is an optimisation: without it the files are READ as usual.
+  }
+}
+
 void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* /*fi*/) noexcept {
   Impl& impl = ImplOf(req);
   Target t;
@@ -400,6 +435,7 @@ void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
     buf.buf[0].pos = static_cast<off_t>(x.offset + pos);
     CountRead(impl, n);
     fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+    OfferSiblings(impl, t, x, pos);
     return;
   }
   try {
@@ -427,6 +463,7 @@ void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
   }
   CountRead(impl, n);
   fuse_reply_buf(req, reinterpret_cast<const char*>(view->data()), n);
+  OfferSiblings(impl, t, x, pos);
 }
 
 void Release(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* /*fi*/) noexcept {
@@ -710,6 +747,7 @@ Server::Server(const Options& options)
     : options_(options), impl_(std::make_unique<Impl>(options)) {}
 
 Server::~Server() {
+  if (impl_->pusher != nullptr) impl_->pusher->Stop();  // it stores through the session
   Unmount();
   if (session_ != nullptr) fuse_session_destroy(session_);
 }
@@ -734,6 +772,9 @@ Result<std::unique_ptr<Server>> Server::Create(std::shared_ptr<const Snapshot> s
   fuse_opt_free_args(&args);
   if (server->session_ == nullptr) {
     return Error::InvalidArgument("cannot create FUSE session (options: " + opts + ")");
+  }
+  if (options.push_small_files) {
+    server->impl_->pusher = std::make_unique<SmallFilePusher>(server->session_);
   }
   return server;
 }
@@ -762,14 +803,18 @@ Result<void> Server::Run() {
   fuse_loop_cfg_set_clone_fd(config, 1);  // one /dev/fuse fd per worker: no shared queue lock
   fuse_loop_cfg_set_max_threads(config, threads);
   fuse_loop_cfg_set_idle_threads(config, threads);  // no thread create/destroy churn
+  if (impl_->pusher != nullptr) impl_->pusher->Start();
   const int rc = fuse_session_loop_mt(session_, config);
   fuse_loop_cfg_destroy(config);
+  if (impl_->pusher != nullptr) impl_->pusher->Stop();
   // A signal-requested exit returns the signal number; only -errno is a failure.
   if (rc < 0) return Error::Io("FUSE session loop", -rc);
   return Ok();
 }
 
 void Server::RequestExit() {
+  // First, while the workers still answer the READs its stores may wait for.
+  if (impl_->pusher != nullptr) impl_->pusher->Stop();
   if (session_ != nullptr) fuse_session_exit(session_);
 }
 

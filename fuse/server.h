@@ -13,8 +13,7 @@
 // files and cached dentries keep reading the content they started with.
 //
 // Thread-safety: Run() blocks its caller; SwapSnapshot(), RequestExit() and the
-// accessors may be called from any other thread. RequestExit() is also
-// async-signal-safe.
+// accessors may be called from any other thread (not from a signal handler).
 #pragma once
 
 #include <atomic>
@@ -46,7 +45,9 @@ class Server {
   Result<void> Mount(const std::string& mountpoint);
   // Serves requests until the filesystem is unmounted or RequestExit() is called.
   Result<void> Run();
-  // Makes Run() return soon (on the next request or signal). Async-signal-safe.
+  // Makes Run() return soon (on the next request or signal). Stops the
+  // SmallFilePusher first, which may wait for its store in progress: not
+  // async-signal-safe; call it from a thread, not a signal handler.
   void RequestExit();
   // Unmounts if still mounted. Safe to call more than once.
   void Unmount();
