@@ -5,6 +5,8 @@
 #include <fuse_lowlevel.h>
 
 #include <cerrno>
+#include <new>
+#include <system_error>
 #include <vector>
 
 #include "fuse/file_guard.h"
@@ -15,7 +17,11 @@ namespace webcfs::fuse {
 void SmallFilePusher::Start() {
   std::lock_guard<std::mutex> lock(mu_);
   if (stopped_ || thread_.joinable()) return;
-  thread_ = std::thread([this] { Loop(); });
+  try {
+    thread_ = std::thread([this] { Loop(); });
+  } catch (const std::system_error&) {
+    stopped_ = true;  // no thread: files are READ as usual
+  }
 }
 
 bool SmallFilePusher::Offer(Job job) {
@@ -50,7 +56,13 @@ void SmallFilePusher::Loop() {
       job = std::move(queue_.front());
       queue_.pop_front();
     }
-    if (!Push(job)) {
+    bool go_on = true;
+    try {
+      go_on = Push(job);
+    } catch (const std::bad_alloc&) {
+      // Skip this directory; its files are READ as usual.
+    }
+    if (!go_on) {
       std::lock_guard<std::mutex> lock(mu_);
       stopped_ = true;  // the kernel takes no more stores: stop offering work
       queue_.clear();
