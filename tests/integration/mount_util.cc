@@ -4,10 +4,12 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -95,6 +97,35 @@ pid_t Mount::DaemonPid() const {
   }
   closedir(proc);
   return found;
+}
+
+Residency PageResidency(const std::string& path, uint64_t begin, uint64_t end) {
+  Residency r;
+  const int fd = open(path.c_str(), O_RDONLY);
+  if (fd < 0) return r;
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    close(fd);
+    return r;
+  }
+  const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  end = std::min<uint64_t>(end, static_cast<uint64_t>(st.st_size));
+  const uint64_t first = begin / page * page;
+  if (end <= first) {
+    close(fd);
+    return r;
+  }
+  const size_t length = static_cast<size_t>(end - first);
+  void* map = mmap(nullptr, length, PROT_READ, MAP_SHARED, fd, static_cast<off_t>(first));
+  close(fd);
+  if (map == MAP_FAILED) return r;
+  std::vector<unsigned char> in_core((length + page - 1) / page);
+  if (mincore(map, length, in_core.data()) == 0) {
+    r.pages = in_core.size();
+    for (unsigned char v : in_core) r.resident += v & 1;
+  }
+  munmap(map, length);
+  return r;
 }
 
 bool ProcessAlive(pid_t pid) {

@@ -69,6 +69,15 @@ std::map<std::string, TreeEntry> WalkTree(const std::string& root,
 // machines reaps only every second or so.
 bool ProcessAlive(pid_t pid);
 
+// Page-cache residency (mincore) of the pages of `path` that overlap bytes
+// [begin, end); `end` is clipped to the file's size.
+struct Residency {
+  size_t resident = 0;
+  size_t pages = 0;
+  bool all() const { return pages != 0 && resident == pages; }
+};
+Residency PageResidency(const std::string& path, uint64_t begin = 0, uint64_t end = UINT64_MAX);
+
 // True when `path` is a mount point in /proc/self/mountinfo.
 bool IsMounted(const std::string& path);
 

@@ -3,11 +3,7 @@
 // so that reading them sends no READ. Observed with mincore(2) on the mounted
 // files and with the daemon's request counters (`webcfs status --json`).
 #include <dirent.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
@@ -15,7 +11,6 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
-#include <vector>
 
 #include "tests/integration/mount_util.h"
 
@@ -46,30 +41,6 @@ PackageSpec Package() {
            Dir({{"d", Dir(std::move(d))}, {"e", Dir({{"g0", File("g0")}, {"g1", File("g1")}})}}))
       .Map("/v", "/");
   return p;
-}
-
-// True when every page of `path` is in the kernel's page cache.
-bool Resident(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY);
-  if (fd < 0) return false;
-  struct stat st;
-  if (fstat(fd, &st) != 0 || st.st_size == 0) {
-    close(fd);
-    return false;
-  }
-  const size_t length = static_cast<size_t>(st.st_size);
-  void* map = mmap(nullptr, length, PROT_READ, MAP_SHARED, fd, 0);
-  close(fd);
-  if (map == MAP_FAILED) return false;
-  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  std::vector<unsigned char> in_core((length + page - 1) / page);
-  const bool ok = mincore(map, length, in_core.data()) == 0;
-  munmap(map, length);
-  if (!ok) return false;
-  for (unsigned char v : in_core) {
-    if ((v & 1) == 0) return false;
-  }
-  return true;
 }
 
 // Entries of `dir` (readdir, which the daemon answers with readdirplus).
@@ -123,14 +94,15 @@ TEST_F(SmallFilePushTest, ReadingOneSmallFileStoresItsSiblings) {
   // The pusher works after the reply, on its own thread; children are pushed
   // in name order, so f19 comes last. The bound is patience, not a timing.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (!Resident(m / "d/f19") && std::chrono::steady_clock::now() < deadline) {
+  while (!PageResidency(m / "d/f19").all() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   for (int i = 1; i < kSmallFiles; ++i) {
-    EXPECT_TRUE(Resident(m / ("d/" + SmallName(i)))) << SmallName(i) << " was not stored";
+    EXPECT_TRUE(PageResidency(m / ("d/" + SmallName(i))).all())
+        << SmallName(i) << " was not stored";
   }
-  EXPECT_FALSE(Resident(m / "d/big.bin")) << "a file over 64 KiB was stored";
-  EXPECT_FALSE(Resident(m / "e/g0")) << "a file of another directory was stored";
+  EXPECT_EQ(PageResidency(m / "d/big.bin").resident, 0u) << "a file over 64 KiB was stored";
+  EXPECT_EQ(PageResidency(m / "e/g0").resident, 0u) << "a file of another directory was stored";
 
   // The stored bytes are the files' bytes, and reading them asks nothing.
   ExpectAllSmallFilesRead(m);
