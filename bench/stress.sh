@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Full stress run (issue 7, "Load"): 16 readers mixing lookups, stats, listings,
+# Full stress run: 16 readers mixing lookups, stats, listings,
 # whole-file reads verified against the stored SHA-256 and random partial reads
 # over a package of 100,000 files, while the daemon reloads its snapshot every
 # RELOAD_MS; prints ops/s and the daemon's RSS. The driver is the ctest

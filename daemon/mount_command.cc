@@ -208,8 +208,8 @@ int WaitForReady(pid_t child, int ready_fd, const std::string& mountpoint) {
 int RunMount(const MountConfig& config) {
   // FUSE workers allocate only while they list a directory for the first
   // time, and free it all again. With an arena per worker and glibc's 128 KiB
-  // trim threshold, that freed memory stayed resident: +0.9 MB after a walk
-  // of /usr/include (bench/FINDINGS.md §2.6). One arena, trimmed from 64 KiB.
+  // trim threshold, that freed memory stayed resident (docs/performance.md,
+  // "Daemon memory"). One arena, trimmed from 64 KiB.
   (void)mallopt(M_ARENA_MAX, 1);
   (void)mallopt(M_TRIM_THRESHOLD, 64 << 10);
   if (config.spec.empty() || config.mountpoint.empty()) {

@@ -1,5 +1,5 @@
 // Service: runs a mounted fuse::Server until it is stopped, as a well-behaved
-// long-running daemon (docs/design.md, "Daemon"):
+// long-running daemon (docs/architecture.md, "Daemon"):
 //   - readiness: a statfs(2) of the mountpoint that went through the kernel and
 //     was answered by this process; then READY=1 (sd_notify) and on_ready(true);
 //   - SIGHUP: RELOADING=1, rebuild() (re-resolve or re-read the lockfile), an

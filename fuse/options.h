@@ -18,7 +18,7 @@ struct Options {
 
   // Extended attributes user.webc.{package,volume,sha256}. Off: getxattr and
   // listxattr answer ENOSYS, the kernel stops asking, and `ls -l` saves two
-  // round trips per entry (docs/performance.md).
+  // round trips per entry (docs/performance.md, "Directory listing").
   bool xattr = false;
 
   // Let users other than the mounter see the filesystem (`-o allow_other`).

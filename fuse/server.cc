@@ -353,9 +353,9 @@ thread_local std::vector<std::byte> tls_scratch;
 
 // libfuse does not splice replies under two pages: it copies them through a
 // fresh page-aligned posix_memalign buffer per reply, which fragments every
-// worker's malloc arena (about 1 MiB resident per thread after a walk of small
-// files). Copying such reads through our own per-thread scratch costs the same
-// copy without the allocation.
+// worker's malloc arena until it keeps pages resident that hold nothing
+// (docs/performance.md, "Daemon memory"). Copying such reads through our own
+// per-thread scratch costs the same copy without the allocation.
 bool WorthSplicing(size_t n) {
   static const size_t kPage = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   return n >= 2 * kPage;
@@ -366,13 +366,13 @@ std::string ChangedUnderTheMount(const Target& t, const FileExtent& x) {
          " changed under the mount; its files fail until a reload";
 }
 
-// A READ of the kernel's whole readahead window (128 KiB on this kernel) means
-// it has seen a sequential stream. The container file has its own readahead,
-// but each READ reaches it only after a round trip through the kernel and the
-// daemon, so its window starts late and stays small: a cold 1 MiB sequential
-// read ran at ~1,000 MiB/s. Asking for the next kPrefetch bytes of the same
-// file keeps the disk ahead of the stream (~1,220 MiB/s; bench/FINDINGS.md
-// §2.8). Smaller READs (small files, random reads) prefetch nothing.
+// A READ of the kernel's whole readahead window (128 KiB, the kernel's default
+// for a FUSE mount) means it has seen a sequential stream. The container file
+// has its own readahead, but each READ reaches it only after a round trip
+// through the kernel and the daemon, so its window starts late and stays
+// small. Asking for the next kPrefetch bytes of the same file keeps the disk
+// ahead of the stream (docs/performance.md, "Cold sequential reads"). Smaller
+// READs (small files, random reads) prefetch nothing.
 constexpr size_t kSequentialRead = 128 << 10;
 constexpr uint64_t kPrefetch = 1 << 20;
 

@@ -2,7 +2,7 @@
 // directory's other small files into the kernel's page cache
 // (FUSE_NOTIFY_STORE), so that reading them needs no round trip. Through FUSE
 // the first read of every file is a request; a kernel filesystem reads a block
-// holding many small files at once (bench/FINDINGS.md §2.8).
+// holding many small files at once (docs/performance.md, "Small files").
 //
 // Bounds: files of at most kMaxFileBytes, at most kMaxPagesPerDirectory pages
 // of page cache per directory, each directory once per snapshot (the caller

@@ -1,4 +1,4 @@
-// Snapshot: the immutable merged tree of one Resolution (docs/design.md,
+// Snapshot: the immutable merged tree of one Resolution (docs/architecture.md,
 // "Merged filesystem semantics"), built once and then shared lock-free by every
 // FUSE worker thread.
 //

@@ -30,8 +30,9 @@ class SnapshotBuilderContext {
   virtual uint32_t AddBlob(std::string bytes) = 0;
 };
 
-// Builds the control directory tree named `name` (docs/design.md: resolution.json,
-// commands/<name>.wasm, atoms/<package>/<atom>.wasm, packages/<package>/manifest.json).
+// Builds the control directory tree named `name` (docs/architecture.md,
+// "Control directory": resolution.json, commands/<name>.wasm,
+// atoms/<package>/<atom>.wasm, packages/<package>/manifest.json).
 // Entries whose names cannot be a path component (hostile manifests) are left out.
 VirtualEntry BuildControlDir(const resolver::Resolution& resolution, const std::string& name,
                              SnapshotBuilderContext& ctx);

@@ -1,6 +1,6 @@
 // Assembly: from the packages of a Resolution (in precedence order, with
 // their containers and edges) to its mappings, command table and entrypoint
-// (docs/design.md "Resolution" steps 6–8). Internal to resolver/.
+// (docs/architecture.md, Resolution steps 6–8). Internal to resolver/.
 #pragma once
 
 #include <string>

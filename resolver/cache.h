@@ -1,5 +1,5 @@
 // ContentCache: a directory of containers named by the SHA-256 of their bytes,
-// `<64 hex>.webc` (docs/design.md "Sources", "Safety rules").
+// `<64 hex>.webc` (docs/architecture.md, "Sources", "Safety rules").
 //
 // Every package webcfs serves is imported here first, so a mount reads a
 // private copy that nobody else writes: a registry file rewritten or truncated

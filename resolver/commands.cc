@@ -1,4 +1,5 @@
-// Command table and entrypoint (design.md steps 6 and 8, webc-format.md §8).
+// Command table and entrypoint (docs/architecture.md, Resolution steps 6
+// and 8; docs/webc-format.md §8).
 #include <set>
 
 #include "resolver/assemble.h"

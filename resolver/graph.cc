@@ -259,7 +259,8 @@ Result<UseTarget> ParseUse(const webc::Dependency& use) {
     case Specifier::Kind::kUrl:
       return Error::Unsupported("URL dependencies need a remote source, which webcfs lacks");
     case Specifier::Kind::kPath:
-      // A package must not reach outside what it was given (design.md "Safety rules").
+      // A package must not reach outside what it was given (docs/architecture.md,
+      // "Safety rules").
       return Error::InvalidArgument("a package may not depend on a host path");
     case Specifier::Kind::kHash:
       t.kind = UseTarget::Kind::kHash;

@@ -1,4 +1,4 @@
-// The dependency graph (docs/design.md "Resolution" steps 1–5), computed over
+// The dependency graph (docs/architecture.md, Resolution steps 1–5), computed over
 // an abstract Catalog so the algorithm is testable without containers.
 //
 // Internal to resolver/ (and its tests).
@@ -64,7 +64,7 @@ inline constexpr std::string_view kEmbeddedRequirement = "<embedded>";
 // printing the cycle.
 Result<Graph> BuildGraph(const Candidate& root, Catalog& catalog);
 
-// Precedence order (design.md step 5): a depth-first reverse post-order from
+// Precedence order (docs/architecture.md, Resolution step 5): a depth-first reverse post-order from
 // the root, children visited in manifest order, which is what Wasmer's
 // petgraph::algo::toposort yields for its breadth-first-built graph (see
 // docs/resolution.md): the root first, each package before its dependencies,

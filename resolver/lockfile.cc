@@ -1,4 +1,4 @@
-// The lockfile (design.md step 9): writing it, and loading it without
+// The lockfile (docs/architecture.md, Resolution step 9): writing it, and loading it without
 // resolving anything.
 //
 // Shape (keys always in this order, so diffs are meaningful):

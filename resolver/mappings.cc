@@ -1,4 +1,5 @@
-// Filesystem mappings (design.md step 7, webc-format.md §7).
+// Filesystem mappings (docs/architecture.md, Resolution step 7;
+// docs/webc-format.md §7).
 #include <optional>
 #include <vector>
 

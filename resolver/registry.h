@@ -1,4 +1,4 @@
-// Directory registries (docs/design.md "Sources"): folders of `*.webc` and
+// Directory registries (docs/architecture.md, "Sources"): folders of `*.webc` and
 // `*.webc.zst` files.
 //
 // A file named `namespace--name@version.webc[.zst]` is indexed from its name

@@ -1,5 +1,5 @@
-// Resolution: a fully resolved, hash-pinned package tree (docs/design.md,
-// "Package identity", "Sources", "Resolution"). Produced by Resolve() from a
+// Resolution: a fully resolved, hash-pinned package tree (docs/architecture.md,
+// "Package identity and specifiers", "Sources", "Resolution"). Produced by Resolve() from a
 // specifier or by LoadLockfile() from a lockfile; consumed by fuse/ to build a
 // snapshot and by `webcfs resolve` to print the lockfile.
 //
@@ -53,7 +53,7 @@ struct CommandEntry {
 };
 
 struct Resolution {
-  // Precedence order (design.md step 5): packages[0] is the root.
+  // Precedence order (docs/architecture.md, Resolution step 5): packages[0] is the root.
   std::vector<ResolvedPackage> packages;
   std::vector<Mapping> mappings;       // precedence order, then manifest order
   std::vector<CommandEntry> commands;  // first occurrence in precedence order wins

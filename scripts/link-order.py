@@ -4,7 +4,7 @@
     scripts/link-order.py [--build build/release] [--out daemon/link-order.txt]
 
 Why: the daemon's resident memory and its start-up are dominated by page faults
-on its own code (bench/FINDINGS.md §3.3). The kernel maps code 64 KiB around
+on its own code (docs/performance.md, "Code layout"). The kernel maps code 64 KiB around
 each fault, so functions that run together should sit together. This script
 runs a real mount of the example package under callgrind (valgrind, which
 scripts/setup.sh installs), walks it with ordinary tools, unmounts,

@@ -53,8 +53,8 @@ class ByteCopies {
   // A flat encoding for a cache record: per span, offset (u64 LE), length
   // (u32 LE), bytes, in increasing offset order. Decode takes the buffer that
   // holds it at `from` and keeps it, copying nothing: a mount reads the record
-  // into fresh memory once, and fresh pages are what costs (bench/FINDINGS.md
-  // §2.7). It refuses anything malformed with an error that says what.
+  // into fresh memory once, and fresh pages are what costs (docs/performance.md,
+  // "Fresh memory and page faults"). It refuses anything malformed with an error that says what.
   std::vector<std::byte> Encode() const;
   static Result<ByteCopies> Decode(std::vector<std::byte> buffer, size_t from = 0);
 

@@ -1,5 +1,5 @@
-// ByteSource: the only way webc/ reads container bytes (docs/style.md, "Bytes
-// behind a narrow interface").
+// ByteSource: the only way webc/ reads container bytes (docs/architecture.md,
+// "Reading bytes").
 //
 // Thread-safety: every method is safe to call concurrently.
 // Lifetime: a ByteSource outlives every view it hands out.

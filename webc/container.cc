@@ -171,9 +171,9 @@ std::byte* ReadBuffer::Get(size_t n, bool will_fill) {
   if (n >= kMapThreshold) {
     // Transparent huge pages where the system allows them (THP "madvise"
     // mode): a 13 MB header is then 7 page faults instead of 3,300, and in a
-    // VM each fault can also cost a trap to the hypervisor (~6 µs per 4 KiB
-    // page measured here, even for pages MAP_POPULATE had faulted in). The
-    // buffer lives only while a container is parsed.
+    // VM the first touch of each 4 KiB page can also trap to the hypervisor,
+    // even after MAP_POPULATE (docs/performance.md, "Fresh memory and page
+    // faults"). The buffer lives only while a container is parsed.
     data_ = MapHugePages(n);
     if (data_ == nullptr) return nullptr;
     capacity_ = n;

@@ -31,7 +31,7 @@ namespace webcfs::webc {
 
 enum class Version : uint8_t { kV1 = 1, kV2 = 2, kV3 = 3 };
 
-// Bounds on untrusted structure (docs/design.md "Safety rules").
+// Bounds on untrusted structure (docs/architecture.md, "Safety rules").
 inline constexpr uint32_t kMaxDepth = 4096;  // directory nesting
 inline constexpr uint64_t kMaxEntriesPerContainer = 16'000'000;
 inline constexpr size_t kMaxNameLength = 255;  // bytes, like NAME_MAX

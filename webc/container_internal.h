@@ -53,7 +53,8 @@ Result<void> ReadV2OrV3(ContainerBuilder& builder, const OpenOptions& options);
 // does not zero what the read overwrites anyway (a 100 MB volume header would
 // otherwise be memset first), and it only grows. A large buffer is mapped on
 // transparent huge pages, populated in one call: taking a fault per 4 KiB
-// while the read fills it was a quarter of mounting a 100k-entry package.
+// while the read fills it would cost more than the read (docs/performance.md,
+// "Fresh memory and page faults").
 class ReadBuffer {
  public:
   ReadBuffer() = default;

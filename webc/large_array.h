@@ -6,8 +6,8 @@
 // Why: mounting a package decodes every entry into arrays of 16-40 bytes per
 // entry (a volume's entries and names, a snapshot's nodes). Filled one 4 KiB
 // page at a time, every first write is a page fault, and in a virtual machine
-// a fault costs ~11 us (bench/FINDINGS.md §2.4): at 100k entries those faults
-// were half of the mount time. Mapped 2 MiB-aligned with MADV_HUGEPAGE, a
+// a fault can cost more than the work done on the page (docs/performance.md,
+// "Fresh memory and page faults"). Mapped 2 MiB-aligned with MADV_HUGEPAGE, a
 // 4 MiB array takes 2 faults instead of 1,024. Smaller allocations go to
 // operator new as usual; if the system turns THP off, the advice is ignored
 // and the pages are ordinary ones.

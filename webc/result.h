@@ -1,5 +1,5 @@
 // Result<T>: a value or an Error. The one error-handling rule of the codebase
-// (docs/style.md): our code returns Result and never throws.
+// (docs/architecture.md, "Errors"): our code returns Result and never throws.
 //
 // An Error is a small code plus a message read outside-in; each layer prepends
 // its context with With(): "pkg.webc: volume 'atom': entry 'a/b': name contains '/'".

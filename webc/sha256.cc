@@ -3,7 +3,7 @@
 // The one-digest SHA256_* interface, deprecated in OpenSSL 3 in favour of
 // EVP, is used on purpose: EVP's first digest initializes the library
 // context, reads openssl.cnf and loads the default provider, which costs the
-// daemon about 0.8 MiB of resident memory (bench/FINDINGS.md) and makes hashing
+// daemon resident memory (docs/performance.md, "Daemon memory") and makes hashing
 // depend on a system config file. SHA256_* is the same implementation
 // without that machinery.
 #define OPENSSL_SUPPRESS_DEPRECATED

@@ -54,7 +54,8 @@ Error VolumeTreeBuilder::Fail(Error::Code code, const std::string& path,
 
 Result<void> VolumeTreeBuilder::AddChild(std::string_view name, const Entry& entry,
                                          uint64_t listing_ref) {
-  // The writer's rules (design.md "Safety rules"): what we would not write, we do not read.
+  // The writer's rules (docs/architecture.md, "Safety rules"): what we would
+  // not write, we do not read.
   if (auto valid = ValidateEntryName(name); !valid) {
     return Fail(Error::Code::kCorrupt, ChildPath(name), valid.error().message());
   }

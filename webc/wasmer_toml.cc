@@ -1,6 +1,6 @@
 // PackDirectory: Wasmer's authoring format (wasmer.toml) → a WEBC v3 manifest
 // and volumes, shaped like Wasmer's own transformation (wasmer-package
-// `wasmer_manifest_to_webc`, see docs/webc-format.md [MTT]):
+// `wasmer_manifest_to_webc`, see docs/webc-format.md §11):
 //
 //   [package]        → package.wapm {name, version, description, license,
 //                      license-file, readme, repository, homepage, private};

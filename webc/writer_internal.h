@@ -9,7 +9,7 @@
 namespace webcfs::webc {
 
 // A volume entry name must be one path component: not empty, not "." or "..",
-// no '/' or NUL, at most kMaxNameLength bytes, valid UTF-8 (docs/design.md,
+// no '/' or NUL, at most kMaxNameLength bytes, valid UTF-8 (docs/architecture.md,
 // "Safety rules"). The writer refuses what the reader would reject.
 Result<void> ValidateEntryName(std::string_view name);
 

@@ -21,7 +21,7 @@ SEED = 20240505
 KIB = 1024
 MIB = 1024 * 1024
 
-# performance.md §4.1: the size mix of a python-stdlib-like tree.
+# docs/performance.md, "Method": the size mix of a python-stdlib-like tree.
 SIZE_MIX = [(0.55, 0, 4 * KIB), (0.35, 4 * KIB, 32 * KIB), (0.08, 32 * KIB, 256 * KIB),
             (0.02, 256 * KIB, 1 * MIB)]
 # Extension -> "text", "binary" or "mixed" (.so/.pyc: half random, half text).

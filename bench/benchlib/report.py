@@ -8,7 +8,7 @@ from . import configs as cfgs
 from . import system
 from . import workloads as wl
 
-MB = 1000 * 1000  # the issue's RSS target: 2 MB + 100 bytes per entry
+MB = 1000 * 1000  # the RSS target: 2 MB + 100 bytes per entry
 
 METRIC_TITLES = {"mount": "mount", "hwm": "daemon VmHWM", "rss": "daemon VmRSS",
                  "walk": "stat walk", "hwm-mounted": "VmHWM after mount"}
@@ -138,7 +138,7 @@ def _has_big(suite):
 
 
 # ---------------------------------------------------------------------------------------------
-# Targets (issue 5)
+# Targets (docs/performance.md, "Method")
 
 
 def _targets(results, stats):
@@ -242,7 +242,7 @@ def _markdown(meta, results, stats, plots):
         f"{m['kernel']}; libfuse {m['libfuse']}, squashfuse {m['squashfuse']}, fuse-overlayfs "
         f"{m['fuse-overlayfs']}, squashfs-tools {m['squashfs-tools']}, erofs-utils "
         f"{m['erofs-utils']}, fio {m['fio']}; webcfs {m['webcfs_commit']}.", "",
-        "Method (performance.md §4): each configuration is mounted alone and its tree compared "
+        "Method (docs/performance.md, \"Method\"): each configuration is mounted alone and its tree compared "
         "with the source (names, types, sizes, sha256 of every file) before anything is timed. "
         "**Cold** = unmount, `sync`, drop caches, remount before every sample; **warm** = one "
         "fresh mount, one unrecorded warmup run, then the samples. Cells: median [min–max] "
@@ -253,7 +253,7 @@ def _markdown(meta, results, stats, plots):
         "Mount time = from the mount command to the first answered stat of the mountpoint "
         "(webcfs: resolution included). VmHWM = the daemon's peak RSS after the warm runs.", "",
     ]
-    lines += ["## Targets (issue 5)", "",
+    lines += ["## Targets", "",
               "| workload | target | webcfs | peers, same run |", "|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in _targets(results, stats)]
     lines += ["", "## Correctness (mounted tree vs source)", "",
@@ -347,7 +347,7 @@ def _scaling_table(scale, stats, plots):
     lines = ["", "## Scaling with the number of entries", "",
              "Tiny files (0–1 KiB) in directories of 100. Mount times in ms (median "
              "[min–max]); VmHWM after the mount and after a `find -printf %s` walk of every "
-             "entry (cold); the issue's RSS target is 2 MB + 100 bytes per entry.", "",
+             "entry (cold); the RSS target is 2 MB + 100 bytes per entry.", "",
              "| entries | config | mount warm ms | mount cold ms | walk cold s | "
              "VmHWM mounted | VmHWM after walk | target |", "|---|---|---|---|---|---|---|---|"]
     for suite, info in sorted(scale, key=lambda x: x[1]["stats"]["entries"]):

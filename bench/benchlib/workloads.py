@@ -1,7 +1,7 @@
-"""The workloads of performance.md §4.2, as shell commands over a mountpoint P.
+"""The workloads of docs/performance.md, "Method", as shell commands over a mountpoint P.
 
 Each workload yields one number per run: seconds for the tree walks, MiB/s or IOPS for fio.
-Pitfalls handled here (performance.md §4.2): tar writes to a pipe so GNU tar really reads the
+Pitfalls handled here (docs/performance.md, "Method"): tar writes to a pipe so GNU tar really reads the
 data; warm fio runs pass --invalidate=0 so fio does not drop the page cache it is measuring;
 cold random reads are bounded by --io_size so they do not turn warm halfway.
 """
