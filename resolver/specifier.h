@@ -1,5 +1,5 @@
-// Package specifiers (docs/architecture.md, "Package identity and
-// specifiers"):
+// Package specifiers (docs/architecture.md,
+// "Package identity and specifiers"):
 //   contains "://"        → URL (recognized; no remote source exists yet)
 //   starts with '.' or '/' → local path to a .webc / .webc.zst
 //   sha256:<64 hex>       → a container by the SHA-256 of its bytes

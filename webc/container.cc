@@ -172,8 +172,9 @@ std::byte* ReadBuffer::Get(size_t n, bool will_fill) {
     // Transparent huge pages where the system allows them (THP "madvise"
     // mode): a 13 MB header is then 7 page faults instead of 3,300, and in a
     // VM the first touch of each 4 KiB page can also trap to the hypervisor,
-    // even after MAP_POPULATE (docs/performance.md, "Fresh memory and page
-    // faults"). The buffer lives only while a container is parsed.
+    // even after MAP_POPULATE (docs/performance.md,
+    // "Fresh memory and page faults"). The buffer lives only while a container
+    // is parsed.
     data_ = MapHugePages(n);
     if (data_ == nullptr) return nullptr;
     capacity_ = n;
