@@ -104,11 +104,15 @@ Result<void> ApplyKey(const std::string& key, const Json& v, bool* saw_spec, Mou
     if (!s) return std::move(s.error());
     if (auto level = ParseLogLevel(*s); !level) return KeyError(key, level.error().message());
     c->log_level = std::move(*s);
+  } else if (key == "log_file") {
+    auto s = NonEmptyString(v, key);
+    if (!s) return KeyError(key, "expected a file path");
+    c->log_file = std::move(*s);
   } else {
     return KeyError(key,
                     "unknown key (known: package, lockfile, mountpoint, registries, "
                     "cache_dir, mount_options, uid, gid, meta_dir, threads, verify, "
-                    "log_level)");
+                    "log_level, log_file)");
   }
   return Ok();
 }

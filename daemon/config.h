@@ -13,7 +13,8 @@
 //     "meta_dir": ".webc",              // null or false: no control directory
 //     "threads": 4,
 //     "verify": false,
-//     "log_level": "info"
+//     "log_level": "info",
+//     "log_file": "/var/log/webcfs-x.log"  // default: syslog (background), journal
 //   }
 // Command-line flags given explicitly override the file's values.
 #pragma once
@@ -43,6 +44,7 @@ struct MountConfig {
   // `.webc.zst` packages inflating past this are refused (command line only).
   uint64_t max_decompressed_size = uint64_t{16} << 30;
   std::string log_level = "info";
+  std::string log_file;  // empty: syslog in the background, the journal under systemd
   bool foreground = false;
 };
 

@@ -1,12 +1,16 @@
 #include "daemon/logging.h"
 
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/base_sink.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/syslog_sink.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <syslog.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -28,6 +32,19 @@ struct Fields {
 Fields& GlobalFields() {
   static Fields* fields = new Fields;  // never destroyed: loggers may log during exit
   return *fields;
+}
+
+// The open log file (OpenLogFile) and a description of the current logger.
+struct Destination {
+  std::mutex mu;
+  spdlog::sink_ptr file;  // guarded by mu
+  std::string file_path;  // guarded by mu
+  std::string current;    // guarded by mu
+};
+
+Destination& GlobalDestination() {
+  static Destination* d = new Destination;  // never destroyed, as GlobalFields
+  return *d;
 }
 
 int SyslogPriority(spdlog::level::level_enum level) {
@@ -106,6 +123,38 @@ class JournalSink final : public spdlog::sinks::base_sink<std::mutex> {
   bool reported_failure_ = false;
 };
 
+// "%*" in a pattern: "[/mnt/x] ", the mountpoint of the line (none before it is known).
+class MountpointFlag final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg&, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    const std::string mountpoint = Mountpoint();
+    if (mountpoint.empty()) return;
+    dest.push_back('[');
+    dest.append(mountpoint.data(), mountpoint.data() + mountpoint.size());
+    const std::string_view close = "] ";
+    dest.append(close.data(), close.data() + close.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<MountpointFlag>();
+  }
+};
+
+void SetPattern(spdlog::sink_ptr& sink, const std::string& pattern, const std::string& eol) {
+  auto formatter =
+      std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::local, eol);
+  formatter->add_flag<MountpointFlag>('*').set_pattern(pattern);
+  sink->set_formatter(std::move(formatter));
+}
+
+// syslog stamps time, ident and pid, and carries the priority.
+spdlog::sink_ptr MakeSyslogSink() {
+  spdlog::sink_ptr sink = std::make_shared<spdlog::sinks::syslog_sink_mt>(
+      "webcfs", LOG_PID, LOG_DAEMON, /*enable_formatting=*/true);
+  SetPattern(sink, "%*%v", "");
+  return sink;
+}
+
 class StderrSink final : public spdlog::sinks::base_sink<std::mutex> {
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
@@ -138,18 +187,53 @@ LogTarget DetectLogTarget() {
   return LogTarget::kStderr;
 }
 
-void SetupLogging(LogTarget target, spdlog::level::level_enum level) {
+Result<void> OpenLogFile(const std::string& path) {
+  std::error_code ec;
+  const std::string absolute = std::filesystem::absolute(path, ec).lexically_normal().string();
   spdlog::sink_ptr sink;
-  if (target == LogTarget::kJournal) {
+  // spdlog reports a file it cannot open by throwing; nowhere else.
+  try {
+    sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(absolute, /*truncate=*/false);
+  } catch (const spdlog::spdlog_ex& e) {
+    return Error::Io("log file " + absolute + ": " + e.what());
+  }
+  SetPattern(sink, "%Y-%m-%d %H:%M:%S.%e webcfs[%P]: %*%l: %v", "\n");
+  Destination& d = GlobalDestination();
+  std::lock_guard<std::mutex> lock(d.mu);
+  d.file = std::move(sink);
+  d.file_path = absolute;
+  return Ok();
+}
+
+std::string LogDestination() {
+  Destination& d = GlobalDestination();
+  std::lock_guard<std::mutex> lock(d.mu);
+  return d.current;
+}
+
+void SetupLogging(LogTarget target, spdlog::level::level_enum level) {
+  Destination& d = GlobalDestination();
+  std::lock_guard<std::mutex> lock(d.mu);
+  spdlog::sink_ptr sink;
+  if (target == LogTarget::kFile && d.file) {
+    sink = d.file;
+    d.current = "file " + d.file_path;
+  } else if (target == LogTarget::kSyslog) {
+    sink = MakeSyslogSink();
+    d.current = "syslog";
+  } else if (target == LogTarget::kJournal) {
     sink = std::make_shared<JournalSink>();
+    d.current = "journal";
   } else {
     sink = std::make_shared<StderrSink>();
+    d.current = "stderr";
   }
   auto logger = std::make_shared<spdlog::logger>("webcfs", std::move(sink));
   logger->set_level(level);
   // Warnings and errors reach the journal/terminal at once: they are what an
-  // operator reads after a failure.
-  logger->flush_on(spdlog::level::warn);
+  // operator reads after a failure. A file gets every line at once: a
+  // background daemon logs a few lines per event, and a crash loses none.
+  logger->flush_on(target == LogTarget::kFile ? spdlog::level::trace : spdlog::level::warn);
   spdlog::set_default_logger(std::move(logger));
 }
 

@@ -85,6 +85,16 @@ void RedirectStdioToDevNull() {
   if (fd > STDERR_FILENO) close(fd);
 }
 
+// Where the daemon logs once it serves: the --log-file if given; else a
+// background daemon outside systemd, whose stderr is /dev/null by then, logs to
+// syslog; else where it logged at start (the journal, or its terminal).
+LogTarget ServingLogTarget(const MountConfig& config) {
+  if (!config.log_file.empty()) return LogTarget::kFile;
+  const LogTarget start = DetectLogTarget();
+  if (config.foreground || start == LogTarget::kJournal) return start;
+  return LogTarget::kSyslog;
+}
+
 // A fatal error before serving: log it, tell systemd (ERRNO=), return `code`.
 int Fail(const Error& e, int code) {
   spdlog::error("{}", e.message());
@@ -146,18 +156,21 @@ DaemonStatus StatusOf(const std::string& spec, const std::string& mountpoint,
   if (!s.packages.empty()) s.package = s.packages[0];
   s.generation = server.generation();
   s.started = started;
+  s.log = LogDestination();
   RefreshCounters(server, &s);
   return s;
 }
 
 int Serve(const MountConfig& config, const SnapshotFactory& factory, fuse::Server& server,
-          int ready_fd) {
+          int ready_fd, LogTarget serving_log) {
   const int64_t started = static_cast<int64_t>(std::time(nullptr));
   DaemonStatus status = StatusOf(config.spec, config.mountpoint, server, started);
   ServiceHooks hooks;
   hooks.rebuild = [&factory] { return factory.Build(); };
   hooks.on_ready = [&](bool ready) {
     if (ready) {
+      SetupLogging(serving_log, spdlog::default_logger()->level());
+      status.log = LogDestination();
       if (auto r = WriteStatus(status); !r) spdlog::warn("{}", r.error().message());
     }
     if (ready_fd >= 0) {
@@ -227,6 +240,10 @@ int RunMount(const MountConfig& config) {
   if (config.gid >= 0) options.gid = static_cast<gid_t>(config.gid);
   options.threads = config.threads;
 
+  const LogTarget serving_log = ServingLogTarget(config);
+  if (!config.log_file.empty()) {
+    if (auto r = OpenLogFile(config.log_file); !r) return Fail(r.error(), kExitFailure);
+  }
   if (auto r = ClearStaleMount(config.mountpoint); !r) return Fail(r.error(), kExitFailure);
   if (auto r = fuse::CheckMountpoint(config.mountpoint); !r) return Fail(r.error(), kExitFailure);
 
@@ -258,8 +275,13 @@ int RunMount(const MountConfig& config) {
   spdlog::debug("mounted {} at {} (at most {} entries)", options.fs_name, config.mountpoint,
                 max_entries);
 
-  if (config.foreground) return Serve(config, factory, **server, /*ready_fd=*/-1);
+  if (config.foreground) return Serve(config, factory, **server, /*ready_fd=*/-1, serving_log);
 
+  if (serving_log == LogTarget::kSyslog && access("/dev/log", W_OK) != 0) {
+    spdlog::warn(
+        "no syslog socket /dev/log: the daemon's log lines will be lost (--log-file "
+        "FILE keeps them)");
+  }
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) return Fail(Error::Io("pipe", errno), kExitFailure);
   std::fflush(nullptr);
@@ -271,7 +293,7 @@ int RunMount(const MountConfig& config) {
     if (chdir("/") != 0) {
       // Not fatal: only keeps the old working directory busy.
     }
-    const int rc = Serve(config, factory, **server, pipe_fds[1]);
+    const int rc = Serve(config, factory, **server, pipe_fds[1], serving_log);
     server->reset();
     std::fflush(nullptr);
     _exit(rc);
@@ -350,6 +372,10 @@ void AddMountCommand(CLI::App& app, int& exit_code) {
                       "trace, debug, info, warn, error, critical or off")
           ->capture_default_str(),
       WEBCFS_OVERRIDE(log_level));
+  add(cmd->add_option("--log-file", v.log_file,
+                      "append the serving daemon's log lines to this file (default: syslog in "
+                      "the background, the journal under systemd)"),
+      WEBCFS_OVERRIDE(log_file));
   cmd->callback([cli, &exit_code] {
     const LogTarget target = DetectLogTarget();
     SetupLogging(target, spdlog::level::info);

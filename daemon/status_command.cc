@@ -100,7 +100,8 @@ int RunStatus(const TargetArgs& args) {
           {"bytes_read", s->bytes_read},
           {"errors", s->errors}}},
         {"counters_updated_ms", s->updated_ms},
-        {"counters_fresh", fresh}};
+        {"counters_fresh", fresh},
+        {"log", s->log}};
     std::printf("%s\n",
                 j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
     return 0;
@@ -119,6 +120,7 @@ int RunStatus(const TargetArgs& args) {
       static_cast<unsigned long long>(s->lookups), static_cast<unsigned long long>(s->reads),
       static_cast<unsigned long long>(s->bytes_read), static_cast<unsigned long long>(s->errors),
       fresh ? "" : " (as last written; the daemon did not answer SIGUSR1)");
+  if (!s->log.empty()) std::printf("logs to:     %s\n", s->log.c_str());
   std::printf("packages:    %zu\n", s->packages.size());
   for (const std::string& p : s->packages) std::printf("  %s\n", p.c_str());
   return 0;

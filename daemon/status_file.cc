@@ -72,7 +72,8 @@ Result<void> WriteStatus(const DaemonStatus& s) {
              {{"lookups", s.lookups},
               {"reads", s.reads},
               {"bytes_read", s.bytes_read},
-              {"errors", s.errors}}}};
+              {"errors", s.errors}}},
+            {"log", s.log}};
   const std::string path = StatusFilePath(s.mountpoint);
   const std::string tmp = path + ".tmp." + std::to_string(getpid());
   {
@@ -114,6 +115,7 @@ Result<DaemonStatus> ReadStatus(const std::string& mountpoint) {
     s.reads = counters.value("reads", uint64_t{0});
     s.bytes_read = counters.value("bytes_read", uint64_t{0});
     s.errors = counters.value("errors", uint64_t{0});
+    s.log = j.value("log", std::string());
   } catch (const Json::exception& e) {
     return Error::Corrupt(path + ": " + e.what());
   }

@@ -8,7 +8,8 @@
 //    "package": "ns/x@1.2.0", "packages": ["ns/x@1.2.0", ...],
 //    "generation": 2, "started": <unix seconds>, "reloads": 1,
 //    "last_reload_error": null, "updated_ms": <unix milliseconds>,
-//    "counters": {"lookups": 10, "reads": 4, "bytes_read": 4096, "errors": 0}}
+//    "counters": {"lookups": 10, "reads": 4, "bytes_read": 4096, "errors": 0},
+//    "log": "syslog"}
 // The counters are refreshed on SIGUSR1, which `webcfs status` sends.
 // Removed when the daemon stops. A file whose pid is no longer alive is stale.
 #pragma once
@@ -38,6 +39,8 @@ struct DaemonStatus {
   uint64_t reads = 0;
   uint64_t bytes_read = 0;
   uint64_t errors = 0;
+  // Where the daemon logs (LogDestination): "journal", "syslog", "file /path", ...
+  std::string log;
 };
 
 // /run/webcfs for root, $XDG_RUNTIME_DIR/webcfs or /tmp/webcfs-<uid> otherwise;

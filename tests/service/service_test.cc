@@ -325,6 +325,7 @@ TEST_F(DaemonTest, MountHelperMountsAndUmountUnmounts) {
       "/systemd /sbin\n"
       "mount -t fuse.webcfs test/app " +
       mnt_ + " -o ro,nofail,registry=" + registry_ + ",cache=" + (dir_ / "cache") +
+      ",log_file=" + (dir_ / "helper.log") +
       "\n"
       "cat " +
       mnt_ +
