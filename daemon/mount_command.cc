@@ -15,7 +15,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -102,16 +102,18 @@ int Fail(const Error& e, int code) {
   return code;
 }
 
-// Start-up after a `kill -9`: the dead mount ("Transport endpoint is not
-// connected") of a previous webcfs daemon is detached before mounting again.
+// Start-up after a `kill -9`: the dead mount of a previous webcfs daemon is
+// detached before mounting again. Only a call that always reaches the daemon
+// tells a dead mount (ENOTCONN): statfs() does, while stat() is answered from
+// the kernel's attribute cache, which never expires on a webcfs mount.
 Result<void> ClearStaleMount(const std::string& mountpoint) {
-  struct stat st;
-  if (stat(mountpoint.c_str(), &st) == 0 || errno != ENOTCONN) return Ok();
   auto mounted = fuse::FindMount(mountpoint);
   if (!mounted) return std::move(mounted.error());
   if (!mounted->has_value() || (*mounted)->fs_type != fuse::kFsType) {
-    return Ok();  // not ours to clear: CheckMountpoint reports it
+    return Ok();  // nothing, or not ours to clear: CheckMountpoint reports it
   }
+  struct statfs st;
+  if (statfs(mountpoint.c_str(), &st) == 0 || errno != ENOTCONN) return Ok();
   spdlog::warn("{}: a dead webcfs mount from a previous daemon is still attached; detaching it",
                mountpoint);
   return fuse::UnmountPath(mountpoint, /*lazy=*/true);
