@@ -159,6 +159,7 @@ DaemonStatus StatusOf(const std::string& spec, const std::string& mountpoint,
   s.generation = server.generation();
   s.started = started;
   s.log = LogDestination();
+  s.start_ticks = ProcessStartTicks(getpid()).value_or(0);
   RefreshCounters(server, &s);
   return s;
 }

@@ -52,9 +52,14 @@ std::string Duration(int64_t seconds) {
 // waits briefly for it. Without permission to signal it (another user's
 // daemon) or without an answer, the last written counters are shown; `fresh`
 // tells which.
-DaemonStatus RefreshedStatus(const std::string& mountpoint, DaemonStatus last, bool* fresh) {
+// A daemon found gone when signalled is an error (its stale file is removed).
+Result<DaemonStatus> RefreshedStatus(const std::string& mountpoint, DaemonStatus last,
+                                     bool* fresh) {
   *fresh = false;
-  if (kill(static_cast<pid_t>(last.pid), SIGUSR1) != 0) return last;
+  if (auto r = SignalDaemon(last, SIGUSR1); !r) {
+    if (r.error().code() == Error::Code::kNotFound) return std::move(r.error());
+    return last;
+  }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   while (std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -79,8 +84,12 @@ int RunStatus(const TargetArgs& args) {
     return 1;
   }
   bool fresh = false;
-  const DaemonStatus status = RefreshedStatus(*mountpoint, std::move(*last), &fresh);
-  const DaemonStatus* s = &status;
+  auto status = RefreshedStatus(*mountpoint, std::move(*last), &fresh);
+  if (!status) {
+    std::fprintf(stderr, "webcfs: %s\n", status.error().message().c_str());
+    return 1;
+  }
+  const DaemonStatus* s = &*status;
   const int64_t uptime = static_cast<int64_t>(std::time(nullptr)) - s->started;
   if (args.json) {
     nlohmann::ordered_json j = {
@@ -138,8 +147,8 @@ int RunReload(const TargetArgs& args) {
     std::fprintf(stderr, "webcfs: %s\n", before.error().message().c_str());
     return 1;
   }
-  if (kill(static_cast<pid_t>(before->pid), SIGHUP) != 0) {
-    std::perror("webcfs: kill");
+  if (auto r = SignalDaemon(*before, SIGHUP); !r) {
+    std::fprintf(stderr, "webcfs: %s\n", r.error().message().c_str());
     return 1;
   }
   const auto deadline =

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -21,9 +22,45 @@ namespace {
 
 using Json = nlohmann::json;
 
-Result<void> EnsureDir(const std::string& dir) {
-  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return Error::Io(dir, errno);
-  return Ok();
+// What /proc/PID/stat says about a process: its name, state and start time.
+struct ProcStat {
+  std::string comm;
+  char state = '?';
+  uint64_t start_ticks = 0;
+};
+
+std::optional<ProcStat> ReadProcStat(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(in, line)) return std::nullopt;
+  // "pid (comm) state f4 ... f22": comm may hold spaces and parentheses.
+  const size_t open = line.find('(');
+  const size_t close = line.rfind(')');
+  if (open == std::string::npos || close == std::string::npos || close < open) return std::nullopt;
+  ProcStat st;
+  st.comm = line.substr(open + 1, close - open - 1);
+  std::istringstream fields(line.substr(close + 1));
+  std::string field;
+  for (int n = 3; n <= 22 && fields >> field; ++n) {
+    if (n == 3) st.state = field[0];
+    if (n == 22) st.start_ticks = std::strtoull(field.c_str(), nullptr, 10);
+  }
+  if (st.start_ticks == 0) return std::nullopt;
+  return st;
+}
+
+// The process `s` names still runs: same start time (or, in a file without
+// one, a process called webcfs), and not a zombie.
+bool DaemonAlive(const DaemonStatus& s) {
+  if (s.pid <= 0) return false;
+  const auto st = ReadProcStat(static_cast<pid_t>(s.pid));
+  if (!st || st->state == 'Z' || st->state == 'X') return false;
+  return s.start_ticks != 0 ? st->start_ticks == s.start_ticks : st->comm == "webcfs";
+}
+
+Error StaleStatus(const DaemonStatus& s, const std::string& path) {
+  return Error::NotFound(s.mountpoint + ": no webcfs daemon serves it (stale status file of pid " +
+                         std::to_string(s.pid) + " removed: " + path + ")");
 }
 
 }  // namespace
@@ -37,6 +74,12 @@ std::string RuntimeDir() {
     return std::string(xdg) + "/webcfs";
   }
   return "/tmp/webcfs-" + std::to_string(geteuid());
+}
+
+Result<void> EnsureRuntimeDir() {
+  const std::string dir = RuntimeDir();
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return Error::Io(dir, errno);
+  return Ok();
 }
 
 std::string NormalizeMountpoint(const std::string& path) {
@@ -57,7 +100,7 @@ std::string StatusFilePath(const std::string& mountpoint) {
 }
 
 Result<void> WriteStatus(const DaemonStatus& s) {
-  WEBCFS_RETURN_IF_ERROR(EnsureDir(RuntimeDir()));
+  WEBCFS_RETURN_IF_ERROR(EnsureRuntimeDir());
   Json j = {{"pid", s.pid},
             {"mountpoint", s.mountpoint},
             {"spec", s.spec},
@@ -65,6 +108,7 @@ Result<void> WriteStatus(const DaemonStatus& s) {
             {"packages", s.packages},
             {"generation", s.generation},
             {"started", s.started},
+            {"start_ticks", s.start_ticks},
             {"reloads", s.reloads},
             {"last_reload_error", s.last_reload_error ? Json(*s.last_reload_error) : Json()},
             {"updated_ms", s.updated_ms},
@@ -105,6 +149,7 @@ Result<DaemonStatus> ReadStatus(const std::string& mountpoint) {
     s.generation = j.at("generation").get<uint32_t>();
     s.started = j.at("started").get<int64_t>();
     s.reloads = j.at("reloads").get<uint64_t>();
+    s.start_ticks = j.value("start_ticks", uint64_t{0});
     if (!j.at("last_reload_error").is_null()) {
       s.last_reload_error = j.at("last_reload_error").get<std::string>();
     }
@@ -119,11 +164,43 @@ Result<DaemonStatus> ReadStatus(const std::string& mountpoint) {
   } catch (const Json::exception& e) {
     return Error::Corrupt(path + ": " + e.what());
   }
-  if (s.pid <= 0 || (kill(static_cast<pid_t>(s.pid), 0) != 0 && errno == ESRCH)) {
-    return Error::NotFound(s.mountpoint + ": the daemon (pid " + std::to_string(s.pid) +
-                           ") is gone; stale status file " + path);
+  if (!DaemonAlive(s)) {
+    std::remove(path.c_str());
+    return StaleStatus(s, path);
   }
   return s;
+}
+
+std::optional<uint64_t> ProcessStartTicks(pid_t pid) {
+  const auto st = ReadProcStat(pid);
+  if (!st || st->state == 'Z' || st->state == 'X') return std::nullopt;
+  return st->start_ticks;
+}
+
+Result<void> SignalDaemon(const DaemonStatus& s, int sig) {
+  const std::string path = StatusFilePath(s.mountpoint);
+  // Without pidfds (old kernel, seccomp), check and kill() leave a short race.
+  const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, static_cast<pid_t>(s.pid), 0));
+  if (!DaemonAlive(s)) {
+    if (pidfd >= 0) close(pidfd);
+    std::remove(path.c_str());
+    return StaleStatus(s, path);
+  }
+  const int rc = pidfd >= 0
+                     ? static_cast<int>(syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0))
+                     : kill(static_cast<pid_t>(s.pid), sig);
+  const int err = errno;
+  if (pidfd >= 0) close(pidfd);
+  if (rc != 0 && err == ESRCH) {
+    std::remove(path.c_str());
+    return StaleStatus(s, path);
+  }
+  if (rc != 0) {
+    return Error::Io(s.mountpoint + ": signal " + std::to_string(sig) + " to the daemon (pid " +
+                         std::to_string(s.pid) + ")",
+                     err);
+  }
+  return Ok();
 }
 
 void RemoveStatus(const std::string& mountpoint) {

@@ -1,10 +1,12 @@
 // `webcfs unmount MOUNTPOINT`: unmounts a webcfs mount (the daemon serving it
-// then exits). Refuses anything that is not a webcfs mount.
+// then exits). Refuses anything that is not a webcfs mount. The status file a
+// dead daemon left behind is removed either way.
 #include <cstdio>
 #include <memory>
 #include <string>
 
 #include "daemon/commands.h"
+#include "daemon/status_file.h"
 #include "fuse/mountpoint.h"
 
 namespace webcfs::daemon {
@@ -17,6 +19,7 @@ struct UnmountArgs {
 };
 
 int RunUnmount(const UnmountArgs& args) {
+  (void)ReadStatus(args.mountpoint);  // removes the file when its daemon is gone
   auto mounted = fuse::FindMount(args.mountpoint);
   if (!mounted) {
     std::fprintf(stderr, "webcfs: %s\n", mounted.error().message().c_str());

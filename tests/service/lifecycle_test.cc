@@ -1,0 +1,152 @@
+// Crash and misuse of the daemon's lifecycle: status files left by a dead
+// daemon whose pid now belongs to another process. (Restart after `kill -9`:
+// service_test.cc.)
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "daemon_fixture.h"
+#include "service_test_util.h"
+
+namespace webcfs::service_test {
+namespace {
+
+// The first READY=1 or ERRNO= message ("" on timeout): a daemon that fails
+// to start says so instead of keeping the test waiting.
+std::string ReadyOrFailure(NotifyListener& notify) {
+  for (;;) {
+    std::string m = notify.Next();
+    if (m.empty() || m.rfind("READY=1", 0) == 0 || m.rfind("ERRNO=", 0) == 0) return m;
+  }
+}
+
+// A child running `sleep`: an unrelated process that SIGUSR1 or SIGHUP would end.
+pid_t StartSleeper() {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    execlp("sleep", "sleep", "120", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return pid;
+}
+
+bool StillRunning(pid_t child) { return waitpid(child, nullptr, WNOHANG) == 0; }
+
+// Field 22 of /proc/PID/stat: the process start time in clock ticks.
+uint64_t StartTicks(pid_t pid) {
+  const std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string f;
+  for (int n = 3; n <= 22; ++n) fields >> f;
+  return std::stoull(f);
+}
+
+class LifecycleTest : public DaemonTest {
+ protected:
+  // The one status file in the runtime directory.
+  std::string StatusFile() {
+    for (const auto& e : std::filesystem::directory_iterator(runtime_)) {
+      if (e.path().extension() == ".json") return e.path();
+    }
+    return "";
+  }
+
+  // Mounts, lists the root and reads a file (so the kernel caches the root's
+  // attributes), then kills the daemon with SIGKILL.
+  void MountListAndKill(const std::string& config) {
+    Start(config);
+    ASSERT_EQ(ReadyOrFailure(notify_).rfind("READY=1", 0), 0u) << Log();
+    size_t entries = 0;
+    for (const auto& e : std::filesystem::directory_iterator(mnt_)) {
+      (void)e.status();
+      ++entries;
+    }
+    EXPECT_GE(entries, 2u);
+    EXPECT_EQ(ReadFile(mnt_ + "/data.txt"), "one\n");
+    ASSERT_EQ(kill(pid_, SIGKILL), 0);
+    EXPECT_EQ(Wait(), -1);
+  }
+
+  CommandResult Webcfs(std::vector<std::string> args) {
+    args.insert(args.begin(), WebcfsBinary());
+    return RunCommand(args, {"WEBCFS_RUNTIME_DIR=" + runtime_});
+  }
+};
+
+// A crash leaves the status file; its pid may be reused by any process. Run
+// as root, signalling that process would end it (SIGUSR1, SIGHUP).
+TEST_F(LifecycleTest, StatusAndReloadNeverSignalAProcessThatReusedTheDaemonsPid) {
+  Publish("1.0.0", "one\n", "big");
+  MountListAndKill(WriteConfig());
+  const std::string path = StatusFile();
+  ASSERT_FALSE(path.empty()) << "a killed daemon leaves its status file";
+  nlohmann::json left = nlohmann::json::parse(ReadFile(path));
+
+  const pid_t sleeper = StartSleeper();
+  ASSERT_GT(sleeper, 0);
+  left["pid"] = sleeper;
+  const std::string stale = "stale status file of pid " + std::to_string(sleeper) + " removed";
+  for (const std::string command : {"status", "reload"}) {
+    WriteFile(path, left.dump());
+    const CommandResult r = Webcfs({command, mnt_});
+    EXPECT_EQ(r.exit_code, 1) << command << ": " << r.output;
+    EXPECT_NE(r.output.find(mnt_ + ": no webcfs daemon serves it"), std::string::npos)
+        << command << ": " << r.output;
+    EXPECT_NE(r.output.find(stale), std::string::npos) << command << ": " << r.output;
+    EXPECT_FALSE(std::filesystem::exists(path)) << command;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_TRUE(StillRunning(sleeper)) << command << " signalled an unrelated process";
+  }
+  kill(sleeper, SIGKILL);
+  waitpid(sleeper, nullptr, 0);
+
+  // `webcfs unmount` of the dead mount removes the dead daemon's file too.
+  WriteFile(path, left.dump());
+  const CommandResult r = Webcfs({"unmount", mnt_});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_FALSE(Mounted());
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+// A daemon that exited but was not reaped yet is not alive, even with the
+// right start time.
+TEST_F(LifecycleTest, ZombieDaemonIsNotAlive) {
+  Publish("1.0.0", "one\n", "big");
+  MountListAndKill(WriteConfig());
+  const std::string path = StatusFile();
+  ASSERT_FALSE(path.empty());
+  nlohmann::json left = nlohmann::json::parse(ReadFile(path));
+
+  const pid_t zombie = fork();
+  if (zombie == 0) {
+    pause();
+    _exit(0);
+  }
+  left["pid"] = zombie;
+  left["start_ticks"] = StartTicks(zombie);
+  kill(zombie, SIGKILL);
+  for (int i = 0; i < 1000 && ReadFile("/proc/" + std::to_string(zombie) + "/stat").find(") Z") ==
+                                  std::string::npos;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  WriteFile(path, left.dump());
+  const CommandResult r = Webcfs({"status", mnt_});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("no webcfs daemon serves it"), std::string::npos) << r.output;
+  waitpid(zombie, nullptr, 0);
+}
+
+}  // namespace
+}  // namespace webcfs::service_test
