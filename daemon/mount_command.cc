@@ -31,6 +31,7 @@
 #include "daemon/commands.h"
 #include "daemon/config.h"
 #include "daemon/logging.h"
+#include "daemon/mount_lock.h"
 #include "daemon/notify.h"
 #include "daemon/service.h"
 #include "daemon/status_file.h"
@@ -105,7 +106,8 @@ int Fail(const Error& e, int code) {
 // Start-up after a `kill -9`: the dead mount of a previous webcfs daemon is
 // detached before mounting again. Only a call that always reaches the daemon
 // tells a dead mount (ENOTCONN): statfs() does, while stat() is answered from
-// the kernel's attribute cache, which never expires on a webcfs mount.
+// the kernel's attribute cache, which never expires on a webcfs mount. Called
+// with the mountpoint lock held, so no live daemon can own this mount.
 Result<void> ClearStaleMount(const std::string& mountpoint) {
   auto mounted = fuse::FindMount(mountpoint);
   if (!mounted) return std::move(mounted.error());
@@ -247,6 +249,8 @@ int RunMount(const MountConfig& config) {
   if (!config.log_file.empty()) {
     if (auto r = OpenLogFile(config.log_file); !r) return Fail(r.error(), kExitFailure);
   }
+  auto lock_fd = LockMountpoint(config.mountpoint);
+  if (!lock_fd) return Fail(lock_fd.error(), kExitFailure);
   if (auto r = ClearStaleMount(config.mountpoint); !r) return Fail(r.error(), kExitFailure);
   if (auto r = fuse::CheckMountpoint(config.mountpoint); !r) return Fail(r.error(), kExitFailure);
 
@@ -292,6 +296,7 @@ int RunMount(const MountConfig& config) {
   if (pid < 0) return Fail(Error::Io("fork", errno), kExitFailure);
   if (pid == 0) {
     close(pipe_fds[0]);
+    RecordLockHolder(*lock_fd);
     setsid();
     if (chdir("/") != 0) {
       // Not fatal: only keeps the old working directory busy.

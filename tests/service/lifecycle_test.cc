@@ -1,6 +1,6 @@
 // Crash and misuse of the daemon's lifecycle: status files left by a dead
-// daemon whose pid now belongs to another process. (Restart after `kill -9`:
-// service_test.cc.)
+// daemon whose pid now belongs to another process, and mounts racing on one
+// mountpoint. (Restart after `kill -9`: service_test.cc.)
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -146,6 +146,52 @@ TEST_F(LifecycleTest, ZombieDaemonIsNotAlive) {
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("no webcfs daemon serves it"), std::string::npos) << r.output;
   waitpid(zombie, nullptr, 0);
+}
+
+// Two `webcfs mount`s racing on one mountpoint: exactly one mounts, the other
+// names the mountpoint and the daemon that has it.
+TEST_F(LifecycleTest, RacingMountsOnOneMountpointExactlyOneWins) {
+  // The racers meet between the last check of the mountpoint and the mount:
+  // the faster the resolution (a filled cache), the likelier they do.
+  Publish("1.0.0", "one\n", "big");
+  const std::vector<std::string> args = {"--registry", registry_, "--cache", dir_ / "cache"};
+  auto mount = [&](const std::string& mnt) {
+    std::vector<std::string> argv = {"mount", "test/app", mnt};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return Webcfs(argv);
+  };
+  ASSERT_EQ(mount(mnt_).exit_code, 0);  // fills the cache
+  ASSERT_EQ(Webcfs({"unmount", mnt_}).exit_code, 0);
+  constexpr int kRounds = 100;
+  int doubles = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string mnt = dir_ / ("race-" + std::to_string(round));
+    std::filesystem::create_directory(mnt);
+    CommandResult results[2];
+    std::thread racers[2];
+    for (int i = 0; i < 2; ++i) {
+      racers[i] = std::thread([&, i] { results[i] = mount(mnt); });
+    }
+    for (auto& t : racers) t.join();
+    const int winners = (results[0].exit_code == 0) + (results[1].exit_code == 0);
+    const std::string info = ReadFile("/proc/self/mountinfo");
+    size_t mounts = 0;
+    for (size_t at = info.find(" " + mnt + " "); at != std::string::npos;
+         at = info.find(" " + mnt + " ", at + 1)) {
+      ++mounts;
+    }
+    doubles += winners == 2 || mounts > 1;
+    EXPECT_EQ(winners, 1) << results[0].output << results[1].output;
+    EXPECT_EQ(mounts, 1u) << "round " << round;
+    const CommandResult& loser = results[0].exit_code == 0 ? results[1] : results[0];
+    if (winners == 1) {
+      EXPECT_NE(loser.output.find("mountpoint " + mnt + " is already"), std::string::npos)
+          << loser.output;
+      EXPECT_NE(loser.output.find("(pid "), std::string::npos) << loser.output;
+    }
+    for (size_t i = 0; i < mounts; ++i) umount2(mnt.c_str(), MNT_DETACH);
+  }
+  EXPECT_EQ(doubles, 0) << "of " << kRounds << " rounds";
 }
 
 }  // namespace
