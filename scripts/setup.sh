@@ -11,6 +11,7 @@ packages=(
   wabt  # wat2wasm: compiles the example packages (examples/)
   # tests
   golang-go attr systemd psmisc
+  systemd-container  # systemd-nspawn: boots a real systemd for tests/service/systemd_boot_test.sh
   # benchmarks
   squashfuse fuse-overlayfs erofs-utils squashfs-tools fio hyperfine gnuplot-nox time python3
   linux-perf valgrind
