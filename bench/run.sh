@@ -17,7 +17,9 @@ for a in "$@"; do
 done
 if ((build)); then
   scripts/setup.sh
-  cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  cmake --build build/release --target webcfs -j"$(nproc)"
+  # The daemon as packaged: static, with its code laid out (WEBCFS_LINK_ORDER).
+  cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEBCFS_LINK_ORDER=ON >/dev/null
+  cmake --build build/bench --target webcfs -j"$(nproc)"
+  args=(--webcfs build/bench/daemon/webcfs "${args[@]}")
 fi
 exec /usr/bin/python3 bench/bench.py "${args[@]}"
