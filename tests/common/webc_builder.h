@@ -17,16 +17,12 @@
 #include <system_error>
 #include <vector>
 
+#include "tests/common/paths.h"
 #include "webc/container.h"
 #include "webc/sha256.h"
 #include "webc/writer.h"
 
 namespace webcfs::testing {
-
-inline std::string SharedDir() {
-  const char* env = std::getenv("WEBCFS_SHARED_DIR");
-  return env != nullptr ? env : WEBCFS_SHARED_DIR;
-}
 
 // A fresh directory under $TMPDIR (or /tmp), removed recursively on destruction.
 class TempDir {

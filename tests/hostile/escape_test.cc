@@ -1,4 +1,4 @@
-// Nothing outside the package is reachable through a mount (design.md "Safety
+// Nothing outside the package is reachable through a mount (docs/architecture.md "Safety
 // rules"): no symlink is ever served, `..` inside the mount stays in the mount,
 // and mount paths that look like host paths (`/etc`, `//x/./y`) only ever show
 // the package's own bytes.

@@ -1,4 +1,4 @@
-// The should-fail corpus (issue 7, "Hostile containers"): one generated
+// The should-fail corpus: one generated
 // container per attack, each with what its refusal must say. Generated at test
 // time from hand-built bytes (tests/unit/webc/craft_util.h), so the repository
 // holds no opaque binaries and each case states exactly what is wrong.

@@ -46,7 +46,7 @@ TEST(ConformanceTest, GoFstestOnSeveralPackages) {
   std::string log;
   const std::string fstest = BuildFstest(&log);
   ASSERT_FALSE(fstest.empty()) << "go build failed:\n" << log;
-  const std::string fixtures = SharedDir() + "/fixtures/webc/";
+  const std::string fixtures = FixtureDir() + "/";
 
   ExpectConformant(fstest, Mount(fixtures + "synth-v2demo.webc"), {"assets", ".webc"});
   ExpectConformant(fstest, Mount(fixtures + "wasmer-sdk-0.10.0-createPackage__oracle-hello.webc"),

@@ -1,4 +1,4 @@
-// Faults under a live mount (issue 7): the package file behind the mount is
+// Faults under a live mount: the package file behind the mount is
 // truncated, overwritten in place or deleted. The daemon must stay up (no
 // SIGBUS) and every read returns the original bytes or EIO, never other bytes
 // (docs/filesystem.md, "Files changing under the mount").

@@ -1,4 +1,4 @@
-// Every shared fixture (../shared/fixtures/webc) mounts and shows exactly what
+// Every bundled fixture (tests/fixtures/webc) mounts and shows exactly what
 // expected.json says its mappings contain: names, types, sizes, SHA-256 of
 // every file, v3 mtimes, and the command atoms in the control directory.
 // Dependencies the fixtures `use` are served by stand-in packages in a test
@@ -35,7 +35,7 @@ class FixturesTest : public ::testing::TestWithParam<std::string> {
                                  stand_in("sharrattj/coreutils", "1.0.16"), web}) {
       ASSERT_EQ(WriteToRegistry(p, registry_->path()), "");
     }
-    std::ifstream in(SharedDir() + "/fixtures/webc/expected.json");
+    std::ifstream in(FixturePath("expected.json"));
     expected_ = new Json(Json::parse(in));
   }
   static void TearDownTestSuite() {
@@ -63,11 +63,11 @@ void AddParents(const std::string& mount, std::map<std::string, TreeEntry>* tree
 TEST_P(FixturesTest, MountsAndMatchesExpected) {
   const std::string name = GetParam();
   const Json& want = (*expected_)[name];
-  const std::string file = SharedDir() + "/fixtures/webc/" + name;
+  const std::string file = FixturePath(name);
   Mount m(file, {"--registry", registry_->path()});
   ASSERT_TRUE(m.ok()) << m.result().err;
 
-  // The mappings design.md derives from the manifest: `fs`, or for v1/v2
+  // The mappings docs/architecture.md derives from the manifest: `fs`, or for v1/v2
   // without `fs` the `atom` volume at "/".
   Json mappings = want["fs_mappings"];
   if (mappings.empty() && want["version"] != "003") {
@@ -163,7 +163,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(FixturesListTest, EveryFixtureIsCovered) {
   // A new fixture must be added to the list above.
-  std::ifstream in(SharedDir() + "/fixtures/webc/expected.json");
+  std::ifstream in(FixturePath("expected.json"));
   const Json all = Json::parse(in);
   EXPECT_EQ(all.size(), 9u);
 }

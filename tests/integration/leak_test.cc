@@ -1,4 +1,4 @@
-// Clients that misbehave must not make the daemon leak (issue 7): a reader
+// Clients that misbehave must not make the daemon leak: a reader
 // killed mid-read, thousands of descriptors held open and then closed, a client
 // that never closes across a reload. Afterwards the daemon is up and its
 // descriptors are exactly the baseline again (besides its per-worker /dev/fuse

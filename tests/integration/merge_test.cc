@@ -127,8 +127,8 @@ TEST_F(MergeTest, TwoPackagesAtOneMountPoint) {
 }
 
 TEST_F(MergeTest, LaterDeclaredDependencyWinsOverEarlier) {
-  // Precedence (design.md step 5): root, then the later-declared dependency's
-  // subtree before the earlier one's.
+  // Precedence (docs/architecture.md, Resolution step 5): root, then the later-declared
+  // dependency's subtree before the earlier one's.
   PackageSpec first = Named("t/first");
   first.Volume("/v", Dir({{"who", File("first")}, {"first-only", File("1")}})).Map("/v", "/");
   Add(first);
@@ -187,7 +187,7 @@ TEST_F(MergeTest, SyntheticParentsAndShadowing) {
 
 TEST_F(MergeTest, V2OriginalPath) {
   // synth-v2demo maps volume "atom" sub-tree /assets at /assets (original_path).
-  Mount m(SharedDir() + "/fixtures/webc/synth-v2demo.webc");
+  Mount m(FixturePath("synth-v2demo.webc"));
   ASSERT_TRUE(m.ok()) << m.result().err;
   std::string deep;
   for (int i = 0; i < 768; ++i) deep.push_back(static_cast<char>(i % 256));

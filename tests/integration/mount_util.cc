@@ -22,8 +22,6 @@ extern char** environ;
 
 namespace webcfs::testing {
 
-std::string WebcfsBinary() { return std::string(WEBCFS_BINARY_DIR) + "/daemon/webcfs"; }
-
 CommandResult RunCommand(const std::vector<std::string>& argv,
                          const std::vector<std::string>& env) {
   CommandResult r;

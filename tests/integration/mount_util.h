@@ -14,8 +14,6 @@
 
 namespace webcfs::testing {
 
-std::string WebcfsBinary();
-
 struct CommandResult {
   int exit_code = -1;  // 128 + signal when killed
   std::string out;

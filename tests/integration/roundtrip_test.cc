@@ -1,6 +1,6 @@
 // Pack a host directory tree, mount the package, compare the mount with the
 // source byte for byte (diff -r semantics: names, types, sizes, contents) and
-// check the metadata design.md promises.
+// check the metadata docs/architecture.md promises.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>

@@ -1,4 +1,4 @@
-// Stress (issue 7, "Load"): 16 concurrent readers mix lookups, stats,
+// Stress: 16 concurrent readers mix lookups, stats,
 // listings, whole-file reads (checked against the SHA-256 the package stores,
 // read through user.webc.sha256, and against the content the test generated)
 // and random partial reads, for a fixed duration, while the daemon reloads

@@ -1,4 +1,4 @@
-// The daemon under faults of its cache directory (issue 7): read-only or full
+// The daemon under faults of its cache directory: read-only or full
 // while loading gives a clear error naming the path, and a reload that fails
 // that way keeps the previous tree served. And the normal start-serve-stop
 // cycle, which in the ASan build (WEBCFS_ASAN_BUILD) also proves the daemon

@@ -1,4 +1,4 @@
-// Snapshot: merged-tree semantics (docs/design.md "Merged filesystem
+// Snapshot: merged-tree semantics (docs/architecture.md "Merged filesystem
 // semantics") without mounting. Packages are written with webc::WriteV3 and a
 // resolver::Resolution is put together by hand, so these tests depend on the
 // reader and writer but not on the resolver's algorithms.

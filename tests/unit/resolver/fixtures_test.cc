@@ -1,9 +1,10 @@
-// Real packages from ../shared/fixtures/webc: legacy v1 (dash, bash, wabt),
+// Real packages from tests/fixtures/webc: legacy v1 (dash, bash, wabt),
 // the synthesized v2 file and Wasmer-written v3 files, with stand-ins for
 // their registry dependencies built in the test.
 #include <gtest/gtest.h>
 
 #include "resolver/resolution.h"
+#include "tests/common/paths.h"
 #include "tests/unit/resolver/package_util.h"
 
 namespace webcfs::resolver {
@@ -28,7 +29,7 @@ class FixturesTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(std::filesystem::exists(FixturePath(kDash)))
-        << "fixtures not found under " << testing::SharedDir() << " (set WEBCFS_SHARED_DIR)";
+        << "fixtures not found under " << webcfs::testing::FixtureDir();
     // Stand-in for sharrattj/coreutils: legacy commands with no annotations,
     // a single real atom plus one listed first in the manifest but sorting last.
     for (const char* v : {"1.0.16", "1.0.20", "2.0.0"}) {

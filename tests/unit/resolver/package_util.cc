@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "tests/common/paths.h"
 #include "webc/sha256.h"
 #include "webc/writer.h"
 
@@ -173,13 +174,8 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-std::filesystem::path SharedDir() {
-  const char* env = std::getenv("WEBCFS_SHARED_DIR");
-  return env && *env ? std::filesystem::path(env) : std::filesystem::path(WEBCFS_SHARED_DIR);
-}
-
 std::filesystem::path FixturePath(const std::string& name) {
-  return SharedDir() / "fixtures" / "webc" / name;
+  return webcfs::testing::FixturePath(name);
 }
 
 ResolveOptions TestOptions(const std::filesystem::path& tmp) {

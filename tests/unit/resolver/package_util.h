@@ -73,8 +73,7 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-// WEBCFS_SHARED_DIR from the environment, else the compile-time value.
-std::filesystem::path SharedDir();
+// A bundled fixture (tests/fixtures/webc).
 std::filesystem::path FixturePath(const std::string& name);
 
 // Options for a test's temp dir: registry <tmp>/registry, cache <tmp>/cache.

@@ -1,6 +1,6 @@
 // Crafted hostile containers (bytes built by hand): each must be refused with
 // a clear error of the expected code that names the volume and entry, never a
-// crash, hang or huge allocation (design.md "Safety rules").
+// crash, hang or huge allocation (docs/architecture.md "Safety rules").
 #include <string>
 #include <vector>
 

@@ -1,5 +1,5 @@
 // Interop with the reference implementation (Wasmer's own WEBC code, run by
-// ${WEBCFS_SHARED_DIR}/tools/wasmer-oracle under Node):
+// tests/wasmer-oracle under Node):
 //   1. packages made by `webcfs pack` are loaded and mounted by Wasmer, which
 //      lists the same tree, sizes, SHA-256 and mtimes (mount paths mapped back
 //      through the package's fs mappings);
@@ -48,7 +48,7 @@ class OracleTest : public ::testing::Test {
   // the flock keeps parallel ctest processes from installing concurrently.
   static void SetUpTestSuite() {
     oracle_dir_ = std::string(WEBCFS_BINARY_DIR) + "/wasmer-oracle";
-    const std::string src = SharedDir() + "/tools/wasmer-oracle";
+    const std::string src = WasmerOracleDir();
     const std::string script =
         "set -e; mkdir -p \"$1\"; exec 9>\"$1.lock\"; flock 9; "
         "cp \"$2\"/package.json \"$2\"/*.mjs \"$1\"/; cp -r \"$2\"/wat \"$1\"/; "

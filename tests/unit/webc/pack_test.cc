@@ -1,6 +1,6 @@
 // PackDirectory: wasmer.toml → manifest and volumes shaped like Wasmer's own
 // transformation (the expected manifests below are the YAML snapshots of
-// Wasmer's wasmer-package tests, docs/webc-format.md [MTT], as JSON), plus the
+// Wasmer's wasmer-package crate tests, as JSON), plus the
 // errors a user sees for a broken wasmer.toml.
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -13,15 +13,6 @@
 
 namespace webcfs::webc::testing {
 
-std::string SharedDir() {
-  const char* env = std::getenv("WEBCFS_SHARED_DIR");
-  return env != nullptr && *env != '\0' ? env : WEBCFS_SHARED_DIR;
-}
-
-std::string FixtureDir() { return SharedDir() + "/fixtures/webc"; }
-
-std::string FixturePath(const std::string& name) { return FixtureDir() + "/" + name; }
-
 std::string ExpectedJsonText() { return ReadHostFile(FixtureDir() + "/expected.json"); }
 
 std::vector<std::string> FixtureNames() {
@@ -77,8 +68,6 @@ std::string MakeTempDir(const std::string& tag) {
   EXPECT_NE(dir, nullptr) << "mkdtemp " << pattern;
   return pattern;
 }
-
-std::string WebcfsBinary() { return std::string(WEBCFS_BINARY_DIR) + "/daemon/webcfs"; }
 
 CommandResult RunCommand(const std::vector<std::string>& argv) {
   CommandResult result;

@@ -9,15 +9,16 @@
 #include <string>
 #include <vector>
 
+#include "tests/common/paths.h"
 #include "webc/result.h"
 #include "webc/writer.h"
 
 namespace webcfs::webc::testing {
 
-// WEBCFS_SHARED_DIR from the environment, else the compile-time default.
-std::string SharedDir();
-std::string FixtureDir();
-std::string FixturePath(const std::string& name);
+using webcfs::testing::FixtureDir;
+using webcfs::testing::FixturePath;
+using webcfs::testing::WasmerOracleDir;
+using webcfs::testing::WebcfsBinary;
 // Fixture file names, in the order of expected.json.
 std::vector<std::string> FixtureNames();
 // The whole of expected.json as text.
@@ -39,7 +40,6 @@ Result<void> WriteOneVolume(const std::string& path, std::map<std::string, Write
 std::map<std::string, WriteNode> WideScatteredTree();
 
 // The built webcfs executable.
-std::string WebcfsBinary();
 
 struct CommandResult {
   int exit_code = -1;  // -1: did not exit normally

@@ -156,7 +156,7 @@ TEST_F(WriterTest, ReproducesWasmerWrittenFixturesByteForByte) {
                            "wasmer-test-files__integration__webc__wasmer-tests--volume-static-"
                            "webserver@0.1.0.webc"}) {
     SCOPED_TRACE(name);
-    const std::string original = ReadHostFile(SharedDir() + "/fixtures/webc/" + name);
+    const std::string original = ReadHostFile(FixturePath(name));
     ASSERT_FALSE(original.empty());
     Decoded d;
     ASSERT_NO_FATAL_FAILURE(Decode(original, d));
