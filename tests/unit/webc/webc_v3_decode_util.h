@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "tests/unit/webc/webc_test_util.h"  // SharedDir, ReadHostFile, WriteHostFile
+#include "tests/unit/webc/webc_test_util.h"  // FixturePath, ReadHostFile, WriteHostFile
 
 namespace webcfs::webc::testing {
 
