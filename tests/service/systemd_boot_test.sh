@@ -43,8 +43,10 @@ leader=""
 deadline_pid=""
 
 # Powers the container off (SIGRTMIN+4 to its systemd), and kills it when
-# that takes too long; then removes the work directory. Runs on every exit.
+# that takes too long; then removes the work directory. Runs on every exit,
+# to the end: a signal arriving meanwhile is ignored.
 teardown() {
+  trap '' INT TERM
   [[ -n "$deadline_pid" ]] && pkill -P "$deadline_pid" 2>/dev/null
   if [[ -n "$nspawn_pid" ]] && kill -0 "$nspawn_pid" 2>/dev/null; then
     [[ -n "$leader" ]] || leader=$(pgrep -P "$nspawn_pid" | head -1)
