@@ -1,6 +1,7 @@
 #include "daemon/config.h"
 
 #include <cerrno>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -152,7 +153,25 @@ Result<void> ApplyConfigFile(const std::string& path, MountConfig* config) {
   if (text.size() > kMaxConfigBytes) {
     return Error::InvalidArgument(path + ": larger than 1 MiB, not a configuration file");
   }
-  return ApplyConfigJson(text, path, config);
+  WEBCFS_RETURN_IF_ERROR(ApplyConfigJson(text, path, config));
+  std::error_code ec;
+  const std::filesystem::path file = std::filesystem::absolute(path, ec);
+  if (ec) return Error::Io(path + ": " + ec.message());
+  MakePathsAbsolute(file.parent_path().string(), config);
+  return Ok();
+}
+
+void MakePathsAbsolute(const std::string& base, MountConfig* config) {
+  auto absolute = [&base](std::string* path) {
+    if (path->empty() || path->front() == '/') return;
+    *path = (std::filesystem::path(base) / *path).lexically_normal().string();
+  };
+  absolute(&config->mountpoint);
+  absolute(&config->cache_dir);
+  absolute(&config->log_file);
+  for (std::string& dir : config->registries) absolute(&dir);
+  // What the resolver reads as a file: a path starting with '.', or a lockfile.
+  if (config->spec.starts_with('.') || config->spec.ends_with(".json")) absolute(&config->spec);
 }
 
 }  // namespace webcfs::daemon

@@ -54,7 +54,15 @@ inline constexpr unsigned kMaxThreads = 64;
 // prefixes every error: "x.json: key 'threads': expected an integer in 1..64".
 Result<void> ApplyConfigJson(std::string_view text, const std::string& name, MountConfig* config);
 
-// Reads `path` and applies it (ApplyConfigJson).
+// Reads `path` and applies it (ApplyConfigJson). Relative paths in the file
+// are relative to the file's directory (MakePathsAbsolute).
 Result<void> ApplyConfigFile(const std::string& path, MountConfig* config);
+
+// Makes the relative paths of `config` absolute against the directory `base`:
+// mountpoint, registries, cache_dir, log_file, and a spec naming a file (`./app.webc`,
+// `../x.webc.zst`, a lockfile `*.json`); `ns/name@req` and `sha256:` specs
+// stay as they are. The daemon serves from `/`, and every reload resolves
+// the same paths again there.
+void MakePathsAbsolute(const std::string& base, MountConfig* config);
 
 }  // namespace webcfs::daemon

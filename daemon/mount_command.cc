@@ -24,6 +24,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -397,6 +398,13 @@ void AddMountCommand(CLI::App& app, int& exit_code) {
     for (const auto& [opt, apply] : cli->overrides) {
       if (opt->count() > 0) apply(cli->values, &config);
     }
+    std::error_code ec;
+    const std::filesystem::path cwd = std::filesystem::current_path(ec);
+    if (ec) {
+      exit_code = Fail(Error::Io("working directory: " + ec.message()), kExitFailure);
+      return;
+    }
+    MakePathsAbsolute(cwd.string(), &config);
     auto level = ParseLogLevel(config.log_level);
     if (!level) {
       exit_code = Fail(level.error(), kExitConfig);

@@ -1,0 +1,76 @@
+// Ordinary misuse of `webcfs mount`: relative paths (the daemon serves from
+// `/`).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "daemon_fixture.h"
+#include "service_test_util.h"
+#include "tests/common/webc_builder.h"
+
+namespace webcfs::service_test {
+namespace {
+
+class MisuseTest : public DaemonTest {
+ protected:
+  // `webcfs ARGS...` run from the directory `cwd`.
+  CommandResult WebcfsIn(const std::string& cwd, const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"sh", "-c", "cd \"$0\" && exec \"$@\"", cwd, WebcfsBinary()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv, {"WEBCFS_RUNTIME_DIR=" + runtime_});
+  }
+  CommandResult Webcfs(const std::vector<std::string>& args) { return WebcfsIn("/", args); }
+};
+
+TEST_F(MisuseTest, RelativePathsKeepWorkingAfterTheDaemonMovesToRoot) {
+  Publish("1.0.0", "one\n", "big");
+  const std::string dir = dir_.path();
+  // A relative cache resolved against `/` by a reload would be created there.
+  const std::string cache = "cache-" + std::filesystem::path(dir).filename().string();
+  CommandResult r =
+      WebcfsIn(dir, {"mount", "test/app", "mnt", "--registry", "registry", "--cache", cache});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(ReadFile(mnt_ + "/data.txt"), "one\n");
+  Publish("2.0.0", "two\n", "big");
+  r = WebcfsIn(dir, {"reload", "mnt"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(ReadFile(mnt_ + "/data.txt"), "two\n");
+  EXPECT_TRUE(std::filesystem::is_directory(dir + "/" + cache));
+  EXPECT_FALSE(std::filesystem::exists("/" + cache));
+  EXPECT_EQ(Webcfs({"unmount", mnt_}).exit_code, 0);
+
+  // A `./file.webc` spec, read again by every reload.
+  for (const auto& e : std::filesystem::directory_iterator(registry_)) {
+    if (e.path().filename().string().find("2.0.0") != std::string::npos) {
+      std::filesystem::copy_file(e.path(), dir + "/app.webc");
+    }
+  }
+  std::filesystem::create_directory(dir + "/mnt2");
+  r = WebcfsIn(dir, {"mount", "./app.webc", "mnt2", "--no-cache"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = WebcfsIn(dir, {"reload", "mnt2"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(ReadFile(dir + "/mnt2/data.txt"), "two\n");
+  EXPECT_EQ(Webcfs({"unmount", dir + "/mnt2"}).exit_code, 0);
+
+  // Paths in a configuration file are relative to the file's directory.
+  std::filesystem::create_directories(dir + "/conf");
+  std::filesystem::create_directory(dir + "/mnt3");
+  const std::string config = dir + "/conf/app.json";
+  WriteFile(config,
+            R"({"package": "test/app", "mountpoint": "../mnt3", "registries": ["../registry"],)"
+            R"( "cache_dir": "../cache3"})");
+  r = Webcfs({"mount", "--config", config});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(ReadFile(dir + "/mnt3/data.txt"), "two\n");
+  r = Webcfs({"reload", "--config", config});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(std::filesystem::is_directory(dir + "/cache3"));
+  EXPECT_EQ(Webcfs({"unmount", dir + "/mnt3"}).exit_code, 0);
+}
+
+}  // namespace
+}  // namespace webcfs::service_test
