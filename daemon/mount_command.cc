@@ -68,10 +68,12 @@ Result<void> ApplyMountOptions(const std::vector<std::string>& list, fuse::Optio
         o->splice = false;
       } else if (opt == "no_push") {
         o->push_small_files = false;
+      } else if (opt == "nonempty") {
+        o->nonempty = true;
       } else {
         return Error::InvalidArgument(
             "unknown mount option '" + opt +
-            "' (known: allow_other, xattr, debug, no_splice, no_push, ro)");
+            "' (known: allow_other, xattr, debug, no_splice, no_push, nonempty, ro)");
       }
     }
   }
@@ -253,7 +255,9 @@ int RunMount(const MountConfig& config) {
   auto lock_fd = LockMountpoint(config.mountpoint);
   if (!lock_fd) return Fail(lock_fd.error(), kExitFailure);
   if (auto r = ClearStaleMount(config.mountpoint); !r) return Fail(r.error(), kExitFailure);
-  if (auto r = fuse::CheckMountpoint(config.mountpoint); !r) return Fail(r.error(), kExitFailure);
+  if (auto r = fuse::CheckMountpoint(config.mountpoint, options.nonempty); !r) {
+    return Fail(r.error(), kExitFailure);
+  }
 
   SnapshotFactory factory;
   factory.spec = config.spec;
@@ -353,7 +357,8 @@ void AddMountCommand(CLI::App& app, int& exit_code) {
       WEBCFS_OVERRIDE(no_cache));
   add(cmd->add_option(
           "-o", v.mount_options,
-          "mount options, comma-separated: allow_other, xattr, debug, no_splice, no_push"),
+          "mount options, comma-separated: allow_other, xattr, debug, no_splice, no_push, "
+          "nonempty"),
       WEBCFS_OVERRIDE(mount_options));
   add(cmd->add_option("--uid", v.uid, "owner reported for every entry (default: the caller's)"),
       WEBCFS_OVERRIDE(uid));

@@ -1,5 +1,6 @@
 #include "fuse/mountpoint.h"
 
+#include <dirent.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -9,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 #include <vector>
 
 namespace webcfs::fuse {
@@ -39,6 +41,22 @@ Result<std::string> Absolute(const std::string& path) {
   return s;
 }
 
+// Whether the directory `path` has an entry besides "." and "..".
+Result<bool> HasEntries(const std::string& path) {
+  DIR* dir = opendir(path.c_str());
+  if (dir == nullptr) return Error::Io("mountpoint " + path, errno);
+  bool found = false;
+  while (const dirent* e = readdir(dir)) {
+    const std::string_view name = e->d_name;
+    if (name != "." && name != "..") {
+      found = true;
+      break;
+    }
+  }
+  closedir(dir);
+  return found;
+}
+
 }  // namespace
 
 Result<std::optional<MountEntry>> FindMount(const std::string& path) {
@@ -63,7 +81,7 @@ Result<std::optional<MountEntry>> FindMount(const std::string& path) {
   return found;
 }
 
-Result<void> CheckMountpoint(const std::string& path) {
+Result<void> CheckMountpoint(const std::string& path, bool allow_nonempty) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0) {
     const int err = errno;
@@ -83,6 +101,14 @@ Result<void> CheckMountpoint(const std::string& path) {
   if (mounted->has_value()) {
     return Error::Conflict("mountpoint " + path + " is already a mount point (" +
                            (*mounted)->fs_type + " " + (*mounted)->source + ")");
+  }
+  if (allow_nonempty) return Ok();
+  auto has_entries = HasEntries(path);
+  if (!has_entries) return std::move(has_entries).error();
+  if (*has_entries) {
+    return Error::InvalidArgument("mountpoint " + path +
+                                  " is not empty; the mount would hide its contents (mount over "
+                                  "it anyway with -o nonempty)");
   }
   return Ok();
 }

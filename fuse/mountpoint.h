@@ -23,9 +23,10 @@ struct MountEntry {
 // dead FUSE mount), or nullopt when nothing is mounted there.
 Result<std::optional<MountEntry>> FindMount(const std::string& path);
 
-// OK when `path` exists, is a directory and has nothing mounted on it. A dead
-// FUSE mount ("Transport endpoint is not connected") is reported as such.
-Result<void> CheckMountpoint(const std::string& path);
+// OK when `path` exists, is a directory, has nothing mounted on it and, unless
+// `allow_nonempty`, is empty. A dead FUSE mount ("Transport endpoint is not
+// connected") is reported as such.
+Result<void> CheckMountpoint(const std::string& path, bool allow_nonempty = false);
 
 // Unmounts the FUSE filesystem at `path`: umount2(2) when privileged, else
 // `fusermount3 -u`. `lazy` detaches a busy mount (MNT_DETACH / -z).

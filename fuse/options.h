@@ -59,6 +59,11 @@ struct Options {
 
   // libfuse's request tracing on stderr (-d).
   bool debug = false;
+
+  // Mount over a directory that has entries (`-o nonempty`), hiding them.
+  // Refused by default: a mistyped mountpoint (the registry itself) would
+  // vanish under the mount.
+  bool nonempty = false;
 };
 
 }  // namespace webcfs::fuse

@@ -785,7 +785,7 @@ void Server::SetFailureReporter(FailureReporter reporter) {
 
 Result<void> Server::Mount(const std::string& mountpoint) {
   if (mounted_) return Error::InvalidArgument("already mounted at " + mountpoint_);
-  WEBCFS_RETURN_IF_ERROR(CheckMountpoint(mountpoint));
+  WEBCFS_RETURN_IF_ERROR(CheckMountpoint(mountpoint, options_.nonempty));
   if (fuse_session_mount(session_, mountpoint.c_str()) != 0) {
     return Error::Io(mountpoint +
                      ": mount failed (is /dev/fuse available, and fusermount3 installed?)");

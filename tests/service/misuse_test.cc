@@ -1,5 +1,5 @@
 // Ordinary misuse of `webcfs mount`: relative paths (the daemon serves from
-// `/`).
+// `/`) and a mountpoint that is not empty.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -70,6 +70,36 @@ TEST_F(MisuseTest, RelativePathsKeepWorkingAfterTheDaemonMovesToRoot) {
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(std::filesystem::is_directory(dir + "/cache3"));
   EXPECT_EQ(Webcfs({"unmount", dir + "/mnt3"}).exit_code, 0);
+}
+
+// A mount hides what the directory held; a mistyped mountpoint (the registry
+// itself) would vanish under it. As FUSE tools do, only `-o nonempty` allows it.
+TEST_F(MisuseTest, NonEmptyMountpointIsRefusedUnlessNonempty) {
+  Publish("1.0.0", "one\n", "big");
+  WriteFile(mnt_ + "/mine.txt", "mine\n");
+  const std::vector<std::string> from_registry = {"--registry", registry_, "--cache",
+                                                  dir_ / "cache"};
+  auto mount = [&](const std::string& mnt, std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {"mount", "test/app", mnt};
+    argv.insert(argv.end(), from_registry.begin(), from_registry.end());
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return Webcfs(argv);
+  };
+  for (const std::string& mnt : {mnt_, registry_}) {
+    const CommandResult r = mount(mnt);
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find("mountpoint " + mnt + " is not empty"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("-o nonempty"), std::string::npos) << r.output;
+    EXPECT_EQ(ReadFile("/proc/self/mountinfo").find(" " + mnt + " "), std::string::npos);
+  }
+  EXPECT_EQ(ReadFile(mnt_ + "/mine.txt"), "mine\n");
+
+  const CommandResult r = mount(mnt_, {"-o", "nonempty"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(ReadFile(mnt_ + "/data.txt"), "one\n");
+  EXPECT_FALSE(std::filesystem::exists(mnt_ + "/mine.txt"));
+  EXPECT_EQ(Webcfs({"unmount", mnt_}).exit_code, 0);
+  EXPECT_EQ(ReadFile(mnt_ + "/mine.txt"), "mine\n");
 }
 
 }  // namespace
