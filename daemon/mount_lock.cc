@@ -5,8 +5,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 #include "daemon/status_file.h"
 
@@ -19,13 +22,16 @@ std::string LockFilePath(const std::string& mountpoint) {
   return path.substr(0, path.rfind('.')) + ".lock";
 }
 
-// The pid the holder wrote, or "" before it wrote one.
+// The pid the holder wrote, or "" when it wrote none. A holder that has just
+// taken the lock writes its pid at once: wait briefly for it.
 std::string HolderPid(int fd) {
-  char buf[32] = {};
-  const ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
-  if (n <= 0) return "";
-  const long pid = std::strtol(buf, nullptr, 10);
-  return pid > 0 ? std::to_string(pid) : "";
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    char buf[32] = {};
+    const long pid = pread(fd, buf, sizeof buf - 1, 0) > 0 ? std::strtol(buf, nullptr, 10) : 0;
+    if (pid > 0) return std::to_string(pid);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return "";
 }
 
 }  // namespace
@@ -49,9 +55,11 @@ Result<int> LockMountpoint(const std::string& mountpoint) {
 }
 
 void RecordLockHolder(int lock_fd) {
-  const std::string pid = std::to_string(getpid()) + "\n";
-  if (ftruncate(lock_fd, 0) != 0 || pwrite(lock_fd, pid.data(), pid.size(), 0) < 0) {
-    // Only the loser's message lacks the pid.
+  // Fixed width, written in one piece: a reader never sees a truncated file.
+  char pid[16];
+  const int n = std::snprintf(pid, sizeof pid, "%10d\n", static_cast<int>(getpid()));
+  if (pwrite(lock_fd, pid, static_cast<size_t>(n), 0) != n) {
+    // Only a loser's message lacks the pid.
   }
 }
 
