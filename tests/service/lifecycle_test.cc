@@ -56,17 +56,22 @@ class LifecycleTest : public DaemonTest {
  protected:
   // The one status file in the runtime directory.
   std::string StatusFile() {
-    for (const auto& e : std::filesystem::directory_iterator(runtime_)) {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(runtime_, ec)) {
       if (e.path().extension() == ".json") return e.path();
     }
     return "";
   }
 
   // Mounts, lists the root and reads a file (so the kernel caches the root's
-  // attributes), then kills the daemon with SIGKILL.
+  // attributes), waits for the status file, then kills the daemon with SIGKILL.
   void MountListAndKill(const std::string& config) {
     Start(config);
     ASSERT_EQ(ReadyOrFailure(notify_).rfind("READY=1", 0), 0u) << Log();
+    for (auto until = std::chrono::steady_clock::now() + kPatience;
+         StatusFile().empty() && std::chrono::steady_clock::now() < until;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
     size_t entries = 0;
     for (const auto& e : std::filesystem::directory_iterator(mnt_)) {
       (void)e.status();
