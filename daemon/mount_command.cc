@@ -31,6 +31,7 @@
 
 #include "daemon/commands.h"
 #include "daemon/config.h"
+#include "daemon/file_limit.h"
 #include "daemon/logging.h"
 #include "daemon/mount_lock.h"
 #include "daemon/notify.h"
@@ -101,8 +102,9 @@ LogTarget ServingLogTarget(const MountConfig& config) {
 
 // A fatal error before serving: log it, tell systemd (ERRNO=), return `code`.
 int Fail(const Error& e, int code) {
-  spdlog::error("{}", e.message());
-  notify::Fatal(e.ToErrno(), e.message());
+  const std::string message = WithFileLimit(e).message();
+  spdlog::error("{}", message);
+  notify::Fatal(e.ToErrno(), message);
   return code;
 }
 
@@ -133,12 +135,20 @@ struct SnapshotFactory {
 
   Result<std::shared_ptr<const fuse::Snapshot>> Build() const {
     auto resolution = resolver::Resolve(spec, resolve_options);
-    if (!resolution) return std::move(resolution.error());
+    if (!resolution) return WithFileLimit(std::move(resolution.error()));
     for (const std::string& w : resolution->warnings) spdlog::warn("{}", w);
     auto shared = std::make_shared<const resolver::Resolution>(std::move(*resolution));
-    return fuse::Snapshot::Build(std::move(shared), snapshot_options);
+    auto snapshot = fuse::Snapshot::Build(std::move(shared), snapshot_options);
+    if (!snapshot) return WithFileLimit(std::move(snapshot.error()));
+    return snapshot;
   }
 };
+
+// A status file that cannot be written leaves the mount serving, but
+// unreachable for `webcfs status` and `reload`: worth a warning.
+void WriteStatusOrWarn(const DaemonStatus& status) {
+  if (auto r = WriteStatus(status); !r) spdlog::warn("{}", WithFileLimit(r.error()).message());
+}
 
 // Counters and timestamp: what changes between two writes of the status file.
 void RefreshCounters(const fuse::Server& server, DaemonStatus* s) {
@@ -179,7 +189,7 @@ int Serve(const MountConfig& config, const SnapshotFactory& factory, fuse::Serve
     if (ready) {
       SetupLogging(serving_log, spdlog::default_logger()->level());
       status.log = LogDestination();
-      if (auto r = WriteStatus(status); !r) spdlog::warn("{}", r.error().message());
+      WriteStatusOrWarn(status);
     }
     if (ready_fd >= 0) {
       const char byte = ready ? 'R' : 'E';
@@ -196,11 +206,11 @@ int Serve(const MountConfig& config, const SnapshotFactory& factory, fuse::Serve
     status = StatusOf(spec, config.mountpoint, server, started);
     status.reloads = reloads;
     if (!outcome) status.last_reload_error = outcome.error().message();
-    if (auto r = WriteStatus(status); !r) spdlog::warn("{}", r.error().message());
+    WriteStatusOrWarn(status);
   };
   hooks.on_status_request = [&] {
     RefreshCounters(server, &status);
-    if (auto r = WriteStatus(status); !r) spdlog::warn("{}", r.error().message());
+    WriteStatusOrWarn(status);
   };
   const int rc = RunService(server, hooks);
   RemoveStatus(config.mountpoint);
@@ -233,6 +243,7 @@ int RunMount(const MountConfig& config) {
   // "Daemon memory"). One arena, trimmed from 64 KiB.
   (void)mallopt(M_ARENA_MAX, 1);
   (void)mallopt(M_TRIM_THRESHOLD, 64 << 10);
+  RaiseFileLimit();
   if (config.spec.empty() || config.mountpoint.empty()) {
     return Fail(
         Error::InvalidArgument("give SPEC and MOUNTPOINT, or a --config file with 'package' (or "

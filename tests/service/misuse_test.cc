@@ -1,5 +1,5 @@
 // Ordinary misuse of `webcfs mount`: relative paths (the daemon serves from
-// `/`) and a mountpoint that is not empty.
+// `/`), a mountpoint that is not empty, and a low open-files limit.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -100,6 +100,45 @@ TEST_F(MisuseTest, NonEmptyMountpointIsRefusedUnlessNonempty) {
   EXPECT_FALSE(std::filesystem::exists(mnt_ + "/mine.txt"));
   EXPECT_EQ(Webcfs({"unmount", mnt_}).exit_code, 0);
   EXPECT_EQ(ReadFile(mnt_ + "/mine.txt"), "mine\n");
+}
+
+// The daemon holds a descriptor per package (two during a reload): it raises
+// its soft open-files limit to the hard one, and when even that is too low the
+// error names the limit.
+TEST_F(MisuseTest, OpenFilesLimitIsRaisedAndNamedWhenTooLow) {
+  constexpr int kLeaves = 80;
+  testing::PackageSpec root;
+  root.name = "test/many";
+  root.version = "1.0.0";
+  for (int i = 0; i < kLeaves; ++i) {
+    testing::PackageSpec leaf;
+    leaf.name = "test/leaf" + std::to_string(i);
+    leaf.version = "1.0.0";
+    leaf.Volume("atom", testing::Dir({{"f.txt", testing::File("leaf\n")}}))
+        .Map("atom", "/leaf" + std::to_string(i));
+    ASSERT_EQ(testing::WritePackage(leaf, registry_ + "/" + testing::RegistryFileName(leaf)), "");
+    root.use["leaf" + std::to_string(i)] = leaf.name + "@^1";
+  }
+  ASSERT_EQ(testing::WritePackage(root, registry_ + "/" + testing::RegistryFileName(root)), "");
+  auto mount = [&](const std::string& limits, const std::string& mnt) {
+    std::filesystem::create_directories(mnt);
+    return RunCommand({"prlimit", "--nofile=" + limits, WebcfsBinary(), "mount", "test/many", mnt,
+                       "--registry", registry_, "--cache", dir_ / "cache"},
+                      {"WEBCFS_RUNTIME_DIR=" + runtime_});
+  };
+
+  CommandResult r = mount("40:4096", mnt_);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(ReadFile(mnt_ + "/leaf7/f.txt"), "leaf\n");
+  r = Webcfs({"reload", mnt_});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(Webcfs({"unmount", mnt_}).exit_code, 0);
+
+  const std::string low = dir_ / "low";
+  r = mount("40:40", low);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("may open 40 files, RLIMIT_NOFILE"), std::string::npos) << r.output;
+  EXPECT_EQ(ReadFile("/proc/self/mountinfo").find(" " + low + " "), std::string::npos);
 }
 
 }  // namespace

@@ -50,6 +50,7 @@ TEST_F(InstalledTree, InstallsBinaryUnitAndHelper) {
   EXPECT_NE(unit.find("\nWatchdogSec="), std::string::npos);
   EXPECT_NE(unit.find("\nRestart=on-failure\n"), std::string::npos);
   EXPECT_NE(unit.find("\nExecReload="), std::string::npos);
+  EXPECT_NE(unit.find("\nLimitNOFILE="), std::string::npos);
 }
 
 // systemd-analyze verify, against the installed tree as root directory (so
