@@ -75,6 +75,21 @@ Result<CommandEntry> ResolveCommand(const Resolution& r, size_t pkg, const webc:
   return Error::NotFound("atom " + Quote(ref.name) + " does not exist in " + holder.id);
 }
 
+// Wasmer's rule: the root's own `entrypoint`; else, when the root has
+// commands, its only one (none when several: ambiguous); only a root without
+// commands inherits, from the first package in precedence order naming one.
+std::optional<std::string> Entrypoint(const std::vector<ResolvedPackage>& packages) {
+  if (packages.empty()) return std::nullopt;
+  const webc::Manifest& root = packages[0].container->manifest();
+  if (root.entrypoint) return root.entrypoint;
+  if (root.commands.size() == 1) return root.commands[0].name;
+  if (!root.commands.empty()) return std::nullopt;
+  for (const ResolvedPackage& p : packages) {
+    if (p.container->manifest().entrypoint) return p.container->manifest().entrypoint;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 void AssembleCommands(Resolution& r) {
@@ -95,17 +110,7 @@ void AssembleCommands(Resolution& r) {
     }
   }
 
-  r.entrypoint.reset();
-  if (r.packages.empty()) return;
-  for (const ResolvedPackage& p : r.packages) {
-    if (p.container->manifest().entrypoint) {
-      r.entrypoint = *p.container->manifest().entrypoint;
-      return;
-    }
-  }
-  // Packages like saghul/quickjs name no entrypoint: their only command is it.
-  const auto& root_commands = r.packages[0].container->manifest().commands;
-  if (root_commands.size() == 1) r.entrypoint = root_commands[0].name;
+  r.entrypoint = Entrypoint(r.packages);
 }
 
 }  // namespace webcfs::resolver

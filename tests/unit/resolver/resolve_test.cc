@@ -283,7 +283,11 @@ TEST_F(ResolveTest, CommandAtomRules) {
   EXPECT_NE(r.warnings[2].find("'ghost' is not a dependency alias"), std::string::npos);
 }
 
+// The entrypoint as Wasmer's runtime (@wasmer/sdk 0.16.0) reports it for the
+// same trees (docs/resolution.md, "Commands and entrypoint").
 TEST_F(ResolveTest, EntrypointFallbacks) {
+  PackageBuilder("t/dep", "1.0.0").Atom("x").Command("x", "x").Entrypoint("x").WriteTo(reg());
+  PackageBuilder("t/dep2", "1.0.0").Atom("y").Command("y", "y").Entrypoint("y").WriteTo(reg());
   // 1. The root's own.
   PackageBuilder("t/own", "1.0.0")
       .Use("d", "t/dep@1")
@@ -292,27 +296,33 @@ TEST_F(ResolveTest, EntrypointFallbacks) {
       .Command("b", "a")
       .Entrypoint("b")
       .WriteTo(reg());
-  PackageBuilder("t/dep", "1.0.0").Atom("x").Command("x", "x").Entrypoint("x").WriteTo(reg());
   EXPECT_EQ(MustResolve("t/own").entrypoint, "b");
-  // 2. Else the first inherited in precedence order (second before first).
-  PackageBuilder("t/inherit", "1.0.0")
-      .Use("first", "t/dep@1")
-      .Use("second", "t/dep2@1")
-      .Atom("a")
-      .Command("a", "a")
-      .WriteTo(reg());
-  PackageBuilder("t/dep2", "1.0.0").Atom("y").Command("y", "y").Entrypoint("y").WriteTo(reg());
-  EXPECT_EQ(MustResolve("t/inherit").entrypoint, "y");
-  // 3. Else the root's only command.
+  // 2. Else the root's only command, even when a dependency names one.
   PackageBuilder("t/only", "1.0.0")
-      .Use("d", "t/plain@1")
+      .Use("d", "t/dep@1")
       .Atom("a")
       .Command("solo", "a")
       .WriteTo(reg());
-  PackageBuilder("t/plain", "1.0.0").Atom("p").Command("p", "p").WriteTo(reg());
   EXPECT_EQ(MustResolve("t/only").entrypoint, "solo");
-  // 4. Else none.
-  PackageBuilder("t/none", "1.0.0").Atom("a").Command("c1", "a").Command("c2", "a").WriteTo(reg());
+  // 3. A root with several commands and no entrypoint has none: a dependency's
+  //    is not inherited (Wasmer: "no unambiguous entrypoint").
+  PackageBuilder("t/several", "1.0.0")
+      .Use("d", "t/dep@1")
+      .Atom("a")
+      .Command("c1", "a")
+      .Command("c2", "a")
+      .WriteTo(reg());
+  EXPECT_EQ(MustResolve("t/several").entrypoint, std::nullopt);
+  // 4. A root without commands inherits the first in precedence order (the
+  //    later-declared dependency comes first).
+  PackageBuilder("t/inherit", "1.0.0")
+      .Use("first", "t/dep@1")
+      .Use("second", "t/dep2@1")
+      .WriteTo(reg());
+  EXPECT_EQ(MustResolve("t/inherit").entrypoint, "y");
+  // 5. Else none.
+  PackageBuilder("t/none", "1.0.0").Use("d", "t/plain@1").WriteTo(reg());
+  PackageBuilder("t/plain", "1.0.0").Atom("p").Command("p", "p").WriteTo(reg());
   EXPECT_EQ(MustResolve("t/none").entrypoint, std::nullopt);
 }
 
