@@ -1,12 +1,11 @@
 #include "daemon/config.h"
 
-#include <cerrno>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 
 #include "daemon/logging.h"
+#include "webc/byte_source.h"
 
 namespace webcfs::daemon {
 
@@ -141,19 +140,12 @@ Result<void> ApplyConfigJson(std::string_view text, const std::string& name, Mou
 }
 
 Result<void> ApplyConfigFile(const std::string& path, MountConfig* config) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error::Io(path, errno);
-  // A configuration file is a few hundred bytes; refuse anything absurd
-  // (a device, a huge file) before reading it.
+  // A configuration file is a few hundred bytes; refuse anything absurd (a
+  // huge file) before reading it all, and a FIFO or device before it blocks.
   constexpr size_t kMaxConfigBytes = 1 << 20;
-  std::string text(kMaxConfigBytes + 1, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  if (in.bad()) return Error::Io(path, errno);
-  text.resize(static_cast<size_t>(in.gcount()));
-  if (text.size() > kMaxConfigBytes) {
-    return Error::InvalidArgument(path + ": larger than 1 MiB, not a configuration file");
-  }
-  WEBCFS_RETURN_IF_ERROR(ApplyConfigJson(text, path, config));
+  auto text = webc::ReadRegularFile(path, kMaxConfigBytes);
+  if (!text) return std::move(text).error();
+  WEBCFS_RETURN_IF_ERROR(ApplyConfigJson(*text, path, config));
   std::error_code ec;
   const std::filesystem::path file = std::filesystem::absolute(path, ec);
   if (ec) return Error::Io(path + ": " + ec.message());

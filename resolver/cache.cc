@@ -24,6 +24,7 @@
 
 #include "resolver/specifier.h"
 #include "webc/byte_copies.h"
+#include "webc/byte_source.h"
 #include "webc/sha256.h"
 #include "webc/unique_fd.h"
 
@@ -51,14 +52,12 @@ Memo& GetMemo() {
   return memo;
 }
 
+// A FIFO or device (a registry entry, a spec) is refused, never opened in a
+// way that blocks.
 Result<webc::UniqueFd> OpenRead(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int err = errno;
-    if (err == ENOENT) return Error::NotFound(path + ": no such file");
-    return Error::Io(path, err);
-  }
-  return webc::UniqueFd(fd);
+  auto fd = webc::OpenRegularFile(path);
+  if (!fd && fd.error().sys_errno() == ENOENT) return Error::NotFound(path + ": no such file");
+  return fd;
 }
 
 Result<FileStamp> Stat(int fd, const std::string& path) {

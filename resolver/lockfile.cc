@@ -13,13 +13,12 @@
 // }
 // Packages are listed in precedence order (the root first).
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "resolver/resolve_internal.h"
 #include "resolver/specifier.h"
+#include "webc/byte_source.h"
 
 namespace webcfs::resolver {
 namespace {
@@ -366,18 +365,9 @@ Result<Resolution> ParseLockfile(const std::string& text, const std::string& nam
 }
 
 Result<Resolution> LoadLockfile(const std::string& path, const ResolveOptions& options) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error::Io(path, errno);
-  std::ostringstream text;
-  char buf[65536];
-  uint64_t total = 0;
-  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-    total += static_cast<uint64_t>(in.gcount());
-    if (total > kMaxLockfileBytes) return Error::ResourceLimit(path + ": lockfile too large");
-    text.write(buf, in.gcount());
-  }
-  if (in.bad()) return Error::Io(path + ": read error");
-  return ParseLockfile(text.str(), path, options);
+  auto text = webc::ReadRegularFile(path, kMaxLockfileBytes);
+  if (!text) return std::move(text).error();
+  return ParseLockfile(*text, path, options);
 }
 
 }  // namespace webcfs::resolver

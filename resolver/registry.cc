@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
 
@@ -138,9 +140,16 @@ Result<std::shared_ptr<const RegistryIndex>> RegistryIndex::Open(
     for (const std::string& name : names) {
       RegistryEntry e;
       e.path = (dir / name).string();
+      // Only regular files are opened (a FIFO would block the open); errno
+      // means something only when stat itself failed.
       struct stat st;
-      if (::stat(e.path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-        if (errno == ENOENT) continue;  // removed while listing
+      if (::stat(e.path.c_str(), &st) != 0) {
+        if (errno != ENOENT) {  // ENOENT: removed while listing
+          index->warnings_.push_back(e.path + ": skipped: " + std::strerror(errno));
+        }
+        continue;
+      }
+      if (!S_ISREG(st.st_mode)) {
         index->warnings_.push_back(e.path + ": skipped: not a regular file");
         continue;
       }

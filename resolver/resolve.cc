@@ -224,9 +224,11 @@ Result<Candidate> ChooseRoot(const Specifier& spec, RegistryCatalog& catalog,
   return Error::InvalidArgument("unknown specifier kind");
 }
 
-bool IsRegularFile(const std::string& path) {
+// Any existing non-directory: a FIFO or device too, so that loading it refuses
+// it as "not a regular file" rather than it being looked up as a package name.
+bool IsExistingFile(const std::string& path) {
   struct stat st;
-  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+  return ::stat(path.c_str(), &st) == 0 && !S_ISDIR(st.st_mode);
 }
 
 }  // namespace
@@ -290,7 +292,7 @@ Result<Resolution> Resolve(const std::string& spec_text, const ResolveOptions& o
   if (spec_text.ends_with(".json")) return LoadLockfile(spec_text, options);
   auto spec = ParseSpecifier(spec_text);
   // Like Wasmer, an existing file counts as a path even without "./".
-  if ((!spec || spec->kind == Specifier::Kind::kRegistry) && IsRegularFile(spec_text)) {
+  if ((!spec || spec->kind == Specifier::Kind::kRegistry) && IsExistingFile(spec_text)) {
     spec = ParseSpecifier("./" + spec_text);
   }
   if (!spec) return std::move(spec).error();
