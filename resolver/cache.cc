@@ -426,8 +426,8 @@ Result<CachedFile> ContentCache::Find(std::string_view sha256_hex) const {
   return Entry(std::move(*hex), std::move(path), *stamp);
 }
 
-Result<CachedFile> ContentCache::Import(const std::string& source_path,
-                                        uint64_t max_decompressed) const {
+Result<CachedFile> ContentCache::Import(const std::string& source_path, uint64_t max_decompressed,
+                                        const CopyCheck& check) const {
   auto src = OpenRead(source_path);
   if (!src) return std::move(src).error();
   auto stamp = Stat(src->get(), source_path);
@@ -468,6 +468,11 @@ Result<CachedFile> ContentCache::Import(const std::string& source_path,
   if (!hex) {
     // The same bytes may have come from another source before.
     if (auto existing = VerifyOnce(target, *written)) return Entry(*written, target, *existing);
+  }
+  if (check) {
+    auto copy = webc::OpenFileSource(tmp->path(), target);
+    if (!copy) return std::move(copy).error().With(source_path);
+    WEBCFS_RETURN_IF_ERROR(check(std::move(*copy)));
   }
   auto committed = tmp->Commit(target);
   if (!committed) return std::move(committed).error();

@@ -21,12 +21,14 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "webc/byte_copies.h"
+#include "webc/byte_source.h"
 #include "webc/result.h"
 
 namespace webcfs::resolver {
@@ -66,11 +68,19 @@ class ContentCache {
 
   const std::string& dir() const { return dir_; }
 
+  // Checks a new entry's bytes before they are renamed into place. `copy`
+  // reads them and is named as the entry will be; it stays valid after the
+  // rename. An error leaves nothing in the cache and is Import's error.
+  using CopyCheck = std::function<Result<void>(std::shared_ptr<const webc::ByteSource> copy)>;
+
   // Imports a `.webc` or zstd-compressed container (detected by magic number)
   // and returns its verified cache entry. Errors name `source_path`; a zstd
   // stream that inflates past `max_decompressed` bytes is a ResourceLimit.
+  // A new entry is renamed into place only once `check` accepts it (when
+  // given), so a file that is not a container, or is truncated, leaves no copy.
   Result<CachedFile> Import(const std::string& source_path,
-                            uint64_t max_decompressed = kMaxDecompressedSize) const;
+                            uint64_t max_decompressed = kMaxDecompressedSize,
+                            const CopyCheck& check = {}) const;
 
   // The verified entry for `sha256_hex`; NotFound when absent; Integrity when
   // an entry exists whose content does not match its name.

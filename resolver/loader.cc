@@ -67,10 +67,25 @@ Result<LoadedPackage> LoadPackage(const std::string& source, const LoadContext& 
   out.source = Absolute(source);
   std::optional<CachedFile> entry;
   if (context.cache != nullptr) {
-    auto cached = context.cache->Import(out.source, context.open_options.max_decompressed_size);
+    // A new cache entry is opened (eagerly) before it is renamed into place:
+    // bytes that are no container never take up room in the cache.
+    std::shared_ptr<const webc::Container> fresh;
+    auto open_copy = [&](std::shared_ptr<const webc::ByteSource> copy) -> Result<void> {
+      auto c = webc::Container::Open(std::move(copy), context.open_options);
+      if (!c) return std::move(c).error().With(out.source);
+      fresh = std::move(*c);
+      return Ok();
+    };
+    auto cached =
+        context.cache->Import(out.source, context.open_options.max_decompressed_size, open_copy);
     if (!cached) return std::move(cached).error();
     out.sha256_hex = cached->sha256_hex;
     out.container_path = cached->path;
+    if (fresh != nullptr) {
+      context.cache->RecordAccepted(*cached, CopyStartupReads(cached->path, context.open_options));
+      out.container = std::move(fresh);
+      return out;
+    }
     entry = std::move(*cached);
   } else {
     auto hex = HashContainerFile(out.source, context.open_options.max_decompressed_size);

@@ -161,12 +161,13 @@ Result<std::string> ReadRegularFile(const std::string& path, uint64_t max_bytes)
   }
 }
 
-Result<std::unique_ptr<ByteSource>> OpenFileSource(const std::string& path) {
+Result<std::unique_ptr<ByteSource>> OpenFileSource(const std::string& path,
+                                                   const std::string& name) {
   struct stat st {};
   auto fd = OpenRegularFile(path, &st);
   if (!fd) return std::move(fd).error();
-  return std::unique_ptr<ByteSource>(
-      std::make_unique<FileSource>(std::move(*fd), static_cast<uint64_t>(st.st_size), path));
+  return std::unique_ptr<ByteSource>(std::make_unique<FileSource>(
+      std::move(*fd), static_cast<uint64_t>(st.st_size), name.empty() ? path : name));
 }
 
 std::unique_ptr<ByteSource> MemorySource(std::vector<std::byte> bytes, std::string name) {

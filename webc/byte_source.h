@@ -55,7 +55,10 @@ Result<std::string> ReadRegularFile(const std::string& path, uint64_t max_bytes)
 
 // Reads with pread(2) on an open descriptor: a file truncated underneath turns
 // into an Io error instead of SIGBUS. The descriptor is opened O_RDONLY|O_CLOEXEC.
-Result<std::unique_ptr<ByteSource>> OpenFileSource(const std::string& path);
+// The source is named `name` when given (a file read before it is renamed
+// into place), else `path`.
+Result<std::unique_ptr<ByteSource>> OpenFileSource(const std::string& path,
+                                                   const std::string& name = {});
 
 // Owns its bytes; for tests, fuzzing and decompressed `.webc.zst` containers.
 std::unique_ptr<ByteSource> MemorySource(std::vector<std::byte> bytes,

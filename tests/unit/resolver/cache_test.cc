@@ -4,9 +4,13 @@
 #include <sys/stat.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "resolver/loader.h"
 #include "tests/unit/resolver/package_util.h"
@@ -180,6 +184,80 @@ TEST(CacheTest, AcceptedEntriesAreOpenedLazilyNextTime) {
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   ASSERT_EQ(::chmod(entry.c_str(), 0444), 0);
   EXPECT_FALSE(accepted(**cache).has_value());
+}
+
+// The files a cache directory holds at its top (entries, temp files), sorted;
+// records live in subdirectories.
+std::vector<std::string> FilesIn(const std::filesystem::path& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (!e.is_directory()) out.push_back(e.path().filename().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(CacheTest, ImportKeepsNoCopyItsCheckRefuses) {
+  TempDir dir;
+  std::string src = PackageBuilder("t/a", "1.0.0").Volume("/v", {{"f", "x"}}).WriteTo(dir / "reg");
+  auto cache = ContentCache::Open((dir / "cache").string());
+  ASSERT_TRUE(cache.ok()) << cache.error().message();
+  const std::string entry = (*cache)->dir() + "/" + HexOf(ReadFile(src)) + ".webc";
+  std::string checked_name;
+  auto refuse = [&](std::shared_ptr<const webc::ByteSource> copy) -> Result<void> {
+    checked_name = copy->name();
+    EXPECT_EQ(copy->size(), ReadFile(src).size());
+    return Error::Corrupt("refused by the check");
+  };
+  auto refused = (*cache)->Import(src, kMaxDecompressedSize, refuse);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message(), "refused by the check");
+  EXPECT_EQ(checked_name, entry) << "the copy is named as its entry will be";
+  EXPECT_EQ(FilesIn(dir / "cache"), std::vector<std::string>{});
+
+  auto accept = [](std::shared_ptr<const webc::ByteSource>) -> Result<void> { return Ok(); };
+  auto accepted = (*cache)->Import(src, kMaxDecompressedSize, accept);
+  ASSERT_TRUE(accepted.ok()) << accepted.error().message();
+  EXPECT_EQ(accepted->path, entry);
+  EXPECT_EQ(ReadFile(entry), ReadFile(src));
+}
+
+// A registry file that is no container (cut short while it is being written,
+// or not one at all) leaves no copy in the cache, however often it is loaded
+// and at whatever size: each copy is opened before it is renamed into place
+// and removed when that fails. The complete file is then kept once.
+TEST(CacheTest, InvalidContainersLeaveNothingInTheCache) {
+  TempDir dir;
+  std::string src = PackageBuilder("t/a", "1.0.0")
+                        .Volume("/v", {{"big", std::string(200000, 'x')}, {"small", "y"}})
+                        .WriteTo(dir / "reg");
+  const std::string whole = ReadFile(src);
+  auto cache = ContentCache::Open((dir / "cache").string());
+  ASSERT_TRUE(cache.ok()) << cache.error().message();
+  LoadContext context;
+  context.cache = cache->get();
+  const std::vector<std::string> bad = {whole.substr(0, whole.size() / 4),
+                                        whole.substr(0, whole.size() / 2),
+                                        whole.substr(0, whole.size() - 1), "not a container",
+                                        Compress(whole.substr(0, whole.size() / 2))};
+  for (const std::string& bytes : bad) {
+    WriteFile(src, bytes);
+    auto loaded = LoadPackage(src, context);
+    ASSERT_FALSE(loaded.ok()) << bytes.size() << " bytes were accepted";
+    EXPECT_EQ(loaded.error().message().rfind(src + ": ", 0), 0u) << loaded.error().message();
+    EXPECT_EQ(FilesIn(dir / "cache"), std::vector<std::string>{}) << bytes.size() << " bytes";
+  }
+
+  WriteFile(src, whole);
+  auto loaded = LoadPackage(src, context);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message();
+  ASSERT_NE(loaded->container, nullptr);
+  EXPECT_NE(loaded->container->FindVolume("/v")->Lookup("/small"), nullptr);
+  EXPECT_EQ(FilesIn(dir / "cache"), std::vector<std::string>{HexOf(whole) + ".webc"});
+  EXPECT_EQ(loaded->container_path, (*cache)->dir() + "/" + HexOf(whole) + ".webc");
+  auto found = (*cache)->Find(HexOf(whole));
+  ASSERT_TRUE(found.ok()) << found.error().message();
+  EXPECT_TRUE(found->accepted.has_value()) << "the first open is recorded as accepted";
 }
 
 TEST(CacheTest, OpenRemovesOnlyStaleTempFiles) {
