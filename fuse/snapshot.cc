@@ -110,6 +110,47 @@ int64_t FileMtime(const webc::ByteSource& source, const std::string& path, int64
   return fallback;
 }
 
+// The first path component of an absolute mount path ("" for "/").
+std::string_view TopComponent(std::string_view mount_path) {
+  while (!mount_path.empty() && mount_path.front() == '/') mount_path.remove_prefix(1);
+  return mount_path.substr(0, mount_path.find('/'));
+}
+
+// Which mapping shows `name` at the root of the merged tree, described for an
+// error message; nullopt when none does. Mappings were checked by
+// BuildMountTable, so their volumes and directories exist.
+Result<std::optional<std::string>> RootEntryOwner(const resolver::Resolution& r,
+                                                  std::string_view name) {
+  for (const resolver::Mapping& m : r.mappings) {
+    const std::string& id = r.packages[m.package].id;
+    const std::string mapping = id + ", volume '" + m.volume + "' at '" + m.mount_path + "'";
+    if (TopComponent(m.mount_path) == name) return std::optional<std::string>(mapping);
+    if (!TopComponent(m.mount_path).empty()) continue;
+    const webc::Volume& volume = *r.packages[m.volume_package].container->FindVolume(m.volume);
+    const webc::Entry& dir = *volume.Lookup(m.volume_path);
+    auto listed = volume.ListChildren(dir);
+    if (!listed) return std::move(listed).error();
+    if (volume.Find(dir, name) != nullptr) return std::optional<std::string>(mapping);
+  }
+  return std::optional<std::string>();
+}
+
+// The control directory may not hide an entry of the packages: a top-level
+// file or directory that silently vanished would look like a broken package.
+Result<void> CheckControlDirName(const resolver::Resolution& r, const std::string& name) {
+  if (!IsValidComponent(name)) {
+    return Error::InvalidArgument("control directory name '" + name +
+                                  "' is not a single path component");
+  }
+  auto owner = RootEntryOwner(r, name);
+  if (!owner) return std::move(owner).error();
+  if (!*owner) return Ok();
+  return Error::Conflict("control directory name '" + name +
+                         "' is also a top-level entry of the mounted tree (" + **owner +
+                         "), which it would hide: choose another name (--meta-dir) or none "
+                         "(--no-meta-dir)");
+}
+
 }  // namespace
 
 // Builds a snapshot's mount table and root, then lives on inside it to
@@ -261,10 +302,7 @@ Result<void> SnapshotBuilder::Build(const SnapshotOptions& options) {
   WEBCFS_RETURN_IF_ERROR(BuildMountTable());
 
   if (!options.meta_dir.empty()) {
-    if (!IsValidComponent(options.meta_dir)) {
-      return Error::InvalidArgument("control directory name '" + options.meta_dir +
-                                    "' is not a single path component");
-    }
+    WEBCFS_RETURN_IF_ERROR(CheckControlDirName(r, options.meta_dir));
     control_ = BuildControlDir(r, options.meta_dir, *this);
     SortVirtual(control_);
     has_control_ = true;

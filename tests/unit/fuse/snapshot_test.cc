@@ -356,7 +356,7 @@ TEST_F(SnapshotTest, ControlDirectory) {
   PackageSpec root;
   root.name = "t/root";
   root.version = "1.0.0";
-  root.Volume("/v", Dir({{".webc", File("shadowed by the control directory")}, {"x", File("x")}}));
+  root.Volume("/v", Dir({{"x", File("x")}}));
   root.atoms["hello"] = File(std::string("\0asm-hello", 10));
   root.Command("hello", "hello");
   PackageSpec dep;
@@ -390,13 +390,50 @@ TEST_F(SnapshotTest, ControlDirectory) {
   auto renamed = Build(SnapshotOptions{.meta_dir = "_meta"});
   ASSERT_NE(renamed, nullptr);
   EXPECT_NE(renamed->Lookup("/_meta/resolution.json"), nullptr);
-  ASSERT_NE(renamed->Lookup("/.webc"), nullptr);
-  EXPECT_TRUE(renamed->Lookup("/.webc")->is_file());  // the package's own entry is back
+  EXPECT_EQ(renamed->Lookup("/.webc"), nullptr);
 
   auto none = Build(SnapshotOptions{.meta_dir = ""});
   ASSERT_NE(none, nullptr);
   EXPECT_EQ(none->Lookup("/_meta"), nullptr);
-  EXPECT_TRUE(none->Lookup("/.webc")->is_file());
+  EXPECT_EQ(none->Lookup("/.webc"), nullptr);
+  EXPECT_EQ(Tree(*none), (std::map<std::string, std::string>{{"/x", "x"}}));
+}
+
+// A control directory named like a top-level entry of the tree would hide
+// that entry: refused, naming the mapping, whether the name is a file or a
+// directory of a volume mounted at the root, or the first component of a
+// mount path.
+TEST_F(SnapshotTest, ControlDirectoryNamedLikeATopLevelEntryIsRefused) {
+  PackageSpec root;
+  root.Volume("/v", Dir({{".webc", File("the package's own")},
+                         {"etc", Dir({{"conf", File("c")}})},
+                         {"sub", Dir({{"share", Dir()}})}}));
+  root.Volume("/lib", Dir({{"libc.so", File("l")}}));
+  const size_t r = AddPackage(root, "t/root@1.0.0");
+  Map(r, "/v", "/");
+  Map(r, "/v", "/", "/sub");  // a second root layer: its `share` shows at the root
+  Map(r, "/lib", "/usr/lib");
+  auto refused = [&](const std::string& name) {
+    auto s = Snapshot::Build(std::make_shared<resolver::Resolution>(resolution_),
+                             SnapshotOptions{.meta_dir = name});
+    EXPECT_FALSE(s.ok()) << name << " was accepted";
+    return s ? std::string() : s.error().message();
+  };
+  for (const char* name : {".webc", "etc", "share", "usr"}) {
+    const std::string error = refused(name);
+    EXPECT_NE(
+        error.find("control directory name '" + std::string(name) + "' is also a top-level entry"),
+        std::string::npos)
+        << error;
+    EXPECT_NE(error.find("t/root@1.0.0"), std::string::npos) << error;
+  }
+  EXPECT_NE(refused("usr").find("volume '/lib' at '/usr/lib'"), std::string::npos);
+
+  auto renamed = Build(SnapshotOptions{.meta_dir = "_meta"});
+  ASSERT_NE(renamed, nullptr);
+  EXPECT_NE(renamed->Lookup("/_meta/resolution.json"), nullptr);
+  EXPECT_EQ(Contents(*renamed, *renamed->Lookup("/.webc")), "the package's own");
+  EXPECT_NE(renamed->Lookup("/etc/conf"), nullptr);
 }
 
 TEST(EscapePackageIdTest, SlashBecomesDoubleDash) {
