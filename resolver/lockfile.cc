@@ -5,7 +5,7 @@
 // {
 //   "webcfs_lockfile": 1,
 //   "root": "<id>",
-//   "packages": [ { "id", "source", "webc_sha256",
+//   "packages": [ { "id", "source", ["source_hex",] "webc_sha256",
 //                   "dependencies": [ { "alias", "requirement", "package": "<id>" } ] } ],
 //   "mappings": [ { "package", "volume_package", "volume", "volume_path", "mount_path" } ],
 //   "commands": [ { "name", "package", "atom_package", "atom", "runner" } ],
@@ -15,10 +15,13 @@
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <string_view>
 
 #include "resolver/resolve_internal.h"
 #include "resolver/specifier.h"
 #include "webc/byte_source.h"
+#include "webc/utf8.h"
 
 namespace webcfs::resolver {
 namespace {
@@ -48,6 +51,39 @@ Json CommandJson(const Resolution& r, const CommandEntry& c) {
   return j;
 }
 
+// A source path is a file name, which need not be UTF-8, and a JSON string
+// holds nothing else: a path that is not valid UTF-8 is also written as the
+// hex of its exact bytes ("source_hex"), which loading prefers, so the
+// lockfile names the very file it was resolved from.
+std::string HexOf(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (const char c : bytes) {
+    const auto b = static_cast<unsigned char>(c);
+    out += kDigits[b >> 4];
+    out += kDigits[b & 0xf];
+  }
+  return out;
+}
+
+std::optional<std::string> BytesOfHex(std::string_view hex) {
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  if (hex.size() % 2 != 0) return std::nullopt;
+  std::string out;
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    const int hi = nibble(hex[i]);
+    const int lo = nibble(hex[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>(hi << 4 | lo);
+  }
+  return out;
+}
+
 Json ToJson(const Resolution& r) {
   Json doc = Json::object();
   doc["webcfs_lockfile"] = kLockfileVersion;
@@ -56,7 +92,8 @@ Json ToJson(const Resolution& r) {
   for (const ResolvedPackage& p : r.packages) {
     Json j = Json::object();
     j["id"] = p.id;
-    j["source"] = p.source;
+    j["source"] = p.source;  // invalid UTF-8 shows as U+FFFD (ToLockfileJson)
+    if (!webc::IsValidUtf8(p.source)) j["source_hex"] = HexOf(p.source);
     j["webc_sha256"] = p.webc_sha256;
     Json deps = Json::array();
     for (const Edge& e : p.dependencies) {
@@ -115,6 +152,16 @@ struct Locked {
   Json mappings, commands, entrypoint;
 };
 
+Result<std::string> SourceOf(const Json& package, const std::string& where) {
+  auto source = StringField(package, "source", where);
+  if (!source || !package.contains("source_hex")) return source;
+  auto hex = StringField(package, "source_hex", where);
+  if (!hex) return std::move(hex).error();
+  auto bytes = BytesOfHex(*hex);
+  if (!bytes) return Error::Corrupt(where + ".source_hex: not lowercase hex of whole bytes");
+  return std::move(*bytes);
+}
+
 Result<Locked> Decode(const Json& doc) {
   Locked out;
   auto version = Field(doc, "webcfs_lockfile", Json::value_t::number_unsigned, "lockfile");
@@ -134,7 +181,7 @@ Result<Locked> Decode(const Json& doc) {
     LockedPackage lp;
     auto id = StringField(p, "id", where);
     if (!id) return std::move(id).error();
-    auto source = StringField(p, "source", where);
+    auto source = SourceOf(p, where);
     if (!source) return std::move(source).error();
     auto sha = StringField(p, "webc_sha256", where);
     if (!sha) return std::move(sha).error();

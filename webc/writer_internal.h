@@ -13,7 +13,4 @@ namespace webcfs::webc {
 // "Safety rules"). The writer refuses what the reader would reject.
 Result<void> ValidateEntryName(std::string_view name);
 
-// Strict UTF-8: no overlong forms, surrogates or code points past U+10FFFF.
-bool IsValidUtf8(std::string_view s);
-
 }  // namespace webcfs::webc

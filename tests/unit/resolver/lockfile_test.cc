@@ -194,6 +194,48 @@ TEST_F(LockfileTest, ImpostorWithTheRightHashButWrongNameIsRejected) {
       << r.error().message();
 }
 
+// A registry file whose name is not UTF-8 is recorded with its exact bytes
+// ("source_hex"), so the lockfile loads from that very file, even with no
+// cache to fall back on.
+TEST_F(LockfileTest, NonUtf8SourcePathRoundTrips) {
+  const std::string name = "caf\xe9-solo.webc";  // Latin-1, not UTF-8
+  const std::string solo = PackageBuilder("t/solo", "1.0.0")
+                               .Volume("/www", {{"a.txt", "a"}})
+                               .Fs("/www", "/www")
+                               .WriteTo(reg(), name);
+  ASSERT_EQ(solo, (reg() / name).string());
+  ResolveOptions options = Options();
+  options.use_cache = false;
+  auto r = Resolve("t/solo", options);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  const std::string lock = r->ToLockfileJson();
+  const Json package = Json::parse(lock)["packages"][0];
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : package.items()) keys.push_back(k);
+  EXPECT_EQ(keys, (std::vector<std::string>{"id", "source", "source_hex", "webc_sha256",
+                                            "dependencies"}));
+  std::string hex;
+  for (const unsigned char c : solo) {
+    hex += "0123456789abcdef"[c >> 4];
+    hex += "0123456789abcdef"[c & 0xf];
+  }
+  EXPECT_EQ(package["source_hex"], hex);
+
+  WriteFile(tmp_ / "solo.lock.json", lock);
+  auto loaded = Resolve((tmp_ / "solo.lock.json").string(), options);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message();
+  EXPECT_EQ(loaded->packages[0].source, solo);
+  EXPECT_EQ(loaded->ToLockfileJson(), lock);
+
+  // Hex that is not whole lowercase bytes is refused, naming the key.
+  Json edited = Json::parse(lock);
+  edited["packages"][0]["source_hex"] = "abc";
+  auto bad = ParseLockfile(edited.dump(), "solo.lock.json", options);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message().find("packages[0].source_hex"), std::string::npos)
+      << bad.error().message();
+}
+
 TEST_F(LockfileTest, LoadLockfileFromDiskErrors) {
   auto missing = LoadLockfile((tmp_ / "absent.json").string(), Options());
   ASSERT_FALSE(missing.ok());
