@@ -3,6 +3,10 @@
 #include <filesystem>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "daemon/logging.h"
 #include "webc/byte_source.h"
@@ -117,16 +121,40 @@ Result<void> ApplyKey(const std::string& key, const Json& v, bool* saw_spec, Mou
   return Ok();
 }
 
-}  // namespace
-
-Result<void> ApplyConfigJson(std::string_view text, const std::string& name, MountConfig* config) {
+// Parses `text`, refusing a key that appears twice in one object: nlohmann
+// keeps the last silently, and a file that sets a key twice is ambiguous
+// about which value was meant. Errors name the file (`name`).
+Result<Json> ParseWithoutDuplicateKeys(std::string_view text, const std::string& name) {
+  std::vector<std::set<std::string>> open_objects;
+  std::optional<std::string> duplicate;
+  auto check = [&](int, Json::parse_event_t event, Json& parsed) {
+    if (event == Json::parse_event_t::object_start) {
+      open_objects.emplace_back();
+    } else if (event == Json::parse_event_t::object_end) {
+      open_objects.pop_back();
+    } else if (event == Json::parse_event_t::key && !duplicate) {
+      std::string key = parsed.get<std::string>();
+      if (!open_objects.back().insert(key).second) duplicate = std::move(key);
+    }
+    return true;
+  };
   // nlohmann throws on malformed input: caught here, at the one call site.
   Json doc;
   try {
-    doc = Json::parse(text.begin(), text.end());
+    doc = Json::parse(text.begin(), text.end(), check);
   } catch (const Json::exception& e) {
     return Error::InvalidArgument(name + ": " + e.what());
   }
+  if (duplicate) return KeyError(*duplicate, "appears more than once").With(name);
+  return doc;
+}
+
+}  // namespace
+
+Result<void> ApplyConfigJson(std::string_view text, const std::string& name, MountConfig* config) {
+  auto parsed = ParseWithoutDuplicateKeys(text, name);
+  if (!parsed) return std::move(parsed).error();
+  const Json& doc = *parsed;
   if (!doc.is_object()) return Error::InvalidArgument(name + ": expected a JSON object");
   bool saw_spec = false;
   MountConfig updated = *config;

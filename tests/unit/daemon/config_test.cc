@@ -104,6 +104,20 @@ TEST(ConfigTest, NotAnObjectOrNotJson) {
   EXPECT_NE(bad.find("line 2"), std::string::npos) << bad;
 }
 
+TEST(ConfigTest, DuplicateKeyIsRefusedNamingTheFileAndKey) {
+  EXPECT_EQ(ErrorOf(R"({"threads": 2, "mountpoint": "/m", "threads": 4})"),
+            "x.json: key 'threads': appears more than once");
+  // Even with the same value twice, and for two spellings of the spec.
+  EXPECT_EQ(ErrorOf(R"({"mountpoint": "/m", "mountpoint": "/m"})"),
+            "x.json: key 'mountpoint': appears more than once");
+  EXPECT_EQ(ErrorOf(R"({"package": "a/b", "lockfile": "/x.json", "package": "a/b"})"),
+            "x.json: key 'package': appears more than once");
+  // Nested objects keep their own keys.
+  EXPECT_EQ(ErrorOf(R"({"threads": {"a": 1, "a": 2}})"), "x.json: key 'a': appears more than once");
+  EXPECT_EQ(ErrorOf(R"({"threads": {"threads": 1}})"),
+            "x.json: key 'threads': expected an integer in 1..64");
+}
+
 TEST(ConfigTest, FailedApplyLeavesConfigUnchanged) {
   MountConfig c;
   c.mountpoint = "/keep";
