@@ -7,6 +7,8 @@
 #include <exception>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 
 #include "daemon/commands.h"
 #include "resolver/resolution.h"
@@ -31,9 +33,44 @@ Json Parse(const std::string& text) { return Json::parse(text); }
 
 Json OptionalString(const std::optional<std::string>& s) { return s ? Json(*s) : Json(nullptr); }
 
-Result<webc::Sha256Digest> FileDigest(const Container& c, const Entry& file) {
+// A JSON object built in time linear in its members, in insertion order.
+// ordered_json's operator[] and contains() search the keys one by one, which
+// is quadratic for a wide directory or a manifest with many atoms.
+class ObjectBuilder {
+ public:
+  // Reserving up front avoids growth, which copies every member: the keys are
+  // const, so the vector cannot move them.
+  explicit ObjectBuilder(size_t expected = 0) { members().reserve(expected); }
+
+  // A key set again keeps its first position and takes the new value, as
+  // operator[] does.
+  void Set(const std::string& key, Json value) {
+    auto [at, added] = index_.try_emplace(key, members().size());
+    if (added) {
+      members().emplace_back(key, std::move(value));
+    } else {
+      (members().begin() + static_cast<std::ptrdiff_t>(at->second))->second = std::move(value);
+    }
+  }
+  // For keys known to be distinct (volume paths): no index is kept.
+  void AppendNew(std::string key, Json value) {
+    members().emplace_back(std::move(key), std::move(value));
+  }
+  bool Contains(const std::string& key) const { return index_.contains(key); }
+  Json Take() { return std::move(out_); }
+
+ private:
+  Json::object_t& members() { return out_.get_ref<Json::object_t&>(); }
+
+  Json out_ = Json::object();
+  std::unordered_map<std::string, size_t> index_;
+};
+
+// `scratch` is the caller's, reused for every file: a fresh buffer per file
+// zeroed a MiB for each of a volume's files.
+Result<webc::Sha256Digest> FileDigest(const Container& c, const Entry& file,
+                                      std::vector<std::byte>& scratch) {
   webc::Sha256 h;
-  std::vector<std::byte> scratch(1 << 20);
   for (uint64_t off = 0; off < file.size;) {
     auto chunk = c.ReadFile(file, off, scratch.size(), scratch.data());
     if (!chunk) return std::move(chunk).error();
@@ -44,14 +81,16 @@ Result<webc::Sha256Digest> FileDigest(const Container& c, const Entry& file) {
   return h.Finish();
 }
 
-Result<Json> VolumeJson(const Container& c, const Volume& volume) {
-  Json out = Json::object();
+// Every path of the volume → its entry, in walk order. Walked paths are
+// distinct: the reader refuses duplicate names in a directory.
+Result<Json> VolumeJson(const Container& c, const Volume& volume, std::vector<std::byte>& scratch) {
+  ObjectBuilder out(volume.entries().size());
   const bool v3 = c.version() == webc::Version::kV3;
   auto walked =
       webc::WalkVolume(volume, [&](const Entry& e, std::string_view path) -> Result<void> {
         Json entry = Json::object();
         if (e.is_file()) {
-          auto digest = FileDigest(c, e);
+          auto digest = FileDigest(c, e, scratch);
           if (!digest) return std::move(digest).error();
           entry["type"] = "file";
           entry["size"] = e.size;
@@ -60,18 +99,22 @@ Result<Json> VolumeJson(const Container& c, const Volume& volume) {
           entry["type"] = "dir";
         }
         if (v3) entry["mtime"] = e.mtime;
-        out[std::string(path)] = std::move(entry);
+        out.AppendNew(std::string(path), std::move(entry));
         return Ok();
       });
   if (!walked) return std::move(walked).error();
-  return out;
+  return out.Take();
 }
 
-Result<Json> AtomsJson(const Container& c) {
+Result<Json> AtomsJson(const Container& c, std::vector<std::byte>& scratch) {
   const webc::Manifest& m = c.manifest();
-  Json out = Json::object();
+  ObjectBuilder out;
+  // The first of each name, as Manifest::FindAtom finds it, without its scan.
+  std::unordered_map<std::string_view, const webc::AtomInfo*> by_name;
+  for (const webc::AtomInfo& info : m.atoms) by_name.try_emplace(info.name, &info);
   auto describe = [&](const std::string& name, Json& atom) {
-    const webc::AtomInfo* info = m.FindAtom(name);
+    auto found = by_name.find(name);
+    const webc::AtomInfo* info = found == by_name.end() ? nullptr : found->second;
     atom["kind"] = info != nullptr && !info->kind.empty() ? Json(info->kind) : Json(nullptr);
     atom["signature"] =
         info != nullptr && !info->signature.empty() ? Json(info->signature) : Json(nullptr);
@@ -79,21 +122,21 @@ Result<Json> AtomsJson(const Container& c) {
   const Volume& atoms = c.atoms();
   for (const Entry& e : atoms.Children(atoms.root())) {
     if (!e.is_file()) continue;
-    auto digest = FileDigest(c, e);
+    auto digest = FileDigest(c, e, scratch);
     if (!digest) return std::move(digest).error();
     Json atom = {{"size", e.size}, {"sha256", webc::ToHex(*digest)}};
     const std::string name(atoms.NameOf(e));
     describe(name, atom);
-    out[name] = std::move(atom);
+    out.Set(name, std::move(atom));
   }
   // Atoms the manifest lists but the container lacks are shown, not hidden.
   for (const webc::AtomInfo& info : m.atoms) {
-    if (out.contains(info.name)) continue;
+    if (out.Contains(info.name)) continue;
     Json atom = {{"size", nullptr}, {"sha256", nullptr}};
     describe(info.name, atom);
-    out[info.name] = std::move(atom);
+    out.Set(info.name, std::move(atom));
   }
-  return out;
+  return out.Take();
 }
 
 Result<Json> BuildJson(const Container& c) {
@@ -108,35 +151,36 @@ Result<Json> BuildJson(const Container& c) {
   out["package_version"] = OptionalString(m.package_version);
   out["wapm"] = Parse(m.wapm_json);
 
-  Json uses = Json::object();
+  ObjectBuilder uses;
   for (const webc::Dependency& d : m.uses) {
-    uses[d.alias] = d.specifier ? Json(*d.specifier) : Parse(d.embedded->json);
+    uses.Set(d.alias, d.specifier ? Json(*d.specifier) : Parse(d.embedded->json));
   }
-  out["uses"] = std::move(uses);
+  out["uses"] = uses.Take();
 
-  Json commands = Json::object();
+  ObjectBuilder commands;
   for (const webc::Command& cmd : m.commands) {
     Json j = Json::object();
     j["runner"] = cmd.runner;
     j["atom"] = cmd.atom ? Json(cmd.atom->name) : Json(nullptr);
     j["dependency"] = cmd.atom ? OptionalString(cmd.atom->dependency) : Json(nullptr);
     j["annotations"] = Parse(cmd.annotations_json);
-    commands[cmd.name] = std::move(j);
+    commands.Set(cmd.name, std::move(j));
   }
-  out["commands"] = std::move(commands);
+  out["commands"] = commands.Take();
   out["entrypoint"] = OptionalString(m.entrypoint);
 
-  auto atoms = AtomsJson(c);
+  std::vector<std::byte> scratch(size_t{1} << 20);
+  auto atoms = AtomsJson(c, scratch);
   if (!atoms) return std::move(atoms).error();
   out["atoms"] = std::move(*atoms);
 
-  Json volumes = Json::object();
+  ObjectBuilder volumes;
   for (const Volume& v : c.volumes()) {
-    auto vj = VolumeJson(c, v);
+    auto vj = VolumeJson(c, v, scratch);
     if (!vj) return std::move(vj).error();
-    volumes[v.name()] = std::move(*vj);
+    volumes.Set(v.name(), std::move(*vj));
   }
-  out["volumes"] = std::move(volumes);
+  out["volumes"] = volumes.Take();
 
   // package.fs exactly as stored: which of original_path / host_path a writer
   // used is part of what inspect shows.
