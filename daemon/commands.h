@@ -3,6 +3,9 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <string>
+
+#include "webc/result.h"
 
 namespace webcfs::daemon {
 
@@ -21,5 +24,14 @@ void AddReloadCommand(CLI::App& app, int& exit_code);
 
 // webcfs pack DIR -o OUT.webc (daemon/pack_command.cc)
 void AddPackCommand(CLI::App& app, int& exit_code);
+// webcfs index DIR: write DIR/index.json for serving DIR as a static mirror
+void AddIndexCommand(CLI::App& app, int& exit_code);
+
+// Writes `text` to `path` atomically (temp file + rename, mode 0644): a
+// reader never sees half a file.
+Result<void> WriteFileAtomically(const std::string& path, const std::string& text);
+
+// The token for remote registries: `given`, else $WASMER_TOKEN, else empty.
+std::string RegistryToken(const std::string& given);
 
 }  // namespace webcfs::daemon

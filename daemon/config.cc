@@ -72,6 +72,13 @@ Result<void> ApplyKey(const std::string& key, const Json& v, bool* saw_spec, Mou
     auto l = StringList(v, key);
     if (!l) return std::move(l.error());
     c->registries = std::move(*l);
+  } else if (key == "registry_token") {
+    auto s = NonEmptyString(v, key);
+    if (!s) return std::move(s.error());
+    c->registry_token = std::move(*s);
+  } else if (key == "offline") {
+    if (!v.is_boolean()) return KeyError(key, "expected true or false");
+    c->offline = v.get<bool>();
   } else if (key == "cache_dir") {
     auto s = NonEmptyString(v, key);
     if (!s) return std::move(s.error());
@@ -115,8 +122,8 @@ Result<void> ApplyKey(const std::string& key, const Json& v, bool* saw_spec, Mou
   } else {
     return KeyError(key,
                     "unknown key (known: package, lockfile, mountpoint, registries, "
-                    "cache_dir, mount_options, uid, gid, meta_dir, threads, verify, "
-                    "log_level, log_file)");
+                    "registry_token, offline, cache_dir, mount_options, uid, gid, meta_dir, "
+                    "threads, verify, log_level, log_file)");
   }
   return Ok();
 }

@@ -6,7 +6,9 @@
 //   {
 //     "package": "ns/name@^1",          // or "lockfile": "/etc/webcfs/x.lock.json"
 //     "mountpoint": "/mnt/x",
-//     "registries": ["/srv/webc"],
+//     "registries": ["/srv/webc", "https://mirror.example/webc/", "wasmer"],
+//     "registry_token": "...",          // else $WASMER_TOKEN
+//     "offline": false,
 //     "cache_dir": "/var/cache/webcfs",
 //     "mount_options": ["allow_other", "xattr"],
 //     "uid": 0, "gid": 0,
@@ -32,6 +34,8 @@ struct MountConfig {
   std::string spec;  // package specifier or lockfile path
   std::string mountpoint;
   std::vector<std::string> registries;  // first wins on identical ids
+  std::string registry_token;           // empty: $WASMER_TOKEN
+  bool offline = false;                 // use only the cache
   std::string cache_dir;                // empty: the resolver's default
   bool no_cache = false;                // serve package files in place (command line only)
   std::vector<std::string> mount_options;

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   webcfs::daemon::AddInspectCommand(app, exit_code);
   webcfs::daemon::AddResolveCommand(app, exit_code);
   webcfs::daemon::AddPackCommand(app, exit_code);
+  webcfs::daemon::AddIndexCommand(app, exit_code);
   webcfs::daemon::AddMountCommand(app, exit_code);
   webcfs::daemon::AddUnmountCommand(app, exit_code);
   webcfs::daemon::AddStatusCommand(app, exit_code);

@@ -273,6 +273,8 @@ int RunMount(const MountConfig& config) {
   SnapshotFactory factory;
   factory.spec = config.spec;
   factory.resolve_options.registries = config.registries;
+  factory.resolve_options.registry_token = RegistryToken(config.registry_token);
+  factory.resolve_options.offline = config.offline;
   factory.resolve_options.cache_dir = config.cache_dir;
   factory.resolve_options.use_cache = !config.no_cache;
   factory.resolve_options.verify = config.verify;
@@ -358,8 +360,15 @@ void AddMountCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--config", cli->config_file,
                   "JSON configuration file (keys: README.md); flags given override it");
   add(cmd->add_option("--registry", v.registries,
-                      "directory registry (repeatable; first wins on identical ids)"),
+                      "registry: a directory, a static mirror URL, or a Wasmer registry API "
+                      "('wasmer' or a URL ending in /graphql) (repeatable; first wins on "
+                      "identical ids)"),
       WEBCFS_OVERRIDE(registries));
+  add(cmd->add_option("--registry-token", v.registry_token,
+                      "bearer token for remote registries (default: $WASMER_TOKEN)"),
+      WEBCFS_OVERRIDE(registry_token));
+  add(cmd->add_flag("--offline", v.offline, "use only the cache: never touch the network"),
+      WEBCFS_OVERRIDE(offline));
   add(cmd->add_option("--cache", v.cache_dir, "content-addressed cache directory"),
       WEBCFS_OVERRIDE(cache_dir));
   add(cmd->add_flag("--no-cache", v.no_cache,

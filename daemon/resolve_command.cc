@@ -1,4 +1,4 @@
-// `webcfs resolve SPEC|LOCKFILE [--registry DIR]... [--cache DIR] [--lock OUT.json]`:
+// `webcfs resolve SPEC|LOCKFILE [--registry DIR|URL]... [--cache DIR] [--lock OUT.json]`:
 // resolves a package tree and prints its lockfile (or writes it to OUT.json).
 // Warnings go to stderr as they happen; a failure is one line on stderr.
 #include <fcntl.h>
@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -21,6 +22,8 @@ namespace {
 struct ResolveArgs {
   std::string spec;
   std::vector<std::string> registries;
+  std::string registry_token;
+  bool offline = false;
   std::string cache;
   bool no_cache = false;
   std::string lock;
@@ -28,34 +31,11 @@ struct ResolveArgs {
   unsigned jobs = 4;
 };
 
-// Writes `text` to `path` atomically: a reader never sees half a lockfile.
-Result<void> WriteFileAtomically(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".tmp-XXXXXX";
-  int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
-  if (fd < 0) return Error::Io(path, errno);
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return Error::Io(path, err);
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fchmod(fd, 0644) != 0 || ::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return Error::Io(path, err);
-  }
-  return Ok();
-}
-
 int Run(const ResolveArgs& args) {
   resolver::ResolveOptions options;
   options.registries = args.registries;
+  options.registry_token = RegistryToken(args.registry_token);
+  options.offline = args.offline;
   options.cache_dir = args.cache;
   options.use_cache = !args.no_cache;
   options.verify = args.verify;
@@ -83,6 +63,36 @@ int Run(const ResolveArgs& args) {
 
 }  // namespace
 
+Result<void> WriteFileAtomically(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp-XXXXXX";
+  int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
+  if (fd < 0) return Error::Io(path, errno);
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return Error::Io(path, err);
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fchmod(fd, 0644) != 0 || ::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return Error::Io(path, err);
+  }
+  return Ok();
+}
+
+std::string RegistryToken(const std::string& given) {
+  if (!given.empty()) return given;
+  const char* env = std::getenv("WASMER_TOKEN");
+  return env != nullptr ? std::string(env) : std::string();
+}
+
 void AddResolveCommand(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<ResolveArgs>();
   CLI::App* cmd = app.add_subcommand(
@@ -91,7 +101,12 @@ void AddResolveCommand(CLI::App& app, int& exit_code) {
                   "ns/name[@requirement], ./file.webc[.zst], sha256:<hex>, or a lockfile *.json")
       ->required();
   cmd->add_option("--registry", args->registries,
-                  "Directory registry of *.webc files (repeatable; the first wins on equal ids)");
+                  "Registry: a directory of *.webc files, a static mirror URL, or a Wasmer "
+                  "registry API ('wasmer' or a URL ending in /graphql) (repeatable; the first "
+                  "wins on equal ids)");
+  cmd->add_option("--registry-token", args->registry_token,
+                  "Bearer token for remote registries (default: $WASMER_TOKEN)");
+  cmd->add_flag("--offline", args->offline, "Use only the cache: never touch the network");
   cmd->add_option("--cache", args->cache,
                   "Content-addressed cache directory (default: $XDG_CACHE_HOME/webcfs, "
                   "/var/cache/webcfs as root, else ~/.cache/webcfs)");

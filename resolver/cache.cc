@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -478,6 +479,77 @@ Result<CachedFile> ContentCache::Import(const std::string& source_path, uint64_t
   if (!committed) return std::move(committed).error();
   RecordVerified(dir_, target, *written, *committed);
   return CachedFile{*written, target, *committed, std::nullopt};  // new: never opened
+}
+
+namespace {
+
+class TempEntryWriter final : public EntryWriter {
+ public:
+  explicit TempEntryWriter(TempFile& tmp) : tmp_(tmp) { hasher_.emplace(); }
+  Result<void> Write(std::span<const std::byte> bytes) override {
+    hasher_->Update(bytes);
+    size_ += bytes.size();
+    return WriteAll(tmp_.fd(), bytes, tmp_.path());
+  }
+  Result<void> Reset() override {
+    if (::ftruncate(tmp_.fd(), 0) != 0 || ::lseek(tmp_.fd(), 0, SEEK_SET) != 0) {
+      return Error::Io(tmp_.path(), errno);
+    }
+    hasher_.emplace();
+    size_ = 0;
+    return Ok();
+  }
+  uint64_t size() const override { return size_; }
+  std::string Hex() { return webc::ToHex(hasher_->Finish()); }
+
+ private:
+  TempFile& tmp_;
+  std::optional<webc::Sha256> hasher_;  // reset by re-creating: Sha256 is not assignable
+  uint64_t size_ = 0;
+};
+
+// An exclusive lock on `locks/<hex>` in `dir`, released when the descriptor closes.
+Result<webc::UniqueFd> LockEntry(const std::string& dir, const std::string& hex) {
+  const std::string locks = dir + "/locks";
+  if (::mkdir(locks.c_str(), 0755) != 0 && errno != EEXIST) return Error::Io(locks, errno);
+  const std::string path = locks + "/" + hex;
+  webc::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (fd.get() < 0) return Error::Io(path, errno);
+  while (::flock(fd.get(), LOCK_EX) != 0) {
+    if (errno != EINTR) return Error::Io(path, errno);
+  }
+  return fd;
+}
+
+}  // namespace
+
+Result<CachedFile> ContentCache::Store(std::string_view sha256_hex,
+                                       const std::function<Result<void>(EntryWriter&)>& fill,
+                                       bool* filled) const {
+  if (filled != nullptr) *filled = false;
+  auto hex = ParseSha256Hex(sha256_hex);
+  if (!hex) return std::move(hex).error();
+  auto existing = Find(*hex);
+  if (existing || existing.error().code() != Error::Code::kNotFound) return existing;
+  auto lock = LockEntry(dir_, *hex);
+  if (!lock) return std::move(lock).error();
+  // Another process may have filled it while we waited for the lock.
+  existing = Find(*hex);
+  if (existing || existing.error().code() != Error::Code::kNotFound) return existing;
+  auto tmp = TempFile::Create(dir_);
+  if (!tmp) return std::move(tmp).error();
+  TempEntryWriter writer(*tmp);
+  if (filled != nullptr) *filled = true;
+  WEBCFS_RETURN_IF_ERROR(fill(writer));
+  std::string actual = writer.Hex();
+  if (actual != *hex) {
+    return Error::Integrity("sha256 mismatch: expected " + *hex + ", actual " + actual);
+  }
+  std::string target = EntryPath(*hex);
+  auto committed = tmp->Commit(target);
+  if (!committed) return std::move(committed).error();
+  RecordVerified(dir_, target, *hex, *committed);
+  return CachedFile{*hex, target, *committed, std::nullopt};
 }
 
 std::string DefaultCacheDir() {

@@ -24,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -60,6 +61,17 @@ struct CachedFile {
   std::optional<webc::ByteCopies> accepted;
 };
 
+// Bytes on their way into a new cache entry (ContentCache::Store): written to
+// a temp file and hashed as they come.
+class EntryWriter {
+ public:
+  virtual ~EntryWriter() = default;
+  virtual Result<void> Write(std::span<const std::byte> bytes) = 0;
+  // Drops everything written so far (a download that starts again).
+  virtual Result<void> Reset() = 0;
+  virtual uint64_t size() const = 0;
+};
+
 class ContentCache {
  public:
   // Creates `dir` (and parents, mode 0755) when missing. With `rehash`, every
@@ -81,6 +93,17 @@ class ContentCache {
   Result<CachedFile> Import(const std::string& source_path,
                             uint64_t max_decompressed = kMaxDecompressedSize,
                             const CopyCheck& check = {}) const;
+
+  // The entry for `sha256_hex`, created from what `fill` writes unless it is
+  // already there. Only bytes that hash to `sha256_hex` become the entry: a
+  // fill that fails or writes other bytes (Integrity, naming expected and
+  // actual sha256) leaves nothing behind. A lock file per entry,
+  // `locks/<hex>`, is held while filling, so processes that want the same
+  // entry at once fill it once and the others find it. `*filled` tells
+  // whether `fill` ran.
+  Result<CachedFile> Store(std::string_view sha256_hex,
+                           const std::function<Result<void>(EntryWriter&)>& fill,
+                           bool* filled = nullptr) const;
 
   // The verified entry for `sha256_hex`; NotFound when absent; Integrity when
   // an entry exists whose content does not match its name.

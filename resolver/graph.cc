@@ -29,9 +29,11 @@ struct Walk {
   std::vector<std::optional<Error>> failures;
 };
 
-std::vector<Candidate> VersionsWithRoot(Catalog& catalog, std::string_view name,
-                                        const Candidate& root) {
-  std::vector<Candidate> versions = catalog.Versions(name);
+Result<std::vector<Candidate>> VersionsWithRoot(Catalog& catalog, std::string_view name,
+                                                const Candidate& root) {
+  auto listed = catalog.Versions(name);
+  if (!listed) return std::move(listed).error();
+  std::vector<Candidate> versions = std::move(*listed);
   if (!root.full_name.empty() && root.full_name == name) {
     // The root is fixed: it replaces any registry package with the same id.
     std::erase_if(versions, [&](const Candidate& c) { return c.id == root.id; });
@@ -62,7 +64,9 @@ Result<Candidate> Choose(const UseTarget& target, Catalog& catalog, const Pins& 
       pin != pins.end() && target.requirement.Matches(*pin->second.version)) {
     return pin->second;
   }
-  std::vector<Candidate> versions = VersionsWithRoot(catalog, target.full_name, root);
+  auto listed = VersionsWithRoot(catalog, target.full_name, root);
+  if (!listed) return std::move(listed).error();
+  const std::vector<Candidate>& versions = *listed;
   if (versions.empty()) {
     return Error::NotFound("no package " + target.full_name + " in the registries");
   }
@@ -167,7 +171,9 @@ Result<Candidate> Unify(const Walk& walk, const std::string& name, const std::ve
       needs.push_back(Need{n.package.id, n.edges[e].alias, n.edges[e].requirement, req});
     }
   }
-  std::vector<Candidate> versions = VersionsWithRoot(catalog, name, root);
+  auto listed = VersionsWithRoot(catalog, name, root);
+  if (!listed) return std::move(listed).error();
+  std::vector<Candidate> versions = std::move(*listed);
   bool is_root = root.full_name == name;
   if (is_root) versions = {root};  // the root's version cannot move
   for (const Candidate& c : versions) {

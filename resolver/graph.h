@@ -30,8 +30,9 @@ struct Candidate {
 class Catalog {
  public:
   virtual ~Catalog() = default;
-  // Every package called `full_name`, in any order.
-  virtual std::vector<Candidate> Versions(std::string_view full_name) = 0;
+  // Every package called `full_name`, in any order; an error when a source
+  // cannot be asked (a remote registry that fails).
+  virtual Result<std::vector<Candidate>> Versions(std::string_view full_name) = 0;
   // The package whose container bytes hash to `sha256_hex`; NotFound if none.
   virtual Result<Candidate> ByHash(std::string_view sha256_hex) = 0;
   // Makes Uses() available for these packages (the real catalog opens the

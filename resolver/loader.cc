@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "resolver/http.h"
 #include "webc/byte_copies.h"
 
 namespace webcfs::resolver {
@@ -115,6 +116,65 @@ Result<LoadedPackage> LoadCached(const std::string& sha256_hex, const LoadContex
   out.container_path = entry->path;
   auto container = OpenContainer(entry->path, &*entry, context);
   if (!container) return std::move(container).error();
+  out.container = std::move(*container);
+  return out;
+}
+
+namespace {
+
+// Streams `url` into `writer`; the body must be `size` bytes when size > 0.
+Result<void> Download(HttpClient& http, const std::string& url, uint64_t size, uint64_t max_size,
+                      EntryWriter& writer) {
+  HttpSink sink{[&] { return writer.Reset(); },
+                [&](std::span<const std::byte> b) { return writer.Write(b); }};
+  auto r = http.Get(url, size > 0 ? size : max_size, sink);
+  if (!r) {
+    if (size > 0 && r.error().code() == Error::Code::kResourceLimit) {
+      return Error::Corrupt("GET " + url + ": body larger than the advertised " +
+                            std::to_string(size) + " bytes");
+    }
+    return r;
+  }
+  if (size > 0 && writer.size() != size) {
+    return Error::Corrupt("GET " + url + ": truncated body: " + std::to_string(writer.size()) +
+                          " of the advertised " + std::to_string(size) + " bytes");
+  }
+  return Ok();
+}
+
+}  // namespace
+
+Result<LoadedPackage> LoadRemote(const std::string& package, const std::string& url,
+                                 const std::string& sha256_hex, uint64_t size,
+                                 const LoadContext& context) {
+  if (context.cache == nullptr) {
+    return Error::InvalidArgument(package + ": " + url +
+                                  ": downloads need the content cache (drop --no-cache)");
+  }
+  auto cached = LoadCached(sha256_hex, context);
+  if (cached || cached.error().code() != Error::Code::kNotFound) {
+    if (!cached) return std::move(cached).error().With(package);
+    cached->source = url;
+    return cached;
+  }
+  if (context.http == nullptr) {
+    return Error::NotFound(package + ": not in the cache, and offline (" + url + ")");
+  }
+  auto entry = context.cache->Store(sha256_hex, [&](EntryWriter& writer) {
+    return Download(*context.http, url, size, context.open_options.max_decompressed_size, writer);
+  });
+  if (!entry) {
+    if (entry.error().code() == Error::Code::kIntegrity) {
+      return std::move(entry).error().With(package + ": GET " + url);
+    }
+    return std::move(entry).error().With(package);
+  }
+  LoadedPackage out;
+  out.source = url;
+  out.sha256_hex = entry->sha256_hex;
+  out.container_path = entry->path;
+  auto container = OpenContainer(entry->path, &*entry, context);
+  if (!container) return std::move(container).error().With(package + " (" + url + ")");
   out.container = std::move(*container);
   return out;
 }

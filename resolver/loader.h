@@ -19,9 +19,12 @@ struct LoadedPackage {
   std::shared_ptr<const webc::Container> container;
 };
 
+class HttpClient;
+
 struct LoadContext {
   const ContentCache* cache = nullptr;  // nullptr: read sources in place
   webc::OpenOptions open_options;
+  HttpClient* http = nullptr;  // nullptr: offline (no download)
 };
 
 // Imports `source` into the cache (or hashes it in place) and opens it.
@@ -30,6 +33,15 @@ Result<LoadedPackage> LoadPackage(const std::string& source, const LoadContext& 
 
 // Opens the cache entry for `sha256_hex` (NotFound when absent or no cache).
 Result<LoadedPackage> LoadCached(const std::string& sha256_hex, const LoadContext& context);
+
+// The package `package` (an id, for messages) whose bytes hash to
+// `sha256_hex`: from the cache when it has them (no request), else downloaded
+// from `url` into it (ContentCache::Store: verified before it becomes an
+// entry) and opened. `size` (0 = unknown) is what the registry advertised;
+// a body of another size is an error. Errors name the package and the URL.
+Result<LoadedPackage> LoadRemote(const std::string& package, const std::string& url,
+                                 const std::string& sha256_hex, uint64_t size,
+                                 const LoadContext& context);
 
 // Runs fn(0..n-1) on at most `workers` threads; returns the error of the
 // lowest failing index, so the outcome does not depend on scheduling.

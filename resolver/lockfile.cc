@@ -219,8 +219,10 @@ Result<Locked> Decode(const Json& doc) {
   return out;
 }
 
-// Locates and verifies one locked package: its source file, else the cache.
+// Locates and verifies one locked package: its source file, else the cache,
+// else (a URL source) a download into the cache.
 Result<LoadedPackage> LoadLocked(const LockedPackage& p, const LoadContext& context) {
+  if (IsHttpUrl(p.source)) return LoadRemote(p.id, p.source, p.sha256, 0, context);
   std::error_code ec;
   if (std::filesystem::exists(p.source, ec)) {
     auto loaded = LoadPackage(p.source, context);
@@ -358,7 +360,12 @@ Result<Resolution> ParseLockfile(const std::string& text, const std::string& nam
   Warnings warnings(options);
   auto cache = OpenCacheFor(options, warnings);
   if (!cache) return std::move(cache).error();
-  LoadContext context{cache->get(), OpenOptionsFor(options)};
+  std::vector<std::string> sources;
+  for (const LockedPackage& p : locked->packages) sources.push_back(p.source);
+  // Creating the client sends nothing: packages found in the cache cost no request.
+  auto http = HttpClientFor(options, sources);
+  if (!http) return std::move(http).error();
+  LoadContext context{cache->get(), OpenOptionsFor(options), http->get()};
   std::vector<LoadedPackage> loaded(locked->packages.size());
   WEBCFS_RETURN_IF_ERROR(
       ParallelFor(loaded.size(), options.load_workers, [&](size_t i) -> Result<void> {

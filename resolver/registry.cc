@@ -4,11 +4,16 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
+#include <sstream>
 
 #include "resolver/cache.h"
+#include "resolver/http.h"
+#include "resolver/index_file.h"
 #include "resolver/specifier.h"
 #include "webc/container.h"
 
@@ -118,62 +123,156 @@ std::optional<std::pair<std::string, Version>> ParseRegistryFileName(std::string
   return std::make_pair(std::move(full_name), std::move(*version));
 }
 
+namespace {
+
+constexpr const char* kIndexFileName = "index.json";
+
+// The entries an index.json lists; `base` is the folder (ending in '/') or the
+// mirror's URL its `file`s are relative to.
+std::vector<RegistryEntry> FromIndexFile(const std::vector<IndexFileEntry>& listed,
+                                         const std::string& registry, const std::string& base,
+                                         bool remote) {
+  std::vector<RegistryEntry> out;
+  for (const IndexFileEntry& f : listed) {
+    RegistryEntry e;
+    if (remote) {
+      e.url = ResolveUrl(base, f.file);
+    } else {
+      e.path = base + f.file;
+    }
+    e.registry = registry;
+    e.full_name = f.full_name;
+    e.version = f.version;
+    e.id = NamedId(f.full_name, f.version);
+    e.sha256_hex = f.sha256_hex;
+    e.size = f.size;
+    e.uses = f.uses;
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+Result<std::vector<RegistryEntry>> ListMirror(const std::string& url, HttpClient* http) {
+  if (http == nullptr) {
+    return Error::Unsupported("registry " + url + ": offline, and this mirror is remote");
+  }
+  std::string base = url.ends_with("/") ? url : url + "/";
+  std::string index_url = ResolveUrl(base, kIndexFileName);
+  auto text = http->GetString(index_url, kMaxIndexFileBytes);
+  if (!text) return std::move(text).error().With("registry " + url);
+  auto listed = ParseIndexFile(*text, index_url);
+  if (!listed) return std::move(listed).error().With("registry " + url);
+  return FromIndexFile(*listed, url, index_url, /*remote=*/true);
+}
+
+Result<std::vector<RegistryEntry>> ListIndexedFolder(const std::filesystem::path& dir,
+                                                     const std::string& registry) {
+  const std::string index_path = (dir / kIndexFileName).string();
+  std::ifstream in(index_path, std::ios::binary);
+  if (!in) return Error::Io(index_path, errno);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return Error::Io(index_path + ": read error");
+  auto listed = ParseIndexFile(text.str(), index_path);
+  if (!listed) return std::move(listed).error();
+  return FromIndexFile(*listed, registry, dir.string() + "/", /*remote=*/false);
+}
+
+// A folder without index.json: its `*.webc` and `*.webc.zst` files.
+Result<std::vector<RegistryEntry>> ListFolder(const std::filesystem::path& dir,
+                                              const std::string& registry,
+                                              uint64_t max_decompressed,
+                                              std::vector<std::string>* warnings) {
+  std::error_code ec;
+  std::vector<std::string> names;
+  std::filesystem::directory_iterator it(dir, ec);
+  if (ec) return Error::Io("registry " + dir.string() + ": " + ec.message());
+  for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    if (IsRegistryFileName(name)) names.push_back(std::move(name));
+  }
+  if (ec) return Error::Io("registry " + dir.string() + ": " + ec.message());
+  std::sort(names.begin(), names.end());
+
+  std::vector<RegistryEntry> out;
+  for (const std::string& name : names) {
+    RegistryEntry e;
+    e.path = (dir / name).string();
+    e.registry = registry;
+    // Only regular files are opened (a FIFO would block the open); errno
+    // means something only when stat itself failed.
+    struct stat st;
+    if (::stat(e.path.c_str(), &st) != 0) {
+      if (errno != ENOENT) {  // ENOENT: removed while listing
+        warnings->push_back(e.path + ": skipped: " + std::strerror(errno));
+      }
+      continue;
+    }
+    if (!S_ISREG(st.st_mode)) {
+      warnings->push_back(e.path + ": skipped: not a regular file");
+      continue;
+    }
+    if (auto parsed = ParseRegistryFileName(name)) {
+      e.full_name = parsed->first;
+      e.version = parsed->second;
+      e.from_file_name = true;
+    } else {
+      Inspection ins = InspectOnce(e.path, st, max_decompressed);
+      if (ins.error) {
+        warnings->push_back(SkipWarning(e.path, *ins.error));
+        continue;
+      }
+      e.full_name = ins.full_name;
+      e.version = ins.version;
+      e.sha256_hex = ins.sha256_hex;
+    }
+    e.id = e.full_name.empty() ? HashId(e.sha256_hex) : NamedId(e.full_name, *e.version);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string WasmerRegistryUrl(std::string_view registry) {
+  if (registry == "wasmer") {
+    const char* env = std::getenv("WASMER_REGISTRY");
+    return env != nullptr && env[0] != '\0' ? std::string(env) : std::string(kWasmerRegistry);
+  }
+  if (!IsHttpUrl(registry)) return "";
+  std::string_view path = registry.substr(0, registry.find_first_of("?#"));
+  while (path.ends_with("/")) path.remove_suffix(1);
+  return path.ends_with("/graphql") ? std::string(registry) : "";
+}
+
 Result<std::shared_ptr<const RegistryIndex>> RegistryIndex::Open(
-    const std::vector<std::string>& folders, uint64_t max_decompressed) {
+    const std::vector<std::string>& folders, uint64_t max_decompressed, HttpClient* http) {
   auto index = std::make_shared<RegistryIndex>();
   std::map<std::string, size_t, std::less<>> by_id;
   for (const std::string& folder : folders) {
-    std::error_code ec;
-    std::filesystem::path dir = std::filesystem::absolute(folder, ec).lexically_normal();
-    if (ec) return Error::Io("registry " + folder + ": " + ec.message());
-    std::vector<std::string> names;
-    std::filesystem::directory_iterator it(dir, ec);
-    if (ec) return Error::Io("registry " + dir.string() + ": " + ec.message());
-    for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
-      std::string name = it->path().filename().string();
-      if (IsRegistryFileName(name)) names.push_back(std::move(name));
-    }
-    if (ec) return Error::Io("registry " + dir.string() + ": " + ec.message());
-    std::sort(names.begin(), names.end());
-
-    std::map<std::string, std::string, std::less<>> first_in_folder;  // id → file
-    for (const std::string& name : names) {
-      RegistryEntry e;
-      e.path = (dir / name).string();
-      // Only regular files are opened (a FIFO would block the open); errno
-      // means something only when stat itself failed.
-      struct stat st;
-      if (::stat(e.path.c_str(), &st) != 0) {
-        if (errno != ENOENT) {  // ENOENT: removed while listing
-          index->warnings_.push_back(e.path + ": skipped: " + std::strerror(errno));
-        }
-        continue;
-      }
-      if (!S_ISREG(st.st_mode)) {
-        index->warnings_.push_back(e.path + ": skipped: not a regular file");
-        continue;
-      }
-      if (auto parsed = ParseRegistryFileName(name)) {
-        e.full_name = parsed->first;
-        e.version = parsed->second;
-        e.from_file_name = true;
+    if (!WasmerRegistryUrl(folder).empty()) continue;
+    Result<std::vector<RegistryEntry>> listed = std::vector<RegistryEntry>();
+    if (IsHttpUrl(folder)) {
+      listed = ListMirror(folder, http);
+    } else {
+      std::error_code ec;
+      std::filesystem::path dir = std::filesystem::absolute(folder, ec).lexically_normal();
+      if (ec) return Error::Io("registry " + folder + ": " + ec.message());
+      if (std::filesystem::exists(dir / kIndexFileName, ec)) {
+        listed = ListIndexedFolder(dir, folder);
       } else {
-        Inspection ins = InspectOnce(e.path, st, max_decompressed);
-        if (ins.error) {
-          index->warnings_.push_back(SkipWarning(e.path, *ins.error));
-          continue;
-        }
-        e.full_name = ins.full_name;
-        e.version = ins.version;
-        e.sha256_hex = ins.sha256_hex;
+        listed = ListFolder(dir, folder, max_decompressed, &index->warnings_);
       }
-      e.id = e.full_name.empty() ? HashId(e.sha256_hex) : NamedId(e.full_name, *e.version);
+    }
+    if (!listed) return std::move(listed).error();
+    std::map<std::string, std::string, std::less<>> first_in_folder;  // id → file
+    for (RegistryEntry& e : *listed) {
       if (auto dup = first_in_folder.find(e.id); dup != first_in_folder.end()) {
-        index->warnings_.push_back(e.path + ": skipped: " + e.id + " is already provided by " +
+        index->warnings_.push_back(e.source() + ": skipped: " + e.id + " is already provided by " +
                                    dup->second);
         continue;
       }
-      first_in_folder.emplace(e.id, e.path);
+      first_in_folder.emplace(e.id, e.source());
       if (by_id.count(e.id)) continue;  // an earlier folder wins
       by_id.emplace(e.id, index->entries_.size());
       index->entries_.push_back(std::move(e));

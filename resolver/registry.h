@@ -29,25 +29,41 @@
 
 #include "resolver/cache.h"
 #include "resolver/semver.h"
+#include "webc/manifest.h"
 #include "webc/result.h"
 
 namespace webcfs::resolver {
 
+class HttpClient;
+
 struct RegistryEntry {
-  std::string path;                // absolute path of the file
+  std::string path;                // absolute path of the file; empty when remote
+  std::string url;                 // where a remote file is downloaded from
+  std::string registry;            // the registry as given (for messages)
   std::string id;                  // "ns/name@1.2.3" or "sha256:<hex>"
   std::string full_name;           // empty for an unnamed container
   std::optional<Version> version;  // set when named
-  std::string sha256_hex;          // set for unnamed containers (their id)
-  bool from_file_name = false;     // indexed by file name; not opened yet
+  // Set for unnamed containers (their id) and for entries from an index.json
+  // (the hash the bytes must have).
+  std::string sha256_hex;
+  uint64_t size = 0;                                  // from an index.json; 0 = unknown
+  std::optional<std::vector<webc::Dependency>> uses;  // from an index.json
+  bool from_file_name = false;                        // indexed by file name; not opened yet
+
+  // The file (path) or the URL, for messages and the lockfile.
+  const std::string& source() const { return url.empty() ? path : url; }
 };
 
 class RegistryIndex {
  public:
   // `.webc.zst` files inflating past `max_decompressed` bytes are skipped
-  // with a warning.
+  // with a warning. A folder with an `index.json` (resolver/index_file.h) is
+  // read from it; an http(s) URL is a static mirror whose `index.json` is
+  // fetched with `http` (nullptr: offline, an error). Wasmer API registries
+  // (IsWasmerRegistry) are not listed here.
   static Result<std::shared_ptr<const RegistryIndex>> Open(
-      const std::vector<std::string>& folders, uint64_t max_decompressed = kMaxDecompressedSize);
+      const std::vector<std::string>& folders, uint64_t max_decompressed = kMaxDecompressedSize,
+      HttpClient* http = nullptr);
 
   // Every entry named `full_name`, highest version first.
   std::vector<const RegistryEntry*> Versions(std::string_view full_name) const;
@@ -70,6 +86,12 @@ std::optional<std::pair<std::string, Version>> ParseRegistryFileName(std::string
 
 // "<path>: skipped: <why>", without repeating the path when `why` starts with it.
 std::string SkipWarning(const std::string& path, const std::string& why);
+
+// The URL of a Wasmer registry API: "wasmer" ($WASMER_REGISTRY, else
+// kWasmerRegistry) or an http(s) URL whose path ends in "/graphql"; empty
+// when `registry` is neither.
+inline constexpr const char* kWasmerRegistry = "https://registry.wasmer.io/graphql";
+std::string WasmerRegistryUrl(std::string_view registry);
 
 // True for names a registry considers: "*.webc" and "*.webc.zst", not hidden.
 bool IsRegistryFileName(std::string_view file_name);

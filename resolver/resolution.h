@@ -67,8 +67,18 @@ struct Resolution {
 };
 
 struct ResolveOptions {
-  std::vector<std::string> registries;  // directory registries, first wins on identical ids
-  std::string cache_dir;                // content-addressed cache; empty = default location
+  // Directories, static mirrors (http(s) URLs) and Wasmer registry APIs
+  // ("wasmer", URLs ending in /graphql); first wins on identical ids.
+  std::vector<std::string> registries;
+  // Sent as `Authorization: Bearer` to remote registries' hosts and to the
+  // download hosts a Wasmer registry names.
+  std::string registry_token;
+  bool offline = false;  // use only the cache; never touch the network
+  // HTTP: a transfer slower than 1 byte/s for this long fails; retries of
+  // connection errors, 429 and 5xx.
+  uint32_t http_timeout_ms = 30'000;
+  int http_retries = 3;
+  std::string cache_dir;  // content-addressed cache; empty = default location
   // Off: serve registry files in place (pread, so no SIGBUS, but a file
   // rewritten under a live mount is seen); `.webc.zst` is then inflated in memory.
   bool use_cache = true;

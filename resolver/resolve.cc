@@ -1,15 +1,18 @@
 // Resolve(): specifier → registries → graph → loaded packages → Resolution.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <deque>
 #include <map>
 #include <set>
 
 #include "resolver/assemble.h"
+#include "resolver/http.h"
 #include "resolver/registry.h"
 #include "resolver/resolve_internal.h"
 #include "resolver/specifier.h"
+#include "resolver/wasmer_api.h"
 
 namespace webcfs::resolver {
 namespace {
@@ -35,9 +38,19 @@ bool IsEnvironmentFailure(const Error& e) {
 // their manifest, a breadth-first level at a time, in parallel.
 class RegistryCatalog final : public Catalog {
  public:
-  RegistryCatalog(std::shared_ptr<const RegistryIndex> index, LoadContext context, unsigned workers,
-                  Warnings& warnings)
-      : index_(std::move(index)), context_(context), workers_(workers), warnings_(warnings) {}
+  RegistryCatalog(std::vector<std::string> registries, std::shared_ptr<const RegistryIndex> index,
+                  LoadContext context, unsigned workers, Warnings& warnings)
+      : registries_(std::move(registries)),
+        index_(std::move(index)),
+        context_(context),
+        workers_(workers),
+        warnings_(warnings) {
+    for (const std::string& r : registries_) {
+      if (std::string url = WasmerRegistryUrl(r); !url.empty()) {
+        wasmer_.push_back(std::make_unique<WasmerRegistry>(r, url, context_.http));
+      }
+    }
+  }
 
   // Registers a package loaded outside the registries (the root file).
   Candidate AddLoaded(LoadedPackage loaded) {
@@ -55,37 +68,91 @@ class RegistryCatalog final : public Catalog {
     return c;
   }
 
-  std::vector<Candidate> Versions(std::string_view full_name) override {
+  // The registries in order; an id an earlier one provides wins.
+  Result<std::vector<Candidate>> Versions(std::string_view full_name) override {
     std::vector<Candidate> out;
-    for (const RegistryEntry* e : index_->Versions(full_name)) {
-      if (!bad_.count(e->path)) out.push_back(ForEntry(*e));
+    std::set<std::string, std::less<>> seen;
+    const std::vector<const RegistryEntry*> listed = index_->Versions(full_name);
+    size_t next_wasmer = 0;
+    for (const std::string& r : registries_) {
+      if (!WasmerRegistryUrl(r).empty()) {
+        auto answer = wasmer_[next_wasmer++]->Versions(full_name);
+        if (!answer) return std::move(answer).error();
+        for (const RegistryEntry& e : **answer) {
+          if (seen.insert(e.id).second) out.push_back(ForEntry(e));
+        }
+        continue;
+      }
+      for (const RegistryEntry* e : listed) {
+        if (e->registry == r && !bad_.count(e->source()) && seen.insert(e->id).second) {
+          out.push_back(ForEntry(*e));
+        }
+      }
     }
+    std::stable_sort(out.begin(), out.end(), [](const Candidate& a, const Candidate& b) {
+      return a.version && b.version && *a.version > *b.version;
+    });
     return out;
   }
 
   Result<Candidate> ByHash(std::string_view hex) override {
-    if (const RegistryEntry* e = index_->FindHash(hex); e != nullptr && !bad_.count(e->path)) {
+    if (const RegistryEntry* e = index_->FindHash(hex); e != nullptr && !bad_.count(e->source())) {
       return ForEntry(*e);
     }
     // Any package this machine imported before is in the cache under its hash.
     auto cached = LoadCached(std::string(hex), context_);
-    if (!cached) {
-      if (cached.error().code() == Error::Code::kNotFound) {
-        return Error::NotFound("no package with sha256 " + std::string(hex) +
-                               " in the registries or the cache");
+    if (!cached && cached.error().code() == Error::Code::kNotFound) {
+      for (auto& registry : wasmer_) {
+        auto release = registry->ByHash(hex);
+        if (!release) return std::move(release).error();
+        if (*release != nullptr) return ForEntry(**release);
       }
-      return std::move(cached).error();
+      return Error::NotFound("no package with sha256 " + std::string(hex) +
+                             " in the registries or the cache");
     }
+    if (!cached) return std::move(cached).error();
     if (auto it = from_cache_.find(std::string(hex)); it != from_cache_.end()) return it->second;
     Candidate c = AddLoaded(std::move(*cached));
     from_cache_.emplace(std::string(hex), c);
     return c;
   }
 
+  // Remote packages whose `use` entries the registry listed are downloaded
+  // later, all at once (Fetch).
   Result<void> Load(std::span<const Candidate> batch) override {
+    return LoadSlots(batch, /*defer_remote=*/true);
+  }
+
+  // Downloads and opens every package of the graph not loaded yet, in
+  // parallel; each must declare the `use` entries its registry listed.
+  Result<void> Fetch(const Graph& graph) {
+    std::vector<Candidate> all;
+    for (const GraphNode& n : graph.nodes) all.push_back(n.package);
+    WEBCFS_RETURN_IF_ERROR(LoadSlots(all, /*defer_remote=*/false));
+    for (const Candidate& c : all) {
+      const Slot& s = slots_[c.handle];
+      if (s.entry != nullptr && s.entry->uses)
+        WEBCFS_RETURN_IF_ERROR(CheckUses(*s.entry, *s.loaded));
+    }
+    return Ok();
+  }
+
+  const std::vector<webc::Dependency>& Uses(const Candidate& c) override {
+    const Slot& s = slots_[c.handle];
+    if (s.loaded) return s.loaded->container->manifest().uses;
+    return *s.entry->uses;
+  }
+
+ private:
+  static bool Deferred(const RegistryEntry* e) {
+    return e != nullptr && !e->url.empty() && e->uses.has_value();
+  }
+
+  Result<void> LoadSlots(std::span<const Candidate> batch, bool defer_remote) {
     std::vector<size_t> todo;
     for (const Candidate& c : batch) {
       Slot& s = slots_[c.handle];
+      if (defer_remote && Deferred(s.entry)) continue;
       if (!s.loaded && std::find(todo.begin(), todo.end(), c.handle) == todo.end()) {
         todo.push_back(c.handle);
       }
@@ -94,11 +161,18 @@ class RegistryCatalog final : public Catalog {
     std::vector<std::optional<Error>> errors(todo.size());
     auto loaded = ParallelFor(todo.size(), workers_, [&](size_t i) -> Result<void> {
       const Slot& s = slots_[todo[i]];
-      auto p = LoadPackage(s.path, context_);
+      auto p =
+          s.entry != nullptr && !s.entry->url.empty()
+              ? LoadRemote(s.entry->id, s.entry->url, s.entry->sha256_hex, s.entry->size, context_)
+              : LoadPackage(s.path, context_);
       if (p && s.entry != nullptr) {
         if (auto same = CheckIdentity(*s.entry, *p); !same) p = std::move(same).error();
       }
       if (!p) {
+        // A download names the package and the URL; the registry too.
+        if (s.entry != nullptr && !s.entry->url.empty()) {
+          p = std::move(p).error().With("registry " + s.entry->registry);
+        }
         errors[i] = p.error();
         return std::move(p).error();
       }
@@ -112,9 +186,10 @@ class RegistryCatalog final : public Catalog {
       // A registry file that is not what its index entry says is skipped like
       // any other unreadable file; Resolve() then tries again without it. A
       // full or read-only cache, or no descriptors left, is not the file's
-      // fault: skipping would quietly serve an older version, so it fails.
-      if (errors[i] && s.entry != nullptr && !IsEnvironmentFailure(*errors[i]) &&
-          bad_.insert(s.path).second) {
+      // fault: skipping would quietly serve an older version, so it fails;
+      // so does a download, whose failure says nothing about older versions.
+      if (errors[i] && s.entry != nullptr && s.entry->url.empty() &&
+          !IsEnvironmentFailure(*errors[i]) && bad_.insert(s.path).second) {
         warnings_.Add(SkipWarning(s.path, errors[i]->message()));
         retry_ = true;
       }
@@ -122,16 +197,30 @@ class RegistryCatalog final : public Catalog {
     return loaded;
   }
 
-  const std::vector<webc::Dependency>& Uses(const Candidate& c) override {
-    return slots_[c.handle].loaded->container->manifest().uses;
-  }
-
+ public:
   const LoadedPackage& Loaded(size_t handle) const { return *slots_[handle].loaded; }
 
   // True once after a Load failure that excluded a registry file.
   bool TakeRetry() { return std::exchange(retry_, false); }
 
  private:
+  // The graph was built from the `use` entries the registry listed: the
+  // container must declare exactly those.
+  static Result<void> CheckUses(const RegistryEntry& e, const LoadedPackage& p) {
+    const auto& listed = *e.uses;
+    const auto& actual = p.container->manifest().uses;
+    bool same = listed.size() == actual.size();
+    for (size_t i = 0; same && i < listed.size(); ++i) {
+      same = listed[i].alias == actual[i].alias && listed[i].specifier == actual[i].specifier &&
+             actual[i].embedded == nullptr;
+    }
+    if (!same) {
+      return Error::Corrupt(e.id + ": " + e.source() + ": registry " + e.registry +
+                            " lists other dependencies than the container's manifest declares");
+    }
+    return Ok();
+  }
+
   struct Slot {
     std::string path;
     const RegistryEntry* entry;  // nullptr for packages not from the index
@@ -139,40 +228,40 @@ class RegistryCatalog final : public Catalog {
   };
 
   Candidate ForEntry(const RegistryEntry& e) {
-    auto it = by_path_.find(e.path);
+    auto it = by_path_.find(e.source());
     size_t handle;
     if (it != by_path_.end()) {
       handle = it->second;
     } else {
       handle = slots_.size();
       slots_.push_back(Slot{e.path, &e, std::nullopt});
-      by_path_.emplace(e.path, handle);
+      by_path_.emplace(e.source(), handle);
     }
     return Candidate{e.id, e.full_name, e.version, handle};
   }
 
   // The container must be the package its index entry promised.
   static Result<void> CheckIdentity(const RegistryEntry& e, const LoadedPackage& p) {
-    if (e.full_name.empty()) {
-      if (p.sha256_hex != e.sha256_hex) {
-        return Error::Integrity(e.path + ": changed since it was indexed (sha256 " + e.sha256_hex +
-                                ", now " + p.sha256_hex + ")");
-      }
-      return Ok();
+    if (!e.sha256_hex.empty() && p.sha256_hex != e.sha256_hex) {
+      return Error::Integrity(e.source() + ": " + e.id + ": sha256 mismatch: expected " +
+                              e.sha256_hex + ", actual " + p.sha256_hex);
     }
+    if (e.full_name.empty()) return Ok();
     const webc::Manifest& m = p.container->manifest();
     if (!m.package_name || !m.package_version) return Ok();  // named by the registry only
     auto v = Version::Parse(*m.package_version);
     if (*m.package_name != e.full_name || !v || !(*v == *e.version) ||
         v->build != e.version->build) {
-      return Error::Corrupt(e.path + ": " + (e.from_file_name ? "file name" : "index") + " says " +
-                            e.id + " but the manifest says " + *m.package_name + "@" +
+      return Error::Corrupt(e.source() + ": " + (e.from_file_name ? "file name" : "index") +
+                            " says " + e.id + " but the manifest says " + *m.package_name + "@" +
                             *m.package_version);
     }
     return Ok();
   }
 
+  std::vector<std::string> registries_;
   std::shared_ptr<const RegistryIndex> index_;
+  std::vector<std::unique_ptr<WasmerRegistry>> wasmer_;  // in registry order
   LoadContext context_;
   unsigned workers_;
   Warnings& warnings_;
@@ -202,14 +291,16 @@ Result<Candidate> ChooseRoot(const Specifier& spec, RegistryCatalog& catalog,
         return Error::Unsupported(spec.text + ": registry " + Quote(spec.registry) +
                                   " is not available (only directory registries are)");
       }
-      std::vector<Candidate> versions = catalog.Versions(spec.full_name);
+      auto listed = catalog.Versions(spec.full_name);
+      if (!listed) return std::move(listed).error().With(spec.text);
+      const std::vector<Candidate>& versions = *listed;
       for (const Candidate& c : versions) {
         if (spec.requirement.Matches(*c.version)) return c;
       }
-      std::string where =
-          options.registries.empty()
-              ? std::string("no --registry given")
-              : "searched " + std::to_string(options.registries.size()) + " registry folder(s)";
+      std::string where = options.registries.empty()
+                              ? std::string("no --registry given")
+                              : "searched " + std::to_string(options.registries.size()) +
+                                    (options.registries.size() == 1 ? " registry" : " registries");
       if (versions.empty()) {
         return Error::NotFound(spec.text + ": no package " + spec.full_name + " (" + where + ")");
       }
@@ -238,6 +329,25 @@ webc::OpenOptions OpenOptionsFor(const ResolveOptions& options) {
   o.verify = options.verify;
   o.max_decompressed_size = options.max_decompressed_size;
   return o;
+}
+
+Result<std::unique_ptr<HttpClient>> HttpClientFor(const ResolveOptions& options,
+                                                  const std::vector<std::string>& sources) {
+  std::vector<std::string> hosts;
+  for (const std::string& s : sources) {
+    std::string url = WasmerRegistryUrl(s);
+    if (url.empty() && IsHttpUrl(s)) url = s;
+    if (!url.empty()) hosts.push_back(UrlAuthority(url));
+  }
+  if (hosts.empty() || options.offline) return std::unique_ptr<HttpClient>();
+  HttpOptions http;
+  http.user_agent = "webcfs";
+  http.bearer_token = options.registry_token;
+  http.token_hosts = std::move(hosts);
+  http.low_speed_time = std::chrono::milliseconds(options.http_timeout_ms);
+  http.connect_timeout = std::min(http.connect_timeout, http.low_speed_time);
+  http.max_retries = options.http_retries;
+  return HttpClient::Create(std::move(http));
 }
 
 Result<std::unique_ptr<ContentCache>> OpenCacheFor(const ResolveOptions& options,
@@ -300,12 +410,14 @@ Result<Resolution> Resolve(const std::string& spec_text, const ResolveOptions& o
   Warnings warnings(options);
   auto cache = OpenCacheFor(options, warnings);
   if (!cache) return std::move(cache).error();
-  auto index = RegistryIndex::Open(options.registries, options.max_decompressed_size);
+  auto http = HttpClientFor(options, options.registries);
+  if (!http) return std::move(http).error();
+  auto index = RegistryIndex::Open(options.registries, options.max_decompressed_size, http->get());
   if (!index) return std::move(index).error();
   for (const std::string& w : (*index)->warnings()) warnings.Add(w);
 
-  LoadContext context{cache->get(), OpenOptionsFor(options)};
-  RegistryCatalog catalog(*index, context, options.load_workers, warnings);
+  LoadContext context{cache->get(), OpenOptionsFor(options), http->get()};
+  RegistryCatalog catalog(options.registries, *index, context, options.load_workers, warnings);
   while (true) {
     auto root = ChooseRoot(*spec, catalog, context, options);
     if (!root) return std::move(root).error();
@@ -314,6 +426,7 @@ Result<Resolution> Resolve(const std::string& spec_text, const ResolveOptions& o
       if (catalog.TakeRetry()) continue;  // a bad registry file was excluded
       return std::move(graph).error();
     }
+    if (auto fetched = catalog.Fetch(*graph); !fetched) return std::move(fetched).error();
     auto r = Assemble(*graph, [&](size_t node) -> const LoadedPackage& {
       return catalog.Loaded(graph->nodes[node].package.handle);
     });

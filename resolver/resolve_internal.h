@@ -7,6 +7,7 @@
 
 #include "resolver/cache.h"
 #include "resolver/graph.h"
+#include "resolver/http.h"
 #include "resolver/loader.h"
 #include "resolver/resolution.h"
 
@@ -33,6 +34,11 @@ Result<std::unique_ptr<ContentCache>> OpenCacheFor(const ResolveOptions& options
                                                    Warnings& warnings);
 
 webc::OpenOptions OpenOptionsFor(const ResolveOptions& options);
+
+// The HTTP client for `sources` (registries, or a lockfile's package sources):
+// nullptr when none is remote, or with options.offline.
+Result<std::unique_ptr<HttpClient>> HttpClientFor(const ResolveOptions& options,
+                                                  const std::vector<std::string>& sources);
 
 // The Resolution of an acyclic graph whose packages are loaded: packages in
 // precedence order, then mappings, commands and entrypoint.

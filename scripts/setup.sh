@@ -7,10 +7,10 @@ packages=(
   # build
   cmake g++ make pkg-config clang clang-format
   libfuse3-dev fuse3 libzstd-dev zstd nlohmann-json3-dev libspdlog-dev libfmt-dev
-  libssl-dev libcli11-dev libtomlplusplus-dev libgtest-dev libgmock-dev libclang-rt-14-dev
+  libssl-dev libcurl4-openssl-dev libcli11-dev libtomlplusplus-dev libgtest-dev libgmock-dev libclang-rt-14-dev
   wabt  # wat2wasm: compiles the example packages (examples/)
   # tests
-  golang-go attr systemd psmisc
+  golang-go attr systemd psmisc nginx
   systemd-container  # systemd-nspawn: boots a real systemd for tests/service/systemd_boot_test.sh
   # benchmarks
   squashfuse fuse-overlayfs erofs-utils squashfs-tools fio hyperfine gnuplot-nox time python3

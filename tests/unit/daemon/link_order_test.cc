@@ -117,6 +117,9 @@ TEST(LinkOrderTest, ListedArchiveMembersAreLaidOutAheadOfTheRest) {
   if (sections.find(".text.webcfs_ordered") == std::string::npos) {
     GTEST_SKIP() << kBinary << " has no ordered code section (not a WEBCFS_STATIC_RUNTIME build)";
   }
+  if (Output("readelf -lW '" + kBinary + "'").find("INTERP") != std::string::npos) {
+    GTEST_SKIP() << kBinary << " uses the shared glibc (libcurl has no static build on Debian)";
+  }
   std::ifstream in(kLinkOrder);
   bool listed = false;
   for (std::string line; std::getline(in, line);) listed |= line.rfind("libc.a:malloc.o ", 0) == 0;

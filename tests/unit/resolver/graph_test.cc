@@ -50,7 +50,7 @@ class FakeCatalog : public Catalog {
     return packages_.front().candidate;
   }
 
-  std::vector<Candidate> Versions(std::string_view full_name) override {
+  Result<std::vector<Candidate>> Versions(std::string_view full_name) override {
     std::vector<Candidate> out;
     for (const auto& e : packages_) {
       if (e.candidate.full_name == full_name) out.push_back(e.candidate);

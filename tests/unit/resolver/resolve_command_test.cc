@@ -94,7 +94,7 @@ TEST_F(ResolveCommandTest, FailureIsOneLineOnStderr) {
   CliRun r = Webcfs("resolve t/missing@2 " + Common());
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.out, "");
-  EXPECT_EQ(r.err, "webcfs: t/missing@2: no package t/missing (searched 1 registry folder(s))\n");
+  EXPECT_EQ(r.err, "webcfs: t/missing@2: no package t/missing (searched 1 registry)\n");
   CliRun bad = Webcfs("resolve 'ns/x@>=' " + Common());
   EXPECT_EQ(bad.status, 1);
   EXPECT_TRUE(bad.err.starts_with("webcfs: specifier 'ns/x@>='")) << bad.err;

@@ -1,0 +1,472 @@
+#include "resolver/http.h"
+
+// The types and constants only: libcurl itself is loaded on first use (Api()).
+#define CURL_DISABLE_TYPECHECK
+#include <curl/curl.h>
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+namespace webcfs::resolver {
+namespace {
+
+// libcurl's entry points, from libcurl.so.4 loaded with dlopen the first time
+// a remote registry is used. Linking it would map libcurl and the thirty
+// libraries it needs into every webcfs process at start-up (about 40 ms per
+// command, mount included), and Debian has no static build of them.
+struct CurlApi {
+  decltype(&::curl_global_init) global_init;
+  decltype(&::curl_easy_init) easy_init;
+  decltype(&::curl_easy_cleanup) easy_cleanup;
+  decltype(&::curl_easy_perform) easy_perform;
+  decltype(&::curl_easy_setopt) easy_setopt;
+  decltype(&::curl_easy_getinfo) easy_getinfo;
+  decltype(&::curl_easy_strerror) easy_strerror;
+  decltype(&::curl_share_init) share_init;
+  decltype(&::curl_share_cleanup) share_cleanup;
+  decltype(&::curl_share_setopt) share_setopt;
+  decltype(&::curl_slist_append) slist_append;
+  decltype(&::curl_slist_free_all) slist_free_all;
+  decltype(&::curl_url) url;
+  decltype(&::curl_url_cleanup) url_cleanup;
+  decltype(&::curl_url_set) url_set;
+  decltype(&::curl_url_get) url_get;
+  decltype(&::curl_free) free;
+};
+
+struct LoadedCurl {
+  CurlApi api{};
+  std::string error;  // why it could not be loaded; empty when loaded
+};
+
+template <typename F>
+bool Bind(void* lib, const char* name, F* out, std::string* error) {
+  *out = reinterpret_cast<F>(::dlsym(lib, name));
+  if (*out == nullptr && error->empty()) *error = std::string("libcurl has no ") + name;
+  return *out != nullptr;
+}
+
+LoadedCurl LoadCurl() {
+  LoadedCurl l;
+  void* lib = ::dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+  if (lib == nullptr) {
+    const char* why = ::dlerror();
+    l.error = std::string("remote registries need libcurl (Debian package libcurl4): ") +
+              (why != nullptr ? why : "cannot load libcurl.so.4");
+    return l;
+  }
+  CurlApi& a = l.api;
+  std::string* e = &l.error;
+  Bind(lib, "curl_global_init", &a.global_init, e);
+  Bind(lib, "curl_easy_init", &a.easy_init, e);
+  Bind(lib, "curl_easy_cleanup", &a.easy_cleanup, e);
+  Bind(lib, "curl_easy_perform", &a.easy_perform, e);
+  Bind(lib, "curl_easy_setopt", &a.easy_setopt, e);
+  Bind(lib, "curl_easy_getinfo", &a.easy_getinfo, e);
+  Bind(lib, "curl_easy_strerror", &a.easy_strerror, e);
+  Bind(lib, "curl_share_init", &a.share_init, e);
+  Bind(lib, "curl_share_cleanup", &a.share_cleanup, e);
+  Bind(lib, "curl_share_setopt", &a.share_setopt, e);
+  Bind(lib, "curl_slist_append", &a.slist_append, e);
+  Bind(lib, "curl_slist_free_all", &a.slist_free_all, e);
+  Bind(lib, "curl_url", &a.url, e);
+  Bind(lib, "curl_url_cleanup", &a.url_cleanup, e);
+  Bind(lib, "curl_url_set", &a.url_set, e);
+  Bind(lib, "curl_url_get", &a.url_get, e);
+  Bind(lib, "curl_free", &a.free, e);
+  if (l.error.empty()) {
+    CURLcode init = a.global_init(CURL_GLOBAL_DEFAULT);
+    if (init != CURLE_OK) l.error = std::string("libcurl: ") + a.easy_strerror(init);
+  }
+  return l;
+}
+
+const LoadedCurl& Loaded() {
+  static const LoadedCurl loaded = LoadCurl();
+  return loaded;
+}
+
+// REQUIRES: Loaded().error is empty (HttpClient::Create checked it).
+const CurlApi& Api() { return Loaded().api; }
+
+// Bytes of an error answer's body kept for the message.
+constexpr size_t kMaxErrorBody = 512;
+
+bool RetryableCurlCode(CURLcode code) {
+  switch (code) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_SSL_CONNECT_ERROR:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool RetryableStatus(long status) { return status == 429 || (status >= 500 && status <= 599); }
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// One line of an error body: control characters dropped, cut short.
+std::string Snippet(const std::string& body) {
+  std::string out;
+  for (char c : body) {
+    if (out.size() >= 160) {
+      out += "...";
+      break;
+    }
+    out += (static_cast<unsigned char>(c) < 0x20) ? ' ' : c;
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
+Error StatusError(const std::string& what, long status, const std::string& body) {
+  std::string m = what + ": HTTP " + std::to_string(status);
+  if (status == 401 || status == 403) {
+    return Error::InvalidArgument(
+        m +
+        ": the registry needs credentials: pass --registry-token TOKEN (or the "
+        "config key registry_token) or set WASMER_TOKEN");
+  }
+  if (!body.empty()) m += " (" + Snippet(body) + ")";
+  if (status == 404 || status == 410) return Error::NotFound(m);
+  return Error::Io(m);
+}
+
+}  // namespace
+
+// Connections, DNS answers and TLS sessions shared by every transfer.
+struct HttpClient::Shared {
+  CURLSH* share = nullptr;
+  std::array<std::mutex, CURL_LOCK_DATA_LAST> locks;
+  ~Shared() {
+    if (share != nullptr) Api().share_cleanup(share);
+  }
+};
+
+// One request and what came back.
+struct HttpClient::Transfer {
+  std::string method;  // "GET" or "POST"
+  std::string url;
+  const std::string* post_body = nullptr;
+  uint64_t max_body = 0;
+  const HttpSink* sink = nullptr;
+  // Per attempt.
+  uint64_t delivered = 0;     // body bytes given to the sink, across attempts
+  uint64_t this_attempt = 0;  // body bytes received in this attempt
+  bool resuming = false;      // this attempt asked for Range: delivered-
+  bool checked_status = false;
+  long status = 0;
+  std::string error_body;
+  std::optional<Error> sink_error;
+  bool too_large = false;
+  CURL* easy = nullptr;
+
+  std::string What() const { return method + " " + url; }
+};
+
+namespace {
+
+size_t WriteCallback(char* data, size_t size, size_t n, void* user);
+
+void LockShare(CURL*, curl_lock_data data, curl_lock_access, void* user) {
+  static_cast<std::array<std::mutex, CURL_LOCK_DATA_LAST>*>(user)->at(data).lock();
+}
+void UnlockShare(CURL*, curl_lock_data data, void* user) {
+  static_cast<std::array<std::mutex, CURL_LOCK_DATA_LAST>*>(user)->at(data).unlock();
+}
+
+}  // namespace
+
+HttpClient::HttpClient(HttpOptions options)
+    : options_(std::move(options)), shared_(std::make_unique<Shared>()) {}
+
+HttpClient::~HttpClient() = default;
+
+Result<std::unique_ptr<HttpClient>> HttpClient::Create(HttpOptions options) {
+  if (!Loaded().error.empty()) return Error::Unsupported(Loaded().error);
+  std::unique_ptr<HttpClient> client(new HttpClient(std::move(options)));
+  for (std::string& host : client->options_.token_hosts) host = Lower(host);
+  Shared& s = *client->shared_;
+  s.share = Api().share_init();
+  if (s.share == nullptr) return Error::ResourceLimit("libcurl: cannot create a share handle");
+  Api().share_setopt(s.share, CURLSHOPT_LOCKFUNC, LockShare);
+  Api().share_setopt(s.share, CURLSHOPT_UNLOCKFUNC, UnlockShare);
+  Api().share_setopt(s.share, CURLSHOPT_USERDATA, &s.locks);
+  Api().share_setopt(s.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  Api().share_setopt(s.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+  Api().share_setopt(s.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+  return client;
+}
+
+namespace {
+
+size_t WriteCallback(char* data, size_t size, size_t n, void* user) {
+  auto& t = *static_cast<HttpClient::Transfer*>(user);
+  const size_t len = size * n;
+  if (!t.checked_status) {
+    t.checked_status = true;
+    Api().easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &t.status);
+    if (t.status == 200 && t.resuming && t.delivered > 0 && t.sink != nullptr) {
+      // The server ignored the Range: the whole body comes again.
+      if (auto r = t.sink->restart(); !r) {
+        t.sink_error = std::move(r).error();
+        return 0;
+      }
+      t.delivered = 0;
+    }
+  }
+  if (t.status < 200 || t.status > 299) {
+    size_t keep = std::min(len, kMaxErrorBody - std::min(kMaxErrorBody, t.error_body.size()));
+    t.error_body.append(data, keep);
+    return len;
+  }
+  t.this_attempt += len;
+  if (t.delivered + len > t.max_body) {
+    t.too_large = true;
+    return 0;
+  }
+  if (t.sink != nullptr) {
+    if (auto r = t.sink->write({reinterpret_cast<const std::byte*>(data), len}); !r) {
+      t.sink_error = std::move(r).error();
+      return 0;
+    }
+  }
+  t.delivered += len;
+  return len;
+}
+
+}  // namespace
+
+Result<void> HttpClient::Attempt(Transfer& t, bool* retry, std::chrono::milliseconds* wait) {
+  *retry = false;
+  std::unique_ptr<CURL, void (*)(CURL*)> easy(Api().easy_init(), Api().easy_cleanup);
+  if (!easy) return Error::ResourceLimit(t.What() + ": cannot create a libcurl handle");
+  CURL* h = easy.get();
+  t.easy = h;
+  t.this_attempt = 0;
+  t.checked_status = false;
+  t.status = 0;
+  t.error_body.clear();
+  char curl_error[CURL_ERROR_SIZE] = {};
+  const bool https = Lower(t.url).starts_with("https://");
+  Api().easy_setopt(h, CURLOPT_URL, t.url.c_str());
+  Api().easy_setopt(h, CURLOPT_SHARE, shared_->share);
+  Api().easy_setopt(h, CURLOPT_ERRORBUFFER, curl_error);
+  Api().easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  Api().easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  Api().easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+  Api().easy_setopt(h, CURLOPT_MAXREDIRS, kMaxRedirects);
+  // Never downgrade: from an https URL only https redirects are followed.
+  Api().easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, https ? "https" : "http,https");
+  Api().easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+  Api().easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+  Api().easy_setopt(h, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
+  Api().easy_setopt(h, CURLOPT_USERAGENT, options_.user_agent.c_str());
+  Api().easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                    static_cast<long>(options_.connect_timeout.count()));
+  Api().easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, options_.low_speed_bytes);
+  Api().easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
+                    std::max(1L, static_cast<long>(options_.low_speed_time.count() / 1000)));
+  Api().easy_setopt(h, CURLOPT_WRITEFUNCTION, WriteCallback);
+  Api().easy_setopt(h, CURLOPT_WRITEDATA, &t);
+  Api().easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");  // what libcurl can decode
+  if (t.max_body < (uint64_t{1} << 62)) {
+    Api().easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(t.max_body));
+  }
+
+  struct curl_slist* headers = nullptr;
+  std::unique_ptr<curl_slist, void (*)(curl_slist*)> header_list(nullptr, Api().slist_free_all);
+  auto add_header = [&](const std::string& line) {
+    headers = Api().slist_append(headers, line.c_str());
+    header_list.release();
+    header_list.reset(headers);
+  };
+  if (SendsTokenTo(UrlAuthority(t.url))) {
+    add_header("Authorization: Bearer " + options_.bearer_token);
+  }
+  if (t.post_body != nullptr) {
+    add_header("Content-Type: application/json");
+    add_header("Accept: application/json");
+    Api().easy_setopt(h, CURLOPT_POST, 1L);
+    Api().easy_setopt(h, CURLOPT_POSTFIELDS, t.post_body->data());
+    Api().easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t.post_body->size()));
+  }
+  t.resuming = t.post_body == nullptr && t.delivered > 0;
+  if (t.post_body != nullptr && t.delivered > 0) {
+    // A POST is repeated whole, never resumed.
+    WEBCFS_RETURN_IF_ERROR(t.sink->restart());
+    t.delivered = 0;
+  }
+  const std::string range = std::to_string(t.delivered) + "-";
+  if (t.resuming) Api().easy_setopt(h, CURLOPT_RANGE, range.c_str());
+  Api().easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+
+  ++requests_;
+  const CURLcode code = Api().easy_perform(h);
+  long status = 0;
+  Api().easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+  t.easy = nullptr;
+  if (t.sink_error) return std::move(*t.sink_error);
+  if (t.too_large || code == CURLE_FILESIZE_EXCEEDED) {
+    return Error::ResourceLimit(t.What() + ": body larger than " + std::to_string(t.max_body) +
+                                " bytes");
+  }
+  if (code == CURLE_TOO_MANY_REDIRECTS) {
+    return Error::Io(t.What() + ": more than " + std::to_string(kMaxRedirects) +
+                     " redirects (a redirect loop?)");
+  }
+  if (code == CURLE_UNSUPPORTED_PROTOCOL && status >= 300 && status < 400) {
+    return Error::Io(t.What() + ": refused a redirect to another scheme (never https to http)");
+  }
+  if (code != CURLE_OK) {
+    std::string why = curl_error[0] != '\0' ? curl_error : Api().easy_strerror(code);
+    *retry = RetryableCurlCode(code);
+    return Error::Io(t.What() + ": " + why);
+  }
+  if (status >= 200 && status <= 299) return Ok();
+  if (status == 416 && t.resuming) {
+    // Nothing past what we have: the body ended exactly where it was cut.
+    return Ok();
+  }
+  if (RetryableStatus(status)) {
+    *retry = true;
+    curl_off_t retry_after = 0;
+    if (Api().easy_getinfo(h, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK && retry_after > 0) {
+      *wait = std::min<std::chrono::milliseconds>(std::chrono::seconds(retry_after),
+                                                  options_.max_backoff);
+    }
+  }
+  return StatusError(t.What(), status, t.error_body);
+}
+
+void HttpClient::AddTokenHost(std::string_view authority) {
+  std::lock_guard lock(token_hosts_mu_);
+  std::string host = Lower(authority);
+  auto& hosts = options_.token_hosts;
+  if (std::find(hosts.begin(), hosts.end(), host) == hosts.end()) hosts.push_back(std::move(host));
+}
+
+bool HttpClient::SendsTokenTo(const std::string& authority) {
+  if (options_.bearer_token.empty() || authority.empty()) return false;
+  std::lock_guard lock(token_hosts_mu_);
+  const auto& hosts = options_.token_hosts;
+  return std::find(hosts.begin(), hosts.end(), authority) != hosts.end();
+}
+
+Result<void> HttpClient::Run(Transfer& t) {
+  std::chrono::milliseconds backoff = options_.first_backoff;
+  for (int attempt = 0;; ++attempt) {
+    bool retry = false;
+    std::chrono::milliseconds wait{-1};
+    auto r = Attempt(t, &retry, &wait);
+    if (r || !retry || attempt >= options_.max_retries) {
+      if (!r && retry) {
+        return std::move(r).error().With("after " + std::to_string(attempt + 1) + " attempts");
+      }
+      return r;
+    }
+    std::this_thread::sleep_for(wait.count() >= 0 ? wait : backoff);
+    backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+}
+
+namespace {
+
+// A sink collecting the body in `*body`.
+HttpSink StringSink(std::string* body) {
+  return HttpSink{[body]() -> Result<void> {
+                    body->clear();
+                    return Ok();
+                  },
+                  [body](std::span<const std::byte> b) -> Result<void> {
+                    body->append(reinterpret_cast<const char*>(b.data()), b.size());
+                    return Ok();
+                  }};
+}
+
+}  // namespace
+
+Result<std::string> HttpClient::PostJson(const std::string& url, const std::string& json,
+                                         uint64_t max_body) {
+  std::string body;
+  const HttpSink sink = StringSink(&body);
+  Transfer t;
+  t.method = "POST";
+  t.url = url;
+  t.post_body = &json;
+  t.max_body = max_body;
+  t.sink = &sink;
+  auto r = Run(t);
+  if (!r) return std::move(r).error();
+  return body;
+}
+
+Result<void> HttpClient::Get(const std::string& url, uint64_t max_body, const HttpSink& sink) {
+  Transfer t;
+  t.method = "GET";
+  t.url = url;
+  t.max_body = max_body;
+  t.sink = &sink;
+  return Run(t);
+}
+
+Result<std::string> HttpClient::GetString(const std::string& url, uint64_t max_body) {
+  std::string body;
+  auto r = Get(url, max_body, StringSink(&body));
+  if (!r) return std::move(r).error();
+  return body;
+}
+
+bool IsHttpUrl(std::string_view text) {
+  std::string l = Lower(text.substr(0, 8));
+  return l.starts_with("http://") || l.starts_with("https://");
+}
+
+std::string UrlAuthority(std::string_view url) {
+  if (!Loaded().error.empty()) return "";
+  std::unique_ptr<CURLU, void (*)(CURLU*)> u(Api().url(), Api().url_cleanup);
+  if (!u || Api().url_set(u.get(), CURLUPART_URL, std::string(url).c_str(), 0) != CURLUE_OK) {
+    return "";
+  }
+  char* host = nullptr;
+  char* port = nullptr;
+  std::string out;
+  if (Api().url_get(u.get(), CURLUPART_HOST, &host, 0) == CURLUE_OK) out = Lower(host);
+  if (Api().url_get(u.get(), CURLUPART_PORT, &port, 0) == CURLUE_OK) out += ":" + std::string(port);
+  Api().free(host);
+  Api().free(port);
+  return out;
+}
+
+std::string ResolveUrl(const std::string& base, const std::string& relative) {
+  if (!Loaded().error.empty()) return "";
+  std::unique_ptr<CURLU, void (*)(CURLU*)> u(Api().url(), Api().url_cleanup);
+  if (!u || Api().url_set(u.get(), CURLUPART_URL, base.c_str(), 0) != CURLUE_OK ||
+      Api().url_set(u.get(), CURLUPART_URL, relative.c_str(), 0) != CURLUE_OK) {
+    return "";
+  }
+  char* out = nullptr;
+  if (Api().url_get(u.get(), CURLUPART_URL, &out, 0) != CURLUE_OK) return "";
+  std::string s(out);
+  Api().free(out);
+  return s;
+}
+
+}  // namespace webcfs::resolver

@@ -1,0 +1,105 @@
+// HttpClient: the one HTTP client of webcfs (libcurl behind this header; no
+// other file includes curl). Sources speak in URLs and bodies; this file owns
+// the transport rules (docs/resolution.md, "Remote registries"):
+//
+// - TLS is verified; proxies come from the usual environment variables
+//   (http_proxy, https_proxy, no_proxy); HTTP/2 is used where offered.
+// - Redirects are followed (at most kMaxRedirects), never from https to http.
+// - A connect timeout and a low-speed timeout end stalled transfers.
+// - Connection errors, 429 and 5xx are retried a bounded number of times with
+//   exponential backoff, honouring Retry-After; an interrupted GET resumes
+//   with a Range request, or starts again when the server ignores it.
+// - A bearer token is sent only to the hosts it was given for.
+// - Errors carry the method, the URL and the HTTP status; 401/403 say how to
+//   give credentials.
+//
+// Thread-safety: all methods may be called concurrently; connections, DNS
+// answers and TLS sessions are shared between calls.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "webc/result.h"
+
+namespace webcfs::resolver {
+
+inline constexpr long kMaxRedirects = 10;
+
+struct HttpOptions {
+  std::string user_agent = "webcfs";
+  // Sent as `Authorization: Bearer` to URLs whose host[:port] is in `token_hosts`.
+  std::string bearer_token;
+  std::vector<std::string> token_hosts;
+  std::chrono::milliseconds connect_timeout{10'000};
+  // A transfer slower than low_speed_bytes per second for this long fails.
+  std::chrono::milliseconds low_speed_time{30'000};
+  long low_speed_bytes = 1;
+  int max_retries = 3;  // after the first attempt
+  std::chrono::milliseconds first_backoff{200};
+  std::chrono::milliseconds max_backoff{30'000};  // also caps Retry-After
+};
+
+// Where a GET's body goes. `restart` is called before bytes from offset 0 are
+// delivered again (the server ignored a resume), so the sink must drop what
+// it has; `write` receives the body in order.
+struct HttpSink {
+  std::function<Result<void>()> restart;
+  std::function<Result<void>(std::span<const std::byte>)> write;
+};
+
+class HttpClient {
+ public:
+  static Result<std::unique_ptr<HttpClient>> Create(HttpOptions options);
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  // POSTs `json` with Content-Type application/json; returns the body of a
+  // 2xx answer of at most `max_body` bytes.
+  Result<std::string> PostJson(const std::string& url, const std::string& json, uint64_t max_body);
+  // GETs `url` into `sink`; more than `max_body` bytes is an error.
+  Result<void> Get(const std::string& url, uint64_t max_body, const HttpSink& sink);
+  // GETs a small body into memory.
+  Result<std::string> GetString(const std::string& url, uint64_t max_body);
+
+  // Also sends the bearer token to `authority` ("host[:port]") from now on.
+  void AddTokenHost(std::string_view authority);
+
+  // Requests sent so far, retries included (for tests and statistics).
+  uint64_t requests() const { return requests_.load(); }
+
+  struct Transfer;  // one request's state (http.cc)
+
+ private:
+  struct Shared;
+  explicit HttpClient(HttpOptions options);
+  Result<void> Run(Transfer& t);
+  Result<void> Attempt(Transfer& t, bool* retry, std::chrono::milliseconds* wait);
+
+  bool SendsTokenTo(const std::string& authority);
+
+  HttpOptions options_;
+  std::mutex token_hosts_mu_;  // guards options_.token_hosts
+  std::unique_ptr<Shared> shared_;
+  std::atomic<uint64_t> requests_{0};
+};
+
+// "host[:port]" of an http(s) URL, lowercase; empty when it has none.
+std::string UrlAuthority(std::string_view url);
+
+// True for "http://..." and "https://..." (case-insensitive scheme).
+bool IsHttpUrl(std::string_view text);
+
+// `relative` resolved against `base` (RFC 3986); empty when it cannot be.
+std::string ResolveUrl(const std::string& base, const std::string& relative);
+
+}  // namespace webcfs::resolver

@@ -1,0 +1,316 @@
+// Remote registries end to end, against servers started on 127.0.0.1: static
+// mirrors served by nginx, `python3 -m http.server` and the registry double,
+// and Wasmer's registry API (wasmer_registry.py), each fault it can inject.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "resolver/index_file.h"
+#include "resolver/resolution.h"
+#include "tests/integration/mount_util.h"
+#include "tests/remote/remote_util.h"
+
+namespace webcfs::testing {
+namespace {
+
+using Strings = std::vector<std::string>;
+
+constexpr const char* kCoreutilsFile = "sharrattj--coreutils@1.0.16.webc";
+
+Strings Ids(const resolver::Resolution& r) {
+  Strings out;
+  for (const auto& p : r.packages) out.push_back(p.id);
+  return out;
+}
+
+class RemoteTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    WriteFixtureTree(packages_);
+    WriteCatalog(packages_, catalog_);
+    std::filesystem::create_directories(cache_);
+  }
+
+  void WriteIndex() {
+    Strings skipped;
+    auto text = resolver::BuildIndexFile(packages_, &skipped);
+    ASSERT_TRUE(text) << text.error().message();
+    std::ofstream(packages_ + "/index.json") << *text;
+  }
+
+  Server StartDouble(const Strings& args = {}) {
+    return StartRegistryDouble(packages_, catalog_, args, work_.path());
+  }
+
+  resolver::ResolveOptions Options(const Strings& registries) const {
+    resolver::ResolveOptions o;
+    o.registries = registries;
+    o.cache_dir = cache_;
+    o.http_timeout_ms = 2000;
+    o.http_retries = 2;
+    return o;
+  }
+
+  // Nothing half-written in the cache, and no entry named `absent_sha256`.
+  void ExpectNothingPartial(const std::string& absent_sha256 = "") const {
+    for (const auto& e : std::filesystem::recursive_directory_iterator(cache_)) {
+      const std::string name = e.path().filename().string();
+      EXPECT_FALSE(name.starts_with(".tmp-")) << e.path();
+      if (!absent_sha256.empty()) {
+        EXPECT_NE(name, absent_sha256 + ".webc");
+      }
+    }
+  }
+
+  // `webcfs mount` that must fail with one line containing each of `parts`,
+  // exit status 1, and nothing mounted.
+  void ExpectMountFails(const std::string& spec, const Strings& args, const Strings& parts) {
+    Mount m(spec, args);
+    EXPECT_EQ(m.result().exit_code, 1) << m.result().err;
+    for (const std::string& part : parts) {
+      EXPECT_NE(m.result().err.find(part), std::string::npos) << m.result().err;
+    }
+    EXPECT_EQ(std::count(m.result().err.begin(), m.result().err.end(), '\n'), 1)
+        << "one line: " << m.result().err;
+    EXPECT_FALSE(IsMounted(m.path()));
+  }
+
+  std::string CoreutilsSha() const {
+    return Sha256Hex(ReadHostFile(packages_ + "/" + kCoreutilsFile));
+  }
+
+  TempDir tmp_{"webcfs-remote"};
+  TempDir work_{"webcfs-remote-srv"};
+  std::string packages_ = tmp_ / "packages";
+  std::string catalog_ = tmp_ / "catalog.json";
+  std::string cache_ = tmp_ / "cache";
+};
+
+TEST_F(RemoteTest, MirrorServedByPythonHttpServer) {
+  WriteIndex();
+  Server server = StartPythonHttpServer(packages_, work_.path());
+  auto r = resolver::Resolve("sharrattj/bash", Options({server.Url("/")}));
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(Ids(*r), (Strings{"sharrattj/bash@1.0.16", "sharrattj/coreutils@1.0.16"}));
+  EXPECT_EQ(r->packages[1].source, server.Url("/") + kCoreutilsFile);
+  EXPECT_EQ(r->packages[1].webc_sha256, CoreutilsSha());
+  EXPECT_NE(r->ToLockfileJson().find(server.Url("/") + kCoreutilsFile), std::string::npos);
+  ExpectNothingPartial();
+}
+
+TEST_F(RemoteTest, MirrorServedByNginxMountsAfterWebcfsIndex) {
+  CommandResult indexed = RunCommand({WebcfsBinary(), "index", packages_});
+  ASSERT_EQ(indexed.exit_code, 0) << indexed.err;
+  Server server = StartNginx(packages_, work_.path());
+  Mount m("sharrattj/dash", {"--registry", server.Url("/"), "--cache", cache_});
+  ASSERT_TRUE(m.ok()) << m.result().err;
+  const std::string wasm = ReadHostFile(m / ".webc/commands/dash.wasm");
+  ASSERT_GE(wasm.size(), 4u);
+  EXPECT_EQ(wasm.substr(0, 4), std::string("\0asm", 4));
+  EXPECT_NE(ReadHostFile(m / ".webc/resolution.json").find(server.Url("/") + kCoreutilsFile),
+            std::string::npos);
+}
+
+TEST_F(RemoteTest, LocalRegistryWithIndexIsReadFromIt) {
+  WriteIndex();
+  // A file the index does not list is not seen: the index is the listing.
+  std::filesystem::rename(packages_ + "/sharrattj--dash@1.0.18.webc",
+                          packages_ + "/sharrattj--dash@1.0.19.webc");
+  auto r = resolver::Resolve("sharrattj/bash", Options({packages_}));
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(Ids(*r), (Strings{"sharrattj/bash@1.0.16", "sharrattj/coreutils@1.0.16"}));
+  auto dash = resolver::Resolve("sharrattj/dash@1.0.19", Options({packages_}));
+  EXPECT_FALSE(dash);
+}
+
+TEST_F(RemoteTest, WasmerApiResolvesFromAnswersAndDownloadsEachPackageOnce) {
+  Server server = StartDouble();
+  auto r = resolver::Resolve("sharrattj/bash", Options({server.Url("/graphql")}));
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(Ids(*r), (Strings{"sharrattj/bash@1.0.16", "sharrattj/coreutils@1.0.16"}));
+  EXPECT_EQ(r->packages[1].source, server.Url("/sharrattj--coreutils%401.0.16.webc"));
+  nlohmann::json stats = Stats(server);
+  EXPECT_EQ(stats["graphql"], 2) << stats.dump();  // one question per name
+  EXPECT_EQ(stats["files"]["/sharrattj--bash@1.0.16.webc"], 1) << stats.dump();
+  EXPECT_EQ(stats["files"]["/" + std::string(kCoreutilsFile)], 1) << stats.dump();
+  // Warm cache: nothing is downloaded again.
+  auto again = resolver::Resolve("sharrattj/bash", Options({server.Url("/graphql")}));
+  ASSERT_TRUE(again) << again.error().message();
+  stats = Stats(server);
+  EXPECT_EQ(stats["files"]["/" + std::string(kCoreutilsFile)], 1) << stats.dump();
+}
+
+TEST_F(RemoteTest, WasmerApiStaticWebserverTreeByNameAndBySha256) {
+  Server server = StartDouble();
+  // The container has no name of its own: the registry's answer names it.
+  auto r =
+      resolver::Resolve("wasmer-tests/volume-static-webserver", Options({server.Url("/graphql")}));
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(Ids(*r), (Strings{"wasmer-tests/volume-static-webserver@0.1.0",
+                              "wasmer/static-web-server@1.2.0"}));
+  EXPECT_EQ(r->entrypoint, "script");
+  const std::string sha =
+      Sha256Hex(ReadHostFile(packages_ + "/wasmer-tests--volume-static-webserver@0.1.0.webc"));
+  std::filesystem::remove_all(cache_);  // so that the hash is asked of the registry
+  auto by_hash = resolver::Resolve("sha256:" + sha, Options({server.Url("/graphql")}));
+  ASSERT_TRUE(by_hash) << by_hash.error().message();
+  EXPECT_EQ(Ids(*by_hash), (Strings{"sha256:" + sha, "wasmer/static-web-server@1.2.0"}));
+}
+
+TEST_F(RemoteTest, WasmerApiMountThenLockfileMountsWithTheServerGone) {
+  const std::string lock = tmp_ / "bash.lock.json";
+  {
+    Server server = StartDouble();
+    Mount m("sharrattj/bash", {"--registry", server.Url("/graphql"), "--cache", cache_});
+    ASSERT_TRUE(m.ok()) << m.result().err;
+    const std::string wasm = ReadHostFile(m / ".webc/commands/bash.wasm");
+    EXPECT_EQ(wasm.substr(0, 4), std::string("\0asm", 4));
+    CommandResult resolved =
+        RunCommand({WebcfsBinary(), "resolve", "sharrattj/bash", "--registry",
+                    server.Url("/graphql"), "--cache", cache_, "--lock", lock});
+    ASSERT_EQ(resolved.exit_code, 0) << resolved.err;
+  }
+  // The server is stopped: any request would fail.
+  Mount m(lock, {"--cache", cache_});
+  ASSERT_TRUE(m.ok()) << m.result().err;
+  EXPECT_FALSE(ReadHostFile(m / ".webc/commands/bash.wasm").empty());
+  Mount offline(lock, {"--cache", cache_, "--offline"});
+  EXPECT_TRUE(offline.ok()) << offline.result().err;
+}
+
+TEST_F(RemoteTest, WasmerKeywordFollowsWasmerRegistryVariable) {
+  Server server = StartDouble();
+  CommandResult r = RunCommand(
+      {WebcfsBinary(), "resolve", "sharrattj/dash", "--registry", "wasmer", "--cache", cache_},
+      {"WASMER_REGISTRY=" + server.Url("/graphql")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("sharrattj/coreutils@1.0.16"), std::string::npos) << r.out;
+}
+
+TEST_F(RemoteTest, TokenIsSentAsBearer) {
+  Server server = StartDouble({"--token", "s3cret"});
+  const Strings base = {
+      WebcfsBinary(), "resolve", "sharrattj/dash", "--registry", server.Url("/graphql"),
+      "--cache",      cache_};
+  CommandResult without = RunCommand(base);
+  EXPECT_EQ(without.exit_code, 1);
+  EXPECT_NE(without.err.find("HTTP 401"), std::string::npos) << without.err;
+  EXPECT_NE(without.err.find("--registry-token"), std::string::npos) << without.err;
+  Strings with_flag = base;
+  with_flag.insert(with_flag.end(), {"--registry-token", "s3cret"});
+  CommandResult flag = RunCommand(with_flag);
+  EXPECT_EQ(flag.exit_code, 0) << flag.err;
+  CommandResult env = RunCommand(base, {"WASMER_TOKEN=s3cret"});
+  EXPECT_EQ(env.exit_code, 0) << env.err;
+}
+
+TEST_F(RemoteTest, TwoMountsAtOnceDownloadEachPackageOnce) {
+  // Slow answers make the two daemons overlap.
+  Server server = StartDouble({"--fault", "sleep", "--delay", "1"});
+  std::unique_ptr<Mount> a, b;
+  const Strings args = {"--registry", server.Url("/graphql"), "--cache", cache_};
+  std::thread ta([&] { a = std::make_unique<Mount>("sharrattj/bash", args); });
+  std::thread tb([&] { b = std::make_unique<Mount>("sharrattj/bash", args); });
+  ta.join();
+  tb.join();
+  ASSERT_TRUE(a->ok()) << a->result().err;
+  ASSERT_TRUE(b->ok()) << b->result().err;
+  nlohmann::json stats = Stats(server);
+  EXPECT_EQ(stats["files"]["/sharrattj--bash@1.0.16.webc"], 1) << stats.dump();
+  EXPECT_EQ(stats["files"]["/" + std::string(kCoreutilsFile)], 1) << stats.dump();
+}
+
+TEST_F(RemoteTest, RetriesA503AndResumesATruncatedDownload) {
+  {
+    Server server = StartDouble({"--fault", "503-once"});
+    auto r = resolver::Resolve("sharrattj/dash", Options({server.Url("/graphql")}));
+    ASSERT_TRUE(r) << r.error().message();
+  }
+  std::filesystem::remove_all(cache_);
+  Server server = StartDouble({"--fault", "truncate-once"});
+  auto r = resolver::Resolve("sharrattj/dash", Options({server.Url("/graphql")}));
+  ASSERT_TRUE(r) << r.error().message();
+  nlohmann::json stats = Stats(server);
+  EXPECT_EQ(stats["files"]["/" + std::string(kCoreutilsFile)], 2) << "resumed: " << stats.dump();
+  ExpectNothingPartial();
+}
+
+TEST_F(RemoteTest, StalledDownloadTimesOut) {
+  Server server = StartDouble({"--fault", "sleep", "--delay", "5", "--fault-file", kCoreutilsFile});
+  resolver::ResolveOptions o = Options({server.Url("/graphql")});
+  o.http_timeout_ms = 1000;
+  o.http_retries = 0;
+  auto r = resolver::Resolve("sharrattj/dash", o);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("sharrattj/coreutils@1.0.16"), std::string::npos)
+      << r.error().message();
+  ExpectNothingPartial(CoreutilsSha());
+}
+
+// A fault injected by the registry double, and what the one line must say.
+struct Fault {
+  const char* name;
+  Strings server_args;
+  bool mirror;  // the static mirror (index.json) rather than the API
+  Strings message;
+};
+
+class RemoteFaultTest : public RemoteTest, public ::testing::WithParamInterface<Fault> {};
+
+TEST_P(RemoteFaultTest, OneLineExitOneNothingMountedNothingPartial) {
+  const Fault& f = GetParam();
+  if (f.mirror) WriteIndex();
+  Strings args = f.server_args;
+  args.insert(args.end(), {"--fault-file", kCoreutilsFile});
+  Server server = StartDouble(args);
+  const std::string registry = f.mirror ? server.Url("/") : server.Url("/graphql");
+  Strings parts = f.message;
+  parts.push_back("127.0.0.1:" + std::to_string(server.port));
+  ExpectMountFails("sharrattj/dash", {"--registry", registry, "--cache", cache_}, parts);
+  ExpectNothingPartial(CoreutilsSha());
+}
+
+const std::string kCoreutils = "sharrattj/coreutils@1.0.16";
+
+INSTANTIATE_TEST_SUITE_P(
+    Faults, RemoteFaultTest,
+    ::testing::Values(
+        Fault{"truncate",
+              {"--fault", "truncate"},
+              false,
+              {kCoreutils, "attempts", "transfer closed"}},
+        Fault{"short", {"--fault", "short"}, true, {kCoreutils, "truncated body"}},
+        Fault{"long", {"--fault", "long"}, true, {kCoreutils, "larger than the advertised"}},
+        Fault{"long_api", {"--fault", "long"}, false, {kCoreutils, "sha256 mismatch"}},
+        Fault{"wrong_hash",
+              {"--fault", "wrong-hash"},
+              false,
+              {kCoreutils, "sha256 mismatch: expected"}},
+        Fault{"not_found", {"--fault", "404"}, false, {kCoreutils, "HTTP 404"}},
+        Fault{"unauthorized", {"--fault", "401"}, false, {"HTTP 401", "--registry-token"}},
+        Fault{
+            "malformed_json", {"--fault", "malformed-json"}, false, {"sharrattj/dash", "not JSON"}},
+        Fault{"graphql_errors",
+              {"--fault", "graphql-errors"},
+              false,
+              {"sharrattj/dash", "internal registry failure (injected)"}},
+        Fault{"redirect_loop", {"--fault", "redirect-loop"}, false, {kCoreutils, "redirect"}},
+        Fault{
+            "redirect_loop_mirror", {"--fault", "redirect-loop"}, true, {kCoreutils, "redirect"}}),
+    [](const ::testing::TestParamInfo<Fault>& info) { return info.param.name; });
+
+TEST_F(RemoteTest, ConnectionRefusedAndMalformedIndex) {
+  const std::string nobody = "http://127.0.0.1:" + std::to_string(FreePort());
+  ExpectMountFails("sharrattj/dash", {"--registry", nobody + "/graphql", "--cache", cache_},
+                   {"sharrattj/dash", nobody});
+  std::ofstream(packages_ + "/index.json") << "{\"webcfs_index\": 1, \"packages\": [";
+  Server server = StartPythonHttpServer(packages_, work_.path());
+  ExpectMountFails("sharrattj/dash", {"--registry", server.Url("/"), "--cache", cache_},
+                   {"index.json", "not JSON"});
+}
+
+}  // namespace
+}  // namespace webcfs::testing

@@ -1,0 +1,64 @@
+// Servers for the remote-registry tests, each a child process listening on
+// 127.0.0.1 and stopped by its PID when the object goes: wasmer_registry.py
+// (Wasmer's API and files, with faults), nginx and `python3 -m http.server`
+// (static mirrors). Also the fixture tree they serve.
+#pragma once
+
+#include <sys/types.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace webcfs::testing {
+
+// A child process; SIGTERM then SIGKILL by PID on Stop() or destruction.
+class ChildProcess {
+ public:
+  ChildProcess(const std::vector<std::string>& argv, const std::string& log_path);
+  ~ChildProcess() { Stop(); }
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+  pid_t pid() const { return pid_; }
+  void Stop();
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// A port nothing listens on right now (bind to port 0, then close).
+int FreePort();
+// Waits until something accepts connections on 127.0.0.1:port.
+bool WaitForPort(int port, int timeout_ms = 10'000);
+
+// A server on 127.0.0.1:port.
+struct Server {
+  std::unique_ptr<ChildProcess> process;
+  int port = 0;
+  std::string Url(const std::string& path = "/") const {
+    return "http://127.0.0.1:" + std::to_string(port) + path;
+  }
+};
+
+// wasmer_registry.py over `root` (and `catalog`, if not empty) with extra
+// arguments such as {"--fault", "404"}.
+Server StartRegistryDouble(const std::string& root, const std::string& catalog,
+                           const std::vector<std::string>& args, const std::string& work_dir);
+// nginx serving `root`, with its config, pid and logs under `work_dir`.
+Server StartNginx(const std::string& root, const std::string& work_dir);
+// `python3 -m http.server` serving `root`.
+Server StartPythonHttpServer(const std::string& root, const std::string& work_dir);
+
+// GET /_stats of a registry double.
+nlohmann::json Stats(const Server& server);
+
+// The fixture tree under its real names in `dir` (ns--name@version.webc):
+// sharrattj/bash@1.0.16, sharrattj/dash@1.0.18, the (unnamed)
+// volume-static-webserver test package as wasmer-tests/volume-static-webserver@0.1.0,
+// and stand-ins for their registry dependencies
+// (sharrattj/coreutils@1.0.16, wasmer/static-web-server@1.2.0).
+void WriteFixtureTree(const std::string& dir);
+// The catalog wasmer_registry.py reads, for every named *.webc in `dir`.
+void WriteCatalog(const std::string& dir, const std::string& catalog_path);
+
+}  // namespace webcfs::testing
