@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "daemon/logging.h"
+#include "resolver/http.h"
+#include "resolver/registry.h"
 #include "webc/byte_source.h"
 
 namespace webcfs::daemon {
@@ -196,7 +198,10 @@ void MakePathsAbsolute(const std::string& base, MountConfig* config) {
   absolute(&config->mountpoint);
   absolute(&config->cache_dir);
   absolute(&config->log_file);
-  for (std::string& dir : config->registries) absolute(&dir);
+  for (std::string& dir : config->registries) {
+    // URLs and the word `wasmer` name remote registries, not folders.
+    if (!resolver::IsHttpUrl(dir) && resolver::WasmerRegistryUrl(dir).empty()) absolute(&dir);
+  }
   // What the resolver reads as a file: a path starting with '.', or a lockfile.
   if (config->spec.starts_with('.') || config->spec.ends_with(".json")) absolute(&config->spec);
 }

@@ -45,6 +45,18 @@ TEST(ConfigTest, EveryKey) {
   EXPECT_EQ(c->log_level, "debug");
 }
 
+TEST(ConfigTest, RemoteRegistriesAndTokenKeys) {
+  auto c = Parse(R"({"registries": ["reg", "https://m.test/webc/", "wasmer"],
+                     "registry_token": "t0k", "offline": true})");
+  ASSERT_TRUE(c) << c.error().message();
+  EXPECT_EQ(c->registry_token, "t0k");
+  EXPECT_TRUE(c->offline);
+  // Folders become absolute; URLs and the word `wasmer` stay as given.
+  MakePathsAbsolute("/etc/webcfs", &*c);
+  EXPECT_EQ(c->registries,
+            (std::vector<std::string>{"/etc/webcfs/reg", "https://m.test/webc/", "wasmer"}));
+}
+
 TEST(ConfigTest, EmptyObjectKeepsDefaults) {
   MountConfig c;
   c.spec = "from-cli";
