@@ -133,8 +133,12 @@ struct SnapshotFactory {
   resolver::ResolveOptions resolve_options;
   fuse::SnapshotOptions snapshot_options;
 
-  Result<std::shared_ptr<const fuse::Snapshot>> Build() const {
-    auto resolution = resolver::Resolve(spec, resolve_options);
+  // `ask_again`: remote registries are asked again, whatever answers are
+  // stored (a reload must see what was published since).
+  Result<std::shared_ptr<const fuse::Snapshot>> Build(bool ask_again = false) const {
+    resolver::ResolveOptions options = resolve_options;
+    if (ask_again && !options.offline) options.answer_ttl_seconds = 0;
+    auto resolution = resolver::Resolve(spec, options);
     if (!resolution) return WithFileLimit(std::move(resolution.error()));
     for (const std::string& w : resolution->warnings) spdlog::warn("{}", w);
     auto shared = std::make_shared<const resolver::Resolution>(std::move(*resolution));
@@ -184,7 +188,7 @@ int Serve(const MountConfig& config, const SnapshotFactory& factory, fuse::Serve
   const int64_t started = static_cast<int64_t>(std::time(nullptr));
   DaemonStatus status = StatusOf(config.spec, config.mountpoint, server, started);
   ServiceHooks hooks;
-  hooks.rebuild = [&factory] { return factory.Build(); };
+  hooks.rebuild = [&factory] { return factory.Build(/*ask_again=*/true); };
   hooks.on_ready = [&](bool ready) {
     if (ready) {
       SetupLogging(serving_log, spdlog::default_logger()->level());

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "resolver/answers.h"
 #include "resolver/cache.h"
 #include "resolver/http.h"
 #include "resolver/index_file.h"
@@ -152,13 +153,31 @@ std::vector<RegistryEntry> FromIndexFile(const std::vector<IndexFileEntry>& list
   return out;
 }
 
-Result<std::vector<RegistryEntry>> ListMirror(const std::string& url, HttpClient* http) {
-  if (http == nullptr) {
-    return Error::Unsupported("registry " + url + ": offline, and this mirror is remote");
-  }
+// index.json's URL: `file` in it is relative to the index, not the mirror.
+std::string IndexUrl(const std::string& url) {
   std::string base = url.ends_with("/") ? url : url + "/";
-  std::string index_url = ResolveUrl(base, kIndexFileName);
+  return base + kIndexFileName;
+}
+
+Result<std::string> FetchIndex(const std::string& index_url, HttpClient* http,
+                               const AnswerCache* answers) {
+  if (answers != nullptr) {
+    if (auto stored = answers->Find(index_url, "")) return std::move(*stored);
+  }
+  if (http == nullptr) {
+    return Error::NotFound(index_url + ": offline, and no copy from an earlier resolve is stored");
+  }
   auto text = http->GetString(index_url, kMaxIndexFileBytes);
+  if (text && answers != nullptr && ParseIndexFile(*text, index_url)) {
+    answers->Store(index_url, "", *text);
+  }
+  return text;
+}
+
+Result<std::vector<RegistryEntry>> ListMirror(const std::string& url, HttpClient* http,
+                                              const AnswerCache* answers) {
+  const std::string index_url = IndexUrl(url);
+  auto text = FetchIndex(index_url, http, answers);
   if (!text) return std::move(text).error().With("registry " + url);
   auto listed = ParseIndexFile(*text, index_url);
   if (!listed) return std::move(listed).error().With("registry " + url);
@@ -246,14 +265,15 @@ std::string WasmerRegistryUrl(std::string_view registry) {
 }
 
 Result<std::shared_ptr<const RegistryIndex>> RegistryIndex::Open(
-    const std::vector<std::string>& folders, uint64_t max_decompressed, HttpClient* http) {
+    const std::vector<std::string>& folders, uint64_t max_decompressed, HttpClient* http,
+    const AnswerCache* answers) {
   auto index = std::make_shared<RegistryIndex>();
   std::map<std::string, size_t, std::less<>> by_id;
   for (const std::string& folder : folders) {
     if (!WasmerRegistryUrl(folder).empty()) continue;
     Result<std::vector<RegistryEntry>> listed = std::vector<RegistryEntry>();
     if (IsHttpUrl(folder)) {
-      listed = ListMirror(folder, http);
+      listed = ListMirror(folder, http, answers);
     } else {
       std::error_code ec;
       std::filesystem::path dir = std::filesystem::absolute(folder, ec).lexically_normal();

@@ -34,6 +34,7 @@
 
 namespace webcfs::resolver {
 
+class AnswerCache;
 class HttpClient;
 
 struct RegistryEntry {
@@ -59,11 +60,12 @@ class RegistryIndex {
   // `.webc.zst` files inflating past `max_decompressed` bytes are skipped
   // with a warning. A folder with an `index.json` (resolver/index_file.h) is
   // read from it; an http(s) URL is a static mirror whose `index.json` is
-  // fetched with `http` (nullptr: offline, an error). Wasmer API registries
+  // fetched with `http` unless `answers` has it fresh (nullptr http: offline,
+  // only a stored index). Wasmer API registries
   // (IsWasmerRegistry) are not listed here.
   static Result<std::shared_ptr<const RegistryIndex>> Open(
       const std::vector<std::string>& folders, uint64_t max_decompressed = kMaxDecompressedSize,
-      HttpClient* http = nullptr);
+      HttpClient* http = nullptr, const AnswerCache* answers = nullptr);
 
   // Every entry named `full_name`, highest version first.
   std::vector<const RegistryEntry*> Versions(std::string_view full_name) const;

@@ -73,7 +73,10 @@ struct ResolveOptions {
   // Sent as `Authorization: Bearer` to remote registries' hosts and to the
   // download hosts a Wasmer registry names.
   std::string registry_token;
-  bool offline = false;  // use only the cache; never touch the network
+  bool offline = false;  // use only the cache and stored answers; never touch the network
+  // Remote registries' answers younger than this are used without asking
+  // again (resolver/answers.h); 0 asks every time (a reload does).
+  int64_t answer_ttl_seconds = 600;
   // HTTP: a transfer slower than 1 byte/s for this long fails; retries of
   // connection errors, 429 and 5xx.
   uint32_t http_timeout_ms = 30'000;

@@ -3,10 +3,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <deque>
 #include <map>
+#include <optional>
 #include <set>
 
+#include "resolver/answers.h"
 #include "resolver/assemble.h"
 #include "resolver/http.h"
 #include "resolver/registry.h"
@@ -39,7 +42,8 @@ bool IsEnvironmentFailure(const Error& e) {
 class RegistryCatalog final : public Catalog {
  public:
   RegistryCatalog(std::vector<std::string> registries, std::shared_ptr<const RegistryIndex> index,
-                  LoadContext context, unsigned workers, Warnings& warnings)
+                  LoadContext context, const AnswerCache* answers, unsigned workers,
+                  Warnings& warnings)
       : registries_(std::move(registries)),
         index_(std::move(index)),
         context_(context),
@@ -47,7 +51,7 @@ class RegistryCatalog final : public Catalog {
         warnings_(warnings) {
     for (const std::string& r : registries_) {
       if (std::string url = WasmerRegistryUrl(r); !url.empty()) {
-        wasmer_.push_back(std::make_unique<WasmerRegistry>(r, url, context_.http));
+        wasmer_.push_back(std::make_unique<WasmerRegistry>(r, url, context_.http, answers));
       }
     }
   }
@@ -412,12 +416,20 @@ Result<Resolution> Resolve(const std::string& spec_text, const ResolveOptions& o
   if (!cache) return std::move(cache).error();
   auto http = HttpClientFor(options, options.registries);
   if (!http) return std::move(http).error();
-  auto index = RegistryIndex::Open(options.registries, options.max_decompressed_size, http->get());
+  std::optional<AnswerCache> answers;
+  if (*cache) {
+    answers.emplace((*cache)->dir(), std::chrono::seconds(options.answer_ttl_seconds),
+                    options.offline);
+  }
+  const AnswerCache* stored = answers ? &*answers : nullptr;
+  auto index =
+      RegistryIndex::Open(options.registries, options.max_decompressed_size, http->get(), stored);
   if (!index) return std::move(index).error();
   for (const std::string& w : (*index)->warnings()) warnings.Add(w);
 
   LoadContext context{cache->get(), OpenOptionsFor(options), http->get()};
-  RegistryCatalog catalog(options.registries, *index, context, options.load_workers, warnings);
+  RegistryCatalog catalog(options.registries, *index, context, stored, options.load_workers,
+                          warnings);
   while (true) {
     auto root = ChooseRoot(*spec, catalog, context, options);
     if (!root) return std::move(root).error();

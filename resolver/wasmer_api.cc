@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "resolver/answers.h"
 #include "resolver/http.h"
 #include "resolver/specifier.h"
 #include "webc/manifest.h"
@@ -219,12 +220,22 @@ Result<std::optional<RegistryEntry>> ParseWasmerReleaseAnswer(const std::string&
 }
 
 Result<std::string> WasmerRegistry::Ask(const std::string& body, const std::string& what) {
+  if (answers_cache_ != nullptr) {
+    if (auto stored = answers_cache_->Find(url_, body)) return std::move(*stored);
+  }
   if (http_ == nullptr) {
-    return Error::Unsupported("registry " + registry_ + ": " + what +
-                              ": offline, and this registry is remote");
+    return Error::NotFound("registry " + registry_ + ": " + what +
+                           ": offline, and no answer from an earlier resolve is stored");
   }
   auto answer = http_->PostJson(url_, body, kMaxAnswerBytes);
   if (!answer) return std::move(answer).error().With("registry " + registry_ + ": " + what);
+  // Only answers that parse are kept: a broken one is asked again next time.
+  if (answers_cache_ != nullptr) {
+    Json doc = Json::parse(*answer, nullptr, /*allow_exceptions=*/false);
+    if (doc.is_object() && doc.contains("data") && !doc.contains("errors")) {
+      answers_cache_->Store(url_, body, *answer);
+    }
+  }
   return answer;
 }
 
@@ -235,7 +246,9 @@ Result<const std::vector<RegistryEntry>*> WasmerRegistry::Versions(std::string_v
   auto entries = ParseWasmerPackageAnswer(*body, registry_, full_name);
   if (!entries) return std::move(entries).error();
   // Downloads go to the hosts the registry names; the token goes with them.
-  for (const RegistryEntry& e : *entries) http_->AddTokenHost(UrlAuthority(e.url));
+  if (http_ != nullptr) {
+    for (const RegistryEntry& e : *entries) http_->AddTokenHost(UrlAuthority(e.url));
+  }
   return &answers_.emplace(std::string(full_name), std::move(*entries)).first->second;
 }
 
@@ -247,7 +260,7 @@ Result<const RegistryEntry*> WasmerRegistry::ByHash(std::string_view sha256_hex)
   if (!entry) return std::move(entry).error();
   std::unique_ptr<RegistryEntry> kept;
   if (*entry) {
-    http_->AddTokenHost(UrlAuthority((*entry)->url));
+    if (http_ != nullptr) http_->AddTokenHost(UrlAuthority((*entry)->url));
     kept = std::make_unique<RegistryEntry>(std::move(**entry));
   }
   const RegistryEntry* out = kept.get();

@@ -20,6 +20,7 @@
 
 namespace webcfs::resolver {
 
+class AnswerCache;
 class HttpClient;
 
 // The answer to `getPackage` for `full_name`, as registry entries (url,
@@ -45,8 +46,13 @@ std::string WasmerReleaseQuery(std::string_view sha256_hex);
 class WasmerRegistry {
  public:
   // `registry` as the user gave it ("wasmer", a URL); `url` the endpoint.
-  WasmerRegistry(std::string registry, std::string url, HttpClient* http)
-      : registry_(std::move(registry)), url_(std::move(url)), http_(http) {}
+  // `answers` (may be nullptr) keeps answers between processes.
+  WasmerRegistry(std::string registry, std::string url, HttpClient* http,
+                 const AnswerCache* answers)
+      : registry_(std::move(registry)),
+        url_(std::move(url)),
+        http_(http),
+        answers_cache_(answers) {}
 
   const std::string& registry() const { return registry_; }
 
@@ -61,6 +67,7 @@ class WasmerRegistry {
   std::string registry_;
   std::string url_;
   HttpClient* http_;
+  const AnswerCache* answers_cache_;
   std::map<std::string, std::vector<RegistryEntry>, std::less<>> answers_;
   std::map<std::string, std::unique_ptr<RegistryEntry>, std::less<>> releases_;
 };

@@ -203,8 +203,38 @@ TEST_F(RemoteTest, TokenIsSentAsBearer) {
   with_flag.insert(with_flag.end(), {"--registry-token", "s3cret"});
   CommandResult flag = RunCommand(with_flag);
   EXPECT_EQ(flag.exit_code, 0) << flag.err;
-  CommandResult env = RunCommand(base, {"WASMER_TOKEN=s3cret"});
+  // Another cache: the answers the first run stored would make this one ask nothing.
+  Strings other_cache = base;
+  other_cache.back() = tmp_ / "cache2";
+  CommandResult env = RunCommand(other_cache, {"WASMER_TOKEN=s3cret"});
   EXPECT_EQ(env.exit_code, 0) << env.err;
+}
+
+TEST_F(RemoteTest, WarmResolveSendsNoRequestAndOfflineUsesStoredAnswers) {
+  WriteIndex();
+  Server server = StartDouble();
+  for (const std::string& registry : {server.Url("/graphql"), server.Url("/")}) {
+    SCOPED_TRACE(registry);
+    ASSERT_TRUE(resolver::Resolve("sharrattj/bash", Options({registry})));
+    const int before = Stats(server)["requests"];
+    auto warm = resolver::Resolve("sharrattj/bash", Options({registry}));
+    ASSERT_TRUE(warm) << warm.error().message();
+    EXPECT_EQ(Stats(server)["requests"], before) << "answers and packages are cached";
+    resolver::ResolveOptions again = Options({registry});
+    again.answer_ttl_seconds = 0;  // what a reload does
+    ASSERT_TRUE(resolver::Resolve("sharrattj/bash", again));
+    EXPECT_GT(Stats(server)["requests"], before);
+  }
+  server.process->Stop();
+  resolver::ResolveOptions offline = Options({server.Url("/graphql")});
+  offline.offline = true;
+  auto r = resolver::Resolve("sharrattj/bash", offline);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(Ids(*r), (Strings{"sharrattj/bash@1.0.16", "sharrattj/coreutils@1.0.16"}));
+  auto unknown = resolver::Resolve("sharrattj/dash", offline);
+  ASSERT_FALSE(unknown);
+  EXPECT_NE(unknown.error().message().find("offline"), std::string::npos)
+      << unknown.error().message();
 }
 
 TEST_F(RemoteTest, TwoMountsAtOnceDownloadEachPackageOnce) {
