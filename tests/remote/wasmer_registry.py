@@ -90,6 +90,10 @@ def template_regex(template, placeholder):
 
 
 PACKAGE_RE = template_regex(PACKAGE_QUERY, "$NAME")
+# Wasmer's runtime as shipped in @wasmer/sdk 0.16.0 also asks each
+# distribution's `webcSize`; answered only when asked, as GraphQL does.
+PACKAGE_SIZED_QUERY = PACKAGE_QUERY.replace("webcManifest\n", "webcManifest\n            webcSize\n")
+PACKAGE_SIZED_RE = template_regex(PACKAGE_SIZED_QUERY, "$NAME")
 HASH_RE = template_regex(HASH_QUERY, "$HASH")
 
 
@@ -190,9 +194,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except (ValueError, KeyError, TypeError):
             self.send_body(400, b'{"errors": [{"message": "bad request body"}]}')
             return
-        m = PACKAGE_RE.match(query)
+        sized = PACKAGE_SIZED_RE.match(query)
+        m = PACKAGE_RE.match(query) or sized
         if m:
-            self.answer({"data": {"getPackage": self.package(m.group(1)),
+            self.answer({"data": {"getPackage": self.package(m.group(1), bool(sized)),
                                   "info": {"defaultFrontend": self.frontend()}}})
             return
         m = HASH_RE.match(query)
@@ -215,7 +220,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return "%064x" % (int(sha, 16) ^ 1)
         return sha
 
-    def package(self, full_name):
+    def package(self, full_name, sized=False):
         versions = self.state.catalog["packages"].get(full_name)
         if versions is None:
             return None
@@ -225,6 +230,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             dist = {"piritaDownloadUrl": self.file_url(v["file"]),
                     "piritaSha256Hash": self.claimed_hash(v["sha256"], v["file"]),
                     "webcManifest": v["manifest"]}
+            if sized:
+                dist["webcSize"] = os.path.getsize(os.path.join(self.state.root, v["file"]))
             out.append({"version": v["version"], "isArchived": bool(v.get("archived")),
                         "v2": dict(dist), "v3": dict(dist)})
         return {"packageName": name, "namespace": namespace, "versions": out}

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/common/wasmer_oracle.h"
 #include "tests/unit/webc/webc_test_util.h"
 #include "webc/container.h"
 #include "webc/sha256.h"
@@ -44,19 +45,11 @@ std::ostream& operator<<(std::ostream& os, const Seen& s) {
 
 class OracleTest : public ::testing::Test {
  protected:
-  // Copies the oracle next to the build and installs its npm packages once;
-  // the flock keeps parallel ctest processes from installing concurrently.
+  // Copies the oracle next to the build and installs its npm packages once.
   static void SetUpTestSuite() {
-    oracle_dir_ = std::string(WEBCFS_BINARY_DIR) + "/wasmer-oracle";
-    const std::string src = WasmerOracleDir();
-    const std::string script =
-        "set -e; mkdir -p \"$1\"; exec 9>\"$1.lock\"; flock 9; "
-        "cp \"$2\"/package.json \"$2\"/*.mjs \"$1\"/; cp -r \"$2\"/wat \"$1\"/; "
-        "if [ -f \"$2\"/.npmrc ]; then cp \"$2\"/.npmrc \"$1\"/; fi; "
-        "if [ ! -d \"$1\"/node_modules ]; then cd \"$1\" && "
-        "npm install --no-audit --no-fund --loglevel=error >&2; fi";
-    CommandResult r = RunCommand({"/bin/sh", "-c", script, "sh", oracle_dir_, src});
-    ASSERT_EQ(r.exit_code, 0) << "installing the oracle failed:\n" << r.err;
+    std::string log;
+    oracle_dir_ = webcfs::testing::InstallWasmerOracle(&log);
+    ASSERT_FALSE(oracle_dir_.empty()) << "installing the oracle failed:\n" << log;
   }
 
   void SetUp() override {
