@@ -78,7 +78,7 @@ TEST_F(LockfileTest, ShapeAndKeyOrder) {
                                       {"atom_package", "t/app@1.0.0"},
                                       {"atom", "app"},
                                       {"runner", "https://webc.org/runner/wasi"}}));
-  EXPECT_EQ(doc["entrypoint"], "f") << "inherited from t/first";
+  EXPECT_EQ(doc["entrypoint"], "app") << "the root's only command, not t/first's";
 }
 
 TEST_F(LockfileTest, RoundTripGivesTheSameResolution) {
@@ -156,7 +156,7 @@ TEST_F(LockfileTest, EditedLockfilesAreRejected) {
       {[](Json& d) { d["mappings"][0]["mount_path"] = "/elsewhere"; },
        "mappings differ from what the locked packages declare"},
       {[](Json& d) { d["commands"][0]["atom"] = "other"; }, "commands differ"},
-      {[](Json& d) { d["entrypoint"] = "app"; }, "entrypoint differ"},
+      {[](Json& d) { d["entrypoint"] = "f"; }, "entrypoint differ"},
       {[](Json& d) { d["packages"][0]["dependencies"][0]["package"] = "t/nope@1.0.0"; },
        "names t/nope@1.0.0, which is not listed"},
       {[](Json& d) { d["packages"][0]["dependencies"][0]["alias"] = "renamed"; },
