@@ -34,7 +34,7 @@ class ControlDirTest : public ::testing::Test {
     app.atoms["greet"] = File(kGreet);
     app.Command("greet", "greet");
     app.entrypoint = "greet";
-    app.Volume("/data", Dir({{"a", File("a")}, {".webc", File("shadowed")}})).Map("/data", "/");
+    app.Volume("/data", Dir({{"a", File("a")}, {".ctl", File("own")}})).Map("/data", "/");
     ASSERT_EQ(WriteToRegistry(app, registry_.path()), "");
   }
   TempDir registry_{"fuse-it-ctl"};
@@ -78,13 +78,20 @@ TEST_F(ControlDirTest, RenamedAndDisabled) {
     Mount m("t/app@1.0.0", {"--registry", registry_.path(), "--meta-dir", "_webc"});
     ASSERT_TRUE(m.ok()) << m.result().err;
     EXPECT_EQ(ReadHostFile(m / "_webc/commands/greet.wasm"), kGreet);
-    EXPECT_EQ(ReadHostFile(m / ".webc"), "shadowed");  // the package's own entry is visible again
+    EXPECT_EQ(ReadHostFile(m / ".ctl"), "own");
   }
   {
     Mount m("t/app@1.0.0", {"--registry", registry_.path(), "--no-meta-dir"});
     ASSERT_TRUE(m.ok()) << m.result().err;
-    EXPECT_EQ(ReadHostFile(m / ".webc"), "shadowed");
+    EXPECT_EQ(ReadHostFile(m / ".ctl"), "own");
     EXPECT_EQ(WalkTree(m.path()).size(), 2u);
+  }
+  {
+    // A name the package uses at the root would hide its entry: refused.
+    Mount m("t/app@1.0.0", {"--registry", registry_.path(), "--meta-dir", ".ctl"});
+    EXPECT_FALSE(m.ok());
+    EXPECT_NE(m.result().err.find("'.ctl' is also a top-level entry"), std::string::npos)
+        << m.result().err;
   }
   {
     Mount m("t/app@1.0.0", {"--registry", registry_.path(), "--meta-dir", "a/b"});
