@@ -106,6 +106,11 @@ TEST_F(MisuseTest, NonEmptyMountpointIsRefusedUnlessNonempty) {
 // its soft open-files limit to the hard one, and when even that is too low the
 // error names the limit.
 TEST_F(MisuseTest, OpenFilesLimitIsRaisedAndNamedWhenTooLow) {
+#ifdef WEBCFS_ASAN_BUILD
+  // The sanitizers' runtime needs descriptors of its own: under a hard limit
+  // of a few dozen it fails before the daemon's code runs.
+  GTEST_SKIP() << "a hard open-files limit of a few dozen starves the sanitizer runtime";
+#endif
   constexpr int kLeaves = 80;
   testing::PackageSpec root;
   root.name = "test/many";
