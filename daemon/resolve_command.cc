@@ -28,7 +28,7 @@ struct ResolveArgs {
   bool no_cache = false;
   std::string lock;
   bool verify = false;
-  unsigned jobs = 4;
+  unsigned jobs = resolver::kDefaultLoadWorkers;
 };
 
 int Run(const ResolveArgs& args) {

@@ -7,8 +7,16 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace webcfs::fuse {
+
+// Worker threads of the multi-threaded session loop. 2-4 fits small machines:
+// more threads only add context switches when there are few cores.
+inline constexpr unsigned kDefaultThreads = 4;
+
+// The control directory at the root of a mount (SnapshotOptions::meta_dir).
+inline constexpr std::string_view kDefaultMetaDir = ".webc";
 
 struct Options {
   // Owner reported for every file and directory. Default: the daemon's own
@@ -25,9 +33,7 @@ struct Options {
   // Non-root mounters need user_allow_other in /etc/fuse.conf.
   bool allow_other = false;
 
-  // Worker threads of the multi-threaded session loop. 2-4 fits small
-  // machines: more threads only add context switches when there are few cores.
-  unsigned threads = 4;
+  unsigned threads = kDefaultThreads;
 
   // Kernel cache lifetimes in seconds. Content never changes within a
   // snapshot, so entries, attributes and absences can be cached "forever";

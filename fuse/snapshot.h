@@ -50,6 +50,7 @@
 #include <utility>
 #include <vector>
 
+#include "fuse/options.h"
 #include "resolver/resolution.h"
 #include "webc/container.h"
 #include "webc/large_array.h"
@@ -63,7 +64,7 @@ class SnapshotBuilder;
 struct SnapshotOptions {
   // Name of the control directory at the root; empty = no control directory.
   // Must be a single path component.
-  std::string meta_dir = ".webc";
+  std::string meta_dir{kDefaultMetaDir};
 };
 
 enum class NodeType : uint8_t { kDirectory = 0, kFile = 1 };

@@ -30,12 +30,12 @@
 
 #include "webc/byte_copies.h"
 #include "webc/byte_source.h"
+#include "webc/container.h"
 #include "webc/result.h"
 
 namespace webcfs::resolver {
 
-// `.webc.zst` inputs: refuse to decompress past this many bytes.
-inline constexpr uint64_t kMaxDecompressedSize = uint64_t{16} << 30;
+using webc::kMaxDecompressedSize;
 
 // Identifies one version of a file: a replacement by rename changes the
 // inode; any write changes ctime, which, unlike mtime, user space cannot set

@@ -66,6 +66,8 @@ struct Resolution {
   std::string ToLockfileJson() const;
 };
 
+inline constexpr unsigned kDefaultLoadWorkers = 4;
+
 struct ResolveOptions {
   // Directories, static mirrors (http(s) URLs) and Wasmer registry APIs
   // ("wasmer", URLs ending in /graphql); first wins on identical ids.
@@ -85,12 +87,12 @@ struct ResolveOptions {
   // Off: serve registry files in place (pread, so no SIGBUS, but a file
   // rewritten under a live mount is seen); `.webc.zst` is then inflated in memory.
   bool use_cache = true;
-  bool verify = false;        // verify every container's checksums on load
-  unsigned load_workers = 4;  // parallel container loading
+  bool verify = false;                          // verify every container's checksums on load
+  unsigned load_workers = kDefaultLoadWorkers;  // parallel container loading
   // `.webc.zst` packages: refuse (ResourceLimit, naming the file) to inflate
   // one past this many bytes: a zstd bomb costs at most this much cache space
   // (or memory, without the cache).
-  uint64_t max_decompressed_size = uint64_t{16} << 30;
+  uint64_t max_decompressed_size = webc::kMaxDecompressedSize;
   // Called with each warning as it happens (also on failure, when no
   // Resolution is returned); warnings are collected in Resolution::warnings too.
   std::function<void(const std::string&)> on_warning;

@@ -35,6 +35,9 @@ enum class Version : uint8_t { kV1 = 1, kV2 = 2, kV3 = 3 };
 inline constexpr uint32_t kMaxDepth = 4096;  // directory nesting
 inline constexpr uint64_t kMaxEntriesPerContainer = 16'000'000;
 inline constexpr size_t kMaxNameLength = 255;  // bytes, like NAME_MAX
+// `.webc.zst` inputs are refused past this many decompressed bytes: a zstd
+// bomb costs at most this much memory or cache space.
+inline constexpr uint64_t kMaxDecompressedSize = uint64_t{16} << 30;
 
 struct OpenOptions {
   bool verify =
@@ -48,7 +51,7 @@ struct OpenOptions {
   uint32_t max_depth = kMaxDepth;
   uint64_t max_entries = kMaxEntriesPerContainer;
   // `.webc.zst` inputs: refuse to decompress past this many bytes.
-  uint64_t max_decompressed_size = uint64_t{16} << 30;
+  uint64_t max_decompressed_size = kMaxDecompressedSize;
 };
 
 enum class EntryType : uint8_t { kDirectory = 0, kFile = 1 };
