@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "daemon/logging.h"
+#include "daemon/mount_settings.h"
 #include "resolver/http.h"
 #include "resolver/registry.h"
 #include "webc/byte_source.h"
@@ -59,74 +59,76 @@ Result<int64_t> Integer(const Json& v, const std::string& key, int64_t lo, int64
   return i;
 }
 
+// A value of a setting's row (daemon/mount_settings.h), type-checked as JSON.
+Result<void> ApplySetting(const MountSetting& s, const std::string& key, const Json& v,
+                          MountConfig* c) {
+  return std::visit(Overloaded{
+                        [&](std::string MountConfig::*m) -> Result<void> {
+                          auto text = NonEmptyString(v, key);
+                          if (!text) return std::move(text.error());
+                          if (s.check != nullptr) {
+                            if (auto r = s.check(*text); !r)
+                              return KeyError(key, r.error().message());
+                          }
+                          c->*m = std::move(*text);
+                          return Ok();
+                        },
+                        [&](std::vector<std::string> MountConfig::*m) -> Result<void> {
+                          auto list = StringList(v, key);
+                          if (!list) return std::move(list.error());
+                          c->*m = std::move(*list);
+                          return Ok();
+                        },
+                        [&](bool MountConfig::*m) -> Result<void> {
+                          if (!v.is_boolean()) return KeyError(key, "expected true or false");
+                          c->*m = v.get<bool>();
+                          return Ok();
+                        },
+                        [&](auto m) -> Result<void> {
+                          const int64_t hi =
+                              s.max > s.min ? s.max : std::numeric_limits<int64_t>::max();
+                          auto i = Integer(v, key, s.min, hi);
+                          if (!i) return std::move(i.error());
+                          c->*m = static_cast<std::remove_reference_t<decltype(c->*m)>>(*i);
+                          return Ok();
+                        },
+                    },
+                    s.field);
+}
+
+const MountSetting* ConfigSetting(std::string_view key) {
+  for (const MountSetting& s : MountSettings()) {
+    if (!s.config_key.empty() && s.config_key == key) return &s;
+  }
+  return nullptr;
+}
+
+std::string KnownKeys() {
+  std::string known = "lockfile";
+  for (const MountSetting& s : MountSettings()) {
+    if (!s.config_key.empty()) known += ", " + std::string(s.config_key);
+  }
+  return known;
+}
+
 Result<void> ApplyKey(const std::string& key, const Json& v, bool* saw_spec, MountConfig* c) {
   if (key == "package" || key == "lockfile") {
     if (*saw_spec) return KeyError(key, "give either 'package' or 'lockfile', not both");
     *saw_spec = true;
-    auto s = NonEmptyString(v, key);
-    if (!s) return std::move(s.error());
-    c->spec = std::move(*s);
-  } else if (key == "mountpoint") {
-    auto s = NonEmptyString(v, key);
-    if (!s) return std::move(s.error());
-    c->mountpoint = std::move(*s);
-  } else if (key == "registries") {
-    auto l = StringList(v, key);
-    if (!l) return std::move(l.error());
-    c->registries = std::move(*l);
-  } else if (key == "registry_token") {
-    auto s = NonEmptyString(v, key);
-    if (!s) return std::move(s.error());
-    c->registry_token = std::move(*s);
-  } else if (key == "offline") {
-    if (!v.is_boolean()) return KeyError(key, "expected true or false");
-    c->offline = v.get<bool>();
-  } else if (key == "cache_dir") {
-    auto s = NonEmptyString(v, key);
-    if (!s) return std::move(s.error());
-    c->cache_dir = std::move(*s);
-  } else if (key == "mount_options") {
-    auto l = StringList(v, key);
-    if (!l) return std::move(l.error());
-    c->mount_options = std::move(*l);
-  } else if (key == "uid" || key == "gid") {
-    auto i = Integer(v, key, 0, std::numeric_limits<uint32_t>::max() - 1);
-    if (!i) return std::move(i.error());
-    (key == "uid" ? c->uid : c->gid) = *i;
-  } else if (key == "meta_dir") {
-    if (v.is_null() || (v.is_boolean() && !v.get<bool>())) {
-      c->no_meta_dir = true;
-    } else {
-      auto s = NonEmptyString(v, key);
-      if (!s) return KeyError(key, "expected a directory name, null or false");
-      if (s->find('/') != std::string::npos || *s == "." || *s == "..") {
-        return KeyError(key, "'" + *s + "' is not a single path component");
-      }
-      c->meta_dir = std::move(*s);
-      c->no_meta_dir = false;
-    }
-  } else if (key == "threads") {
-    auto i = Integer(v, key, 1, kMaxThreads);
-    if (!i) return std::move(i.error());
-    c->threads = static_cast<unsigned>(*i);
-  } else if (key == "verify") {
-    if (!v.is_boolean()) return KeyError(key, "expected true or false");
-    c->verify = v.get<bool>();
-  } else if (key == "log_level") {
-    auto s = String(v, key);
-    if (!s) return std::move(s.error());
-    if (auto level = ParseLogLevel(*s); !level) return KeyError(key, level.error().message());
-    c->log_level = std::move(*s);
-  } else if (key == "log_file") {
-    auto s = NonEmptyString(v, key);
-    if (!s) return KeyError(key, "expected a file path");
-    c->log_file = std::move(*s);
-  } else {
-    return KeyError(key,
-                    "unknown key (known: package, lockfile, mountpoint, registries, "
-                    "registry_token, offline, cache_dir, mount_options, uid, gid, meta_dir, "
-                    "threads, verify, log_level, log_file)");
   }
+  if (key == "lockfile") return ApplySetting(*ConfigSetting("package"), key, v, c);
+  // null or false: no control directory.
+  if (key == "meta_dir" && (v.is_null() || (v.is_boolean() && !v.get<bool>()))) {
+    c->no_meta_dir = true;
+    return Ok();
+  }
+  if (key == "meta_dir" && !v.is_string()) {
+    return KeyError(key, "expected a directory name, null or false");
+  }
+  const MountSetting* s = ConfigSetting(key);
+  if (s == nullptr) return KeyError(key, "unknown key (known: " + KnownKeys() + ")");
+  WEBCFS_RETURN_IF_ERROR(ApplySetting(*s, key, v, c));
+  if (key == "meta_dir") c->no_meta_dir = false;
   return Ok();
 }
 

@@ -1,23 +1,10 @@
 // MountConfig: everything `webcfs mount` needs, filled from the command line
 // and/or a JSON configuration file (`webcfs mount --config FILE`).
 //
-// File format (every key optional; unknown keys and wrong types are errors
-// that name the key; see systemd/example.json and README.md):
-//   {
-//     "package": "ns/name@^1",          // or "lockfile": "/etc/webcfs/x.lock.json"
-//     "mountpoint": "/mnt/x",
-//     "registries": ["/srv/webc", "https://mirror.example/webc/", "wasmer"],
-//     "registry_token": "...",          // else $WASMER_TOKEN
-//     "offline": false,
-//     "cache_dir": "/var/cache/webcfs",
-//     "mount_options": ["allow_other", "xattr"],
-//     "uid": 0, "gid": 0,
-//     "meta_dir": ".webc",              // null or false: no control directory
-//     "threads": 4,
-//     "verify": false,
-//     "log_level": "info",
-//     "log_file": "/var/log/webcfs-x.log"  // default: syslog (background), journal
-//   }
+// File format: a JSON object whose keys are the `config_key` column of the
+// settings table (daemon/mount_settings.cc), plus "lockfile" as another name
+// for "package"; every key is optional; unknown keys, duplicate keys and wrong
+// types are errors that name the key. Example: systemd/example.json.
 // Command-line flags given explicitly override the file's values.
 #pragma once
 
@@ -26,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "fuse/options.h"
+#include "webc/container.h"
 #include "webc/result.h"
 
 namespace webcfs::daemon {
@@ -33,6 +22,7 @@ namespace webcfs::daemon {
 struct MountConfig {
   std::string spec;  // package specifier or lockfile path
   std::string mountpoint;
+  std::string config_file;  // the file these settings were read from (command line only)
   std::vector<std::string> registries;  // first wins on identical ids
   std::string registry_token;           // empty: $WASMER_TOKEN
   bool offline = false;                 // use only the cache
@@ -41,12 +31,12 @@ struct MountConfig {
   std::vector<std::string> mount_options;
   int64_t uid = -1;  // -1: the daemon's own
   int64_t gid = -1;
-  std::string meta_dir = ".webc";
+  std::string meta_dir{fuse::kDefaultMetaDir};
   bool no_meta_dir = false;
-  unsigned threads = 4;  // 2-4 fits small machines (fuse/options.h)
+  unsigned threads = fuse::kDefaultThreads;
   bool verify = false;
   // `.webc.zst` packages inflating past this are refused (command line only).
-  uint64_t max_decompressed_size = uint64_t{16} << 30;
+  uint64_t max_decompressed_size = webc::kMaxDecompressedSize;
   std::string log_level = "info";
   std::string log_file;  // empty: syslog in the background, the journal under systemd
   bool foreground = false;

@@ -26,6 +26,7 @@
 #include <ctime>
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,7 @@
 #include "daemon/file_limit.h"
 #include "daemon/logging.h"
 #include "daemon/mount_lock.h"
+#include "daemon/mount_settings.h"
 #include "daemon/notify.h"
 #include "daemon/service.h"
 #include "daemon/status_file.h"
@@ -49,37 +51,6 @@ namespace {
 
 constexpr int kExitFailure = 1;
 constexpr int kExitConfig = 2;
-
-Result<void> ApplyMountOptions(const std::vector<std::string>& list, fuse::Options* o) {
-  for (const std::string& item : list) {
-    size_t start = 0;
-    while (start <= item.size()) {
-      const size_t comma = item.find(',', start);
-      const std::string opt =
-          item.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-      start = comma == std::string::npos ? item.size() + 1 : comma + 1;
-      if (opt.empty() || opt == "ro" || opt == "default_permissions") continue;  // always on
-      if (opt == "allow_other") {
-        o->allow_other = true;
-      } else if (opt == "xattr") {
-        o->xattr = true;
-      } else if (opt == "debug") {
-        o->debug = true;
-      } else if (opt == "no_splice") {
-        o->splice = false;
-      } else if (opt == "no_push") {
-        o->push_small_files = false;
-      } else if (opt == "nonempty") {
-        o->nonempty = true;
-      } else {
-        return Error::InvalidArgument(
-            "unknown mount option '" + opt +
-            "' (known: allow_other, xattr, debug, no_splice, no_push, nonempty, ro)");
-      }
-    }
-  }
-  return Ok();
-}
 
 void RedirectStdioToDevNull() {
   const int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -256,7 +227,7 @@ int RunMount(const MountConfig& config) {
   }
   SetLogMountpoint(NormalizeMountpoint(config.mountpoint));
   fuse::Options options;
-  if (auto r = ApplyMountOptions(config.mount_options, &options); !r) {
+  if (auto r = ApplyFuseOptions(config.mount_options, &options); !r) {
     return Fail(r.error(), kExitConfig);
   }
   if (config.uid >= 0) options.uid = static_cast<uid_t>(config.uid);
@@ -336,97 +307,51 @@ int RunMount(const MountConfig& config) {
   _exit(rc);
 }
 
-// Command-line values, and which of them were given (they override the file).
+// Command-line values, and which settings were given (they override the file).
 struct MountCli {
   MountConfig values;
-  std::string config_file;
-  std::vector<std::pair<CLI::Option*, void (*)(const MountConfig&, MountConfig*)>> overrides;
+  std::vector<std::pair<CLI::Option*, const MountSetting*>> flags;
 };
 
-#define WEBCFS_OVERRIDE(field) \
-  [](const MountConfig& from, MountConfig* to) { to->field = from.field; }
+// The settings given on the command line: flags, and NAME=VALUE after -o.
+Result<std::set<const MountSetting*>> GivenSettings(MountCli* cli) {
+  std::set<const MountSetting*> given;
+  for (const auto& [opt, setting] : cli->flags) {
+    if (opt->count() > 0) given.insert(setting);
+  }
+  std::vector<const MountSetting*> from_dash_o;
+  WEBCFS_RETURN_IF_ERROR(ApplyDashOOptions(cli->values.mount_options, &cli->values, &from_dash_o));
+  given.insert(from_dash_o.begin(), from_dash_o.end());
+  // -o with settings only leaves the file's FUSE options alone.
+  if (cli->values.mount_options.empty()) {
+    std::erase_if(given, [](const MountSetting* s) { return s->flag == "-o"; });
+  }
+  return given;
+}
 
 }  // namespace
 
 void AddMountCommand(CLI::App& app, int& exit_code) {
   auto cli = std::make_shared<MountCli>();
-  MountConfig& v = cli->values;
   CLI::App* cmd = app.add_subcommand(
       "mount", "Resolve a package (or load a lockfile) and mount it read-only at MOUNTPOINT");
-  auto add = [&](CLI::Option* opt, void (*apply)(const MountConfig&, MountConfig*)) {
-    cli->overrides.emplace_back(opt, apply);
-  };
-  add(cmd->add_option("spec", v.spec,
-                      "package: ./file.webc, sha256:<hex>, ns/name[@req], or a lockfile (*.json)"),
-      WEBCFS_OVERRIDE(spec));
-  add(cmd->add_option("mountpoint", v.mountpoint, "an existing, empty directory"),
-      WEBCFS_OVERRIDE(mountpoint));
-  cmd->add_option("--config", cli->config_file,
-                  "JSON configuration file (keys: README.md); flags given override it");
-  add(cmd->add_option("--registry", v.registries,
-                      "registry: a directory, a static mirror URL, or a Wasmer registry API "
-                      "('wasmer' or a URL ending in /graphql) (repeatable; first wins on "
-                      "identical ids)"),
-      WEBCFS_OVERRIDE(registries));
-  add(cmd->add_option("--registry-token", v.registry_token,
-                      "bearer token for remote registries (default: $WASMER_TOKEN)"),
-      WEBCFS_OVERRIDE(registry_token));
-  add(cmd->add_flag("--offline", v.offline, "use only the cache: never touch the network"),
-      WEBCFS_OVERRIDE(offline));
-  add(cmd->add_option("--cache", v.cache_dir, "content-addressed cache directory"),
-      WEBCFS_OVERRIDE(cache_dir));
-  add(cmd->add_flag("--no-cache", v.no_cache,
-                    "serve package files in place instead of private cached copies "
-                    "(a file changed under the mount then reads as EIO)"),
-      WEBCFS_OVERRIDE(no_cache));
-  add(cmd->add_option(
-          "-o", v.mount_options,
-          "mount options, comma-separated: allow_other, xattr, debug, no_splice, no_push, "
-          "nonempty"),
-      WEBCFS_OVERRIDE(mount_options));
-  add(cmd->add_option("--uid", v.uid, "owner reported for every entry (default: the caller's)"),
-      WEBCFS_OVERRIDE(uid));
-  add(cmd->add_option("--gid", v.gid, "group reported for every entry (default: the caller's)"),
-      WEBCFS_OVERRIDE(gid));
-  add(cmd->add_option("--meta-dir", v.meta_dir, "name of the control directory at the root")
-          ->capture_default_str(),
-      WEBCFS_OVERRIDE(meta_dir));
-  add(cmd->add_flag("--no-meta-dir", v.no_meta_dir, "do not show the control directory"),
-      WEBCFS_OVERRIDE(no_meta_dir));
-  add(cmd->add_option("--threads", v.threads, "FUSE worker threads")
-          ->capture_default_str()
-          ->check(CLI::Range(1u, kMaxThreads)),
-      WEBCFS_OVERRIDE(threads));
-  add(cmd->add_flag("-f,--foreground", v.foreground,
-                    "stay attached instead of daemonizing (systemd: Type=notify)"),
-      WEBCFS_OVERRIDE(foreground));
-  add(cmd->add_flag("--verify", v.verify, "verify every container checksum before mounting"),
-      WEBCFS_OVERRIDE(verify));
-  add(cmd->add_option("--max-decompressed", v.max_decompressed_size,
-                      "refuse a .webc.zst package that inflates past this many bytes")
-          ->capture_default_str(),
-      WEBCFS_OVERRIDE(max_decompressed_size));
-  add(cmd->add_option("--log-level", v.log_level,
-                      "trace, debug, info, warn, error, critical or off")
-          ->capture_default_str(),
-      WEBCFS_OVERRIDE(log_level));
-  add(cmd->add_option("--log-file", v.log_file,
-                      "append the serving daemon's log lines to this file (default: syslog in "
-                      "the background, the journal under systemd)"),
-      WEBCFS_OVERRIDE(log_file));
+  AddSettingFlags(cmd, &cli->values, &cli->flags);
   cmd->callback([cli, &exit_code] {
     const LogTarget target = DetectLogTarget();
     SetupLogging(target, spdlog::level::info);
+    auto given = GivenSettings(cli.get());
+    if (!given) {
+      exit_code = Fail(given.error(), kExitConfig);
+      return;
+    }
     MountConfig config;
-    if (!cli->config_file.empty()) {
-      if (auto r = ApplyConfigFile(cli->config_file, &config); !r) {
+    if (!cli->values.config_file.empty()) {
+      if (auto r = ApplyConfigFile(cli->values.config_file, &config); !r) {
         exit_code = Fail(r.error(), kExitConfig);
         return;
       }
     }
-    for (const auto& [opt, apply] : cli->overrides) {
-      if (opt->count() > 0) apply(cli->values, &config);
-    }
+    for (const MountSetting* setting : *given) CopySetting(*setting, cli->values, &config);
     std::error_code ec;
     const std::filesystem::path cwd = std::filesystem::current_path(ec);
     if (ec) {
@@ -443,7 +368,5 @@ void AddMountCommand(CLI::App& app, int& exit_code) {
     exit_code = RunMount(config);
   });
 }
-
-#undef WEBCFS_OVERRIDE
 
 }  // namespace webcfs::daemon

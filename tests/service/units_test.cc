@@ -79,22 +79,25 @@ TEST_F(InstalledTree, SystemdAnalyzeVerifyPasses) {
   EXPECT_NE(broken.exit_code, 0) << broken.output;
 }
 
-TEST_F(InstalledTree, HelperTranslatesMountOptions) {
+// mount(8)'s options reach `webcfs mount -o` unchanged; webcfs applies its
+// settings (registry=, cache=, ...) and FUSE options, ignores generic ones
+// (ro, nofail, x-systemd.*) and refuses unknown ones, naming them.
+TEST_F(InstalledTree, HelperPassesOptionsToWebcfs) {
   ASSERT_FALSE(helper_.empty());
+  const std::string options =
+      "ro,nofail,_netdev,x-systemd.automount,registry=/srv/a,registry=/srv/b,allow_other,"
+      "cache=/var/cache/w,uid=7,threads=2,log_level=debug,xattr";
   // -f (fake): print the webcfs command line instead of running it.
-  auto r = RunCommand({helper_, "ns/tool@^1", "/mnt/x", "-f", "-o",
-                       "ro,nofail,_netdev,x-systemd.automount,registry=/srv/a,registry=/srv/b,"
-                       "allow_other,cache=/var/cache/w,uid=7,threads=2,log_level=debug,xattr"},
+  auto r = RunCommand({helper_, "ns/tool@^1", "/mnt/x", "-f", "-o", options},
                       {"WEBCFS_BIN=/opt/webcfs"});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output,
-            "mount.fuse.webcfs: /opt/webcfs mount ns/tool@^1 /mnt/x --registry /srv/a --registry "
-            "/srv/b --cache /var/cache/w --uid 7 --threads 2 --log-level debug -o "
-            "allow_other,xattr\n");
+            "mount.fuse.webcfs: /opt/webcfs mount ns/tool@^1 /mnt/x -o " + options + "\n");
+  ASSERT_FALSE(binary_.empty());
   auto bad = RunCommand({helper_, "ns/tool", "/mnt/x", "-o", "registry=/srv,frobnicate"},
-                        {"WEBCFS_BIN=/bin/false"});
-  EXPECT_EQ(bad.exit_code, 1);
-  EXPECT_NE(bad.output.find("unknown option 'frobnicate'"), std::string::npos) << bad.output;
+                        {"WEBCFS_BIN=" + binary_});
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("unknown mount option 'frobnicate'"), std::string::npos) << bad.output;
 }
 
 }  // namespace

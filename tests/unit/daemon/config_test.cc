@@ -169,8 +169,8 @@ TEST(ConfigTest, LogFile) {
   auto c = Parse(R"({"log_file": "/var/log/webcfs.log"})");
   ASSERT_TRUE(c) << c.error().message();
   EXPECT_EQ(c->log_file, "/var/log/webcfs.log");
-  EXPECT_EQ(ErrorOf(R"({"log_file": ""})"), "x.json: key 'log_file': expected a file path");
-  EXPECT_EQ(ErrorOf(R"({"log_file": 1})"), "x.json: key 'log_file': expected a file path");
+  EXPECT_EQ(ErrorOf(R"({"log_file": ""})"), "x.json: key 'log_file': must not be empty");
+  EXPECT_EQ(ErrorOf(R"({"log_file": 1})"), "x.json: key 'log_file': expected a string");
 }
 
 }  // namespace
