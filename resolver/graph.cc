@@ -29,9 +29,9 @@ struct Walk {
   std::vector<std::optional<Error>> failures;
 };
 
-Result<std::vector<Candidate>> VersionsWithRoot(Catalog& catalog, std::string_view name,
+Result<std::vector<Candidate>> VersionsWithRoot(PackageSource& packages, std::string_view name,
                                                 const Candidate& root) {
-  auto listed = catalog.Versions(name);
+  auto listed = packages.Versions(name);
   if (!listed) return std::move(listed).error();
   std::vector<Candidate> versions = std::move(*listed);
   if (!root.full_name.empty() && root.full_name == name) {
@@ -54,17 +54,17 @@ std::string ListVersions(const std::vector<Candidate>& versions) {
   return out;
 }
 
-Result<Candidate> Choose(const UseTarget& target, Catalog& catalog, const Pins& pins,
+Result<Candidate> Choose(const UseTarget& target, PackageSource& packages, const Pins& pins,
                          const Candidate& root) {
   if (target.kind == UseTarget::Kind::kHash) {
     if (root.id == HashId(target.sha256_hex)) return root;
-    return catalog.ByHash(target.sha256_hex);
+    return packages.ByHash(target.sha256_hex);
   }
   if (auto pin = pins.find(target.full_name);
       pin != pins.end() && target.requirement.Matches(*pin->second.version)) {
     return pin->second;
   }
-  auto listed = VersionsWithRoot(catalog, target.full_name, root);
+  auto listed = VersionsWithRoot(packages, target.full_name, root);
   if (!listed) return std::move(listed).error();
   const std::vector<Candidate>& versions = *listed;
   if (versions.empty()) {
@@ -78,7 +78,7 @@ Result<Candidate> Choose(const UseTarget& target, Catalog& catalog, const Pins& 
                          ")");
 }
 
-Result<Walk> WalkOnce(const Candidate& root, Catalog& catalog, const Pins& pins) {
+Result<Walk> WalkOnce(const Candidate& root, PackageSource& packages, const Pins& pins) {
   Walk walk;
   std::unordered_map<std::string, size_t> index_of;
   walk.graph.nodes.push_back(GraphNode{root, {}});
@@ -90,13 +90,13 @@ Result<Walk> WalkOnce(const Candidate& root, Catalog& catalog, const Pins& pins)
   while (!level.empty()) {
     std::vector<Candidate> batch;
     for (size_t i : level) batch.push_back(walk.graph.nodes[i].package);
-    WEBCFS_RETURN_IF_ERROR(catalog.Load(batch));
+    WEBCFS_RETURN_IF_ERROR(packages.Load(batch));
 
     std::vector<size_t> next;
     for (size_t i : level) {
       // Copy: push_back below may reallocate graph.nodes.
       const Candidate requirer = walk.graph.nodes[i].package;
-      for (const webc::Dependency& use : catalog.Uses(requirer)) {
+      for (const webc::Dependency& use : packages.Uses(requirer)) {
         auto context = [&] {
           std::string req = use.specifier ? *use.specifier : std::string(kEmbeddedRequirement);
           return requirer.id + ": dependency " + Quote(use.alias) + " (" + req + ")";
@@ -106,7 +106,7 @@ Result<Walk> WalkOnce(const Candidate& root, Catalog& catalog, const Pins& pins)
           walk.failures[i] = std::move(target).error().With(context());
           break;
         }
-        auto chosen = Choose(*target, catalog, pins, root);
+        auto chosen = Choose(*target, packages, pins, root);
         if (!chosen) {
           walk.failures[i] = std::move(chosen).error().With(context());
           break;
@@ -150,7 +150,7 @@ std::map<std::string, std::vector<size_t>> SplitNames(const Graph& graph) {
 // Picks one version of `name` that satisfies every edge into `nodes`, or a
 // Conflict naming every requirer and requirement.
 Result<Candidate> Unify(const Walk& walk, const std::string& name, const std::vector<size_t>& nodes,
-                        Catalog& catalog, const Candidate& root) {
+                        PackageSource& packages, const Candidate& root) {
   struct Need {
     std::string requirer;
     std::string alias;
@@ -171,7 +171,7 @@ Result<Candidate> Unify(const Walk& walk, const std::string& name, const std::ve
       needs.push_back(Need{n.package.id, n.edges[e].alias, n.edges[e].requirement, req});
     }
   }
-  auto listed = VersionsWithRoot(catalog, name, root);
+  auto listed = VersionsWithRoot(packages, name, root);
   if (!listed) return std::move(listed).error();
   std::vector<Candidate> versions = std::move(*listed);
   bool is_root = root.full_name == name;
@@ -284,11 +284,11 @@ Result<UseTarget> ParseUse(const webc::Dependency& use) {
   return Error::InvalidArgument("unknown specifier kind");
 }
 
-Result<Graph> BuildGraph(const Candidate& root, Catalog& catalog) {
+Result<Graph> BuildGraph(const Candidate& root, PackageSource& packages) {
   Pins pins;
   if (!root.full_name.empty()) pins.emplace(root.full_name, root);
   for (int round = 0; round < kMaxUnifyRounds; ++round) {
-    auto walk = WalkOnce(root, catalog, pins);
+    auto walk = WalkOnce(root, packages, pins);
     if (!walk) return std::move(walk).error();
     auto split = SplitNames(walk->graph);
     if (split.empty()) {
@@ -304,7 +304,7 @@ Result<Graph> BuildGraph(const Candidate& root, Catalog& catalog) {
     }
     bool changed = false;
     for (const auto& [name, nodes] : split) {
-      auto chosen = Unify(*walk, name, nodes, catalog, root);
+      auto chosen = Unify(*walk, name, nodes, packages, root);
       if (!chosen) return std::move(chosen).error();
       auto old = pins.find(name);
       if (old == pins.end() || old->second.id != chosen->id) changed = true;

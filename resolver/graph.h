@@ -1,5 +1,5 @@
 // The dependency graph (docs/architecture.md, Resolution steps 1–5), computed over
-// an abstract Catalog so the algorithm is testable without containers.
+// an abstract PackageSource so the algorithm is testable without containers.
 //
 // Internal to resolver/ (and its tests).
 #pragma once
@@ -17,7 +17,7 @@
 
 namespace webcfs::resolver {
 
-// A package a Catalog can provide. `handle` is the catalog's own key.
+// A package a PackageSource can provide. `handle` is the source's own key.
 struct Candidate {
   std::string id;                  // "ns/name@1.2.3" or "sha256:<hex>"
   std::string full_name;           // "ns/name"; empty for an unnamed package
@@ -27,15 +27,15 @@ struct Candidate {
 
 // Where packages come from. Not required to be thread-safe: BuildGraph calls
 // it from one thread (Load may use workers internally).
-class Catalog {
+class PackageSource {
  public:
-  virtual ~Catalog() = default;
+  virtual ~PackageSource() = default;
   // Every package called `full_name`, in any order; an error when a source
   // cannot be asked (a remote registry that fails).
   virtual Result<std::vector<Candidate>> Versions(std::string_view full_name) = 0;
   // The package whose container bytes hash to `sha256_hex`; NotFound if none.
   virtual Result<Candidate> ByHash(std::string_view sha256_hex) = 0;
-  // Makes Uses() available for these packages (the real catalog opens the
+  // Makes Uses() available for these packages (RegistrySource opens the
   // containers here, in parallel). Errors name the package.
   virtual Result<void> Load(std::span<const Candidate> packages) = 0;
   // The `use` entries of a loaded package, in manifest order.
@@ -63,7 +63,7 @@ inline constexpr std::string_view kEmbeddedRequirement = "<embedded>";
 // same name at several versions is unified to one version satisfying every
 // requirement (or a Conflict error naming each requirer); cycles are errors
 // printing the cycle.
-Result<Graph> BuildGraph(const Candidate& root, Catalog& catalog);
+Result<Graph> BuildGraph(const Candidate& root, PackageSource& packages);
 
 // Precedence order (docs/architecture.md, Resolution step 5): a depth-first reverse post-order from
 // the root, children visited in manifest order, which is what Wasmer's

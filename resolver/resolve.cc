@@ -39,11 +39,11 @@ bool IsEnvironmentFailure(const Error& e) {
 // The graph's view of the registries, the cache and the root file. Packages
 // are loaded (imported into the cache and opened) when the graph first needs
 // their manifest, a breadth-first level at a time, in parallel.
-class RegistryCatalog final : public Catalog {
+class RegistrySource final : public PackageSource {
  public:
-  RegistryCatalog(std::vector<std::string> registries, std::shared_ptr<const RegistryIndex> index,
-                  LoadContext context, const AnswerCache* answers, unsigned workers,
-                  Warnings& warnings)
+  RegistrySource(std::vector<std::string> registries, std::shared_ptr<const RegistryIndex> index,
+                 LoadContext context, const AnswerCache* answers, unsigned workers,
+                 Warnings& warnings)
       : registries_(std::move(registries)),
         index_(std::move(index)),
         context_(context),
@@ -278,7 +278,7 @@ class RegistryCatalog final : public Catalog {
 
 std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
 
-Result<Candidate> ChooseRoot(const Specifier& spec, RegistryCatalog& catalog,
+Result<Candidate> ChooseRoot(const Specifier& spec, RegistrySource& packages,
                              const LoadContext& context, const ResolveOptions& options) {
   switch (spec.kind) {
     case Specifier::Kind::kUrl:
@@ -286,16 +286,16 @@ Result<Candidate> ChooseRoot(const Specifier& spec, RegistryCatalog& catalog,
     case Specifier::Kind::kPath: {
       auto loaded = LoadPackage(spec.path, context);
       if (!loaded) return std::move(loaded).error();
-      return catalog.AddLoaded(std::move(*loaded));
+      return packages.AddLoaded(std::move(*loaded));
     }
     case Specifier::Kind::kHash:
-      return catalog.ByHash(spec.sha256_hex);
+      return packages.ByHash(spec.sha256_hex);
     case Specifier::Kind::kRegistry: {
       if (!spec.registry.empty()) {
         return Error::Unsupported(spec.text + ": registry " + Quote(spec.registry) +
                                   " is not available (only directory registries are)");
       }
-      auto listed = catalog.Versions(spec.full_name);
+      auto listed = packages.Versions(spec.full_name);
       if (!listed) return std::move(listed).error().With(spec.text);
       const std::vector<Candidate>& versions = *listed;
       for (const Candidate& c : versions) {
@@ -428,19 +428,19 @@ Result<Resolution> Resolve(const std::string& spec_text, const ResolveOptions& o
   for (const std::string& w : (*index)->warnings()) warnings.Add(w);
 
   LoadContext context{cache->get(), OpenOptionsFor(options), http->get()};
-  RegistryCatalog catalog(options.registries, *index, context, stored, options.load_workers,
+  RegistrySource packages(options.registries, *index, context, stored, options.load_workers,
                           warnings);
   while (true) {
-    auto root = ChooseRoot(*spec, catalog, context, options);
+    auto root = ChooseRoot(*spec, packages, context, options);
     if (!root) return std::move(root).error();
-    auto graph = BuildGraph(*root, catalog);
+    auto graph = BuildGraph(*root, packages);
     if (!graph) {
-      if (catalog.TakeRetry()) continue;  // a bad registry file was excluded
+      if (packages.TakeRetry()) continue;  // a bad registry file was excluded
       return std::move(graph).error();
     }
-    if (auto fetched = catalog.Fetch(*graph); !fetched) return std::move(fetched).error();
+    if (auto fetched = packages.Fetch(*graph); !fetched) return std::move(fetched).error();
     auto r = Assemble(*graph, [&](size_t node) -> const LoadedPackage& {
-      return catalog.Loaded(graph->nodes[node].package.handle);
+      return packages.Loaded(graph->nodes[node].package.handle);
     });
     if (!r) return std::move(r).error();
     for (std::string& w : r->warnings) warnings.Add(std::move(w));

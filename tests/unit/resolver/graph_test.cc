@@ -1,4 +1,4 @@
-// The graph algorithm against an in-memory catalog: every scenario is a few
+// The graph algorithm against an in-memory PackageSource: every scenario is a few
 // lines. End-to-end versions with real containers live in resolve_test.cc.
 #include "resolver/graph.h"
 
@@ -12,7 +12,7 @@
 namespace webcfs::resolver {
 namespace {
 
-class FakeCatalog : public Catalog {
+class FakePackageSource : public PackageSource {
  public:
   // Adds "ns/name@version" with `uses` as (alias, specifier) pairs.
   Candidate& Add(const std::string& id,
@@ -97,14 +97,14 @@ std::vector<std::string> PrecedenceIds(const Graph& g) {
 using Strings = std::vector<std::string>;
 
 TEST(GraphTest, ChainIsBreadthFirstAndLoadedLevelByLevel) {
-  FakeCatalog cat;
-  cat.Add("t/a@1.0.0", {{"b", "t/b@1"}});
-  cat.Add("t/b@1.0.0", {{"c", "t/c@1"}});
-  cat.Add("t/c@1.0.0");
-  auto g = BuildGraph(cat.Get("t/a@1.0.0"), cat);
+  FakePackageSource source;
+  source.Add("t/a@1.0.0", {{"b", "t/b@1"}});
+  source.Add("t/b@1.0.0", {{"c", "t/c@1"}});
+  source.Add("t/c@1.0.0");
+  auto g = BuildGraph(source.Get("t/a@1.0.0"), source);
   ASSERT_TRUE(g.ok()) << g.error().message();
   EXPECT_EQ(Ids(*g), (Strings{"t/a@1.0.0", "t/b@1.0.0", "t/c@1.0.0"}));
-  EXPECT_EQ(cat.loads, (std::vector<Strings>{{"t/a@1.0.0"}, {"t/b@1.0.0"}, {"t/c@1.0.0"}}));
+  EXPECT_EQ(source.loads, (std::vector<Strings>{{"t/a@1.0.0"}, {"t/b@1.0.0"}, {"t/c@1.0.0"}}));
   ASSERT_EQ(g->nodes[0].edges.size(), 1u);
   EXPECT_EQ(g->nodes[0].edges[0].alias, "b");
   EXPECT_EQ(g->nodes[0].edges[0].requirement, "t/b@1");
@@ -113,12 +113,12 @@ TEST(GraphTest, ChainIsBreadthFirstAndLoadedLevelByLevel) {
 }
 
 TEST(GraphTest, DiamondSharesOneNodeAndEdgesKeepAliases) {
-  FakeCatalog cat;
-  cat.Add("t/root@1.0.0", {{"left", "t/left@1"}, {"right", "t/right@1"}});
-  cat.Add("t/left@1.0.0", {{"base-l", "t/base@1"}});
-  cat.Add("t/right@1.0.0", {{"base-r", "t/base@^1.0"}});
-  cat.Add("t/base@1.0.0");
-  auto g = BuildGraph(cat.Get("t/root@1.0.0"), cat);
+  FakePackageSource source;
+  source.Add("t/root@1.0.0", {{"left", "t/left@1"}, {"right", "t/right@1"}});
+  source.Add("t/left@1.0.0", {{"base-l", "t/base@1"}});
+  source.Add("t/right@1.0.0", {{"base-r", "t/base@^1.0"}});
+  source.Add("t/base@1.0.0");
+  auto g = BuildGraph(source.Get("t/root@1.0.0"), source);
   ASSERT_TRUE(g.ok()) << g.error().message();
   EXPECT_EQ(Ids(*g), (Strings{"t/root@1.0.0", "t/left@1.0.0", "t/right@1.0.0", "t/base@1.0.0"}));
   EXPECT_EQ(g->nodes[1].edges[0].alias, "base-l");
@@ -126,18 +126,18 @@ TEST(GraphTest, DiamondSharesOneNodeAndEdgesKeepAliases) {
   EXPECT_EQ(g->nodes[1].edges[0].target, 3u);
   EXPECT_EQ(g->nodes[2].edges[0].target, 3u);
   // Both siblings were loaded together (one parallel batch).
-  EXPECT_EQ(cat.loads[1], (Strings{"t/left@1.0.0", "t/right@1.0.0"}));
+  EXPECT_EQ(source.loads[1], (Strings{"t/left@1.0.0", "t/right@1.0.0"}));
   EXPECT_EQ(PrecedenceIds(*g),
             (Strings{"t/root@1.0.0", "t/right@1.0.0", "t/left@1.0.0", "t/base@1.0.0"}));
 }
 
 TEST(GraphTest, PrecedenceIsRootThenLaterDeclaredFirst) {
   // Wasmer's merge_fs_mappings_from_multiple_packages: root, second, first.
-  FakeCatalog cat;
-  cat.Add("t/root@1.0.0", {{"first", "t/first@=1.0.0"}, {"second", "t/second@=1.0.0"}});
-  cat.Add("t/first@1.0.0");
-  cat.Add("t/second@1.0.0");
-  auto g = BuildGraph(cat.Get("t/root@1.0.0"), cat);
+  FakePackageSource source;
+  source.Add("t/root@1.0.0", {{"first", "t/first@=1.0.0"}, {"second", "t/second@=1.0.0"}});
+  source.Add("t/first@1.0.0");
+  source.Add("t/second@1.0.0");
+  auto g = BuildGraph(source.Get("t/root@1.0.0"), source);
   ASSERT_TRUE(g.ok()) << g.error().message();
   EXPECT_EQ(PrecedenceIds(*g), (Strings{"t/root@1.0.0", "t/second@1.0.0", "t/first@1.0.0"}));
 }
@@ -145,14 +145,14 @@ TEST(GraphTest, PrecedenceIsRootThenLaterDeclaredFirst) {
 TEST(GraphTest, PrecedenceKeepsSubtreesTogether) {
   // root → a, b; a → a1, a2; b → b1. Reverse post-order of a depth-first walk
   // in manifest order: root, b, b1, a, a2, a1.
-  FakeCatalog cat;
-  cat.Add("t/root@1.0.0", {{"a", "t/a@1"}, {"b", "t/b@1"}});
-  cat.Add("t/a@1.0.0", {{"a1", "t/a1@1"}, {"a2", "t/a2@1"}});
-  cat.Add("t/b@1.0.0", {{"b1", "t/b1@1"}});
-  cat.Add("t/a1@1.0.0");
-  cat.Add("t/a2@1.0.0");
-  cat.Add("t/b1@1.0.0");
-  auto g = BuildGraph(cat.Get("t/root@1.0.0"), cat);
+  FakePackageSource source;
+  source.Add("t/root@1.0.0", {{"a", "t/a@1"}, {"b", "t/b@1"}});
+  source.Add("t/a@1.0.0", {{"a1", "t/a1@1"}, {"a2", "t/a2@1"}});
+  source.Add("t/b@1.0.0", {{"b1", "t/b1@1"}});
+  source.Add("t/a1@1.0.0");
+  source.Add("t/a2@1.0.0");
+  source.Add("t/b1@1.0.0");
+  auto g = BuildGraph(source.Get("t/root@1.0.0"), source);
   ASSERT_TRUE(g.ok()) << g.error().message();
   EXPECT_EQ(Ids(*g), (Strings{"t/root@1.0.0", "t/a@1.0.0", "t/b@1.0.0", "t/a1@1.0.0", "t/a2@1.0.0",
                               "t/b1@1.0.0"}));
@@ -162,84 +162,84 @@ TEST(GraphTest, PrecedenceKeepsSubtreesTogether) {
 
 TEST(GraphTest, SharedDependencyComesAfterEveryDependent) {
   // a → shared, b → shared: shared must come after both a and b.
-  FakeCatalog cat;
-  cat.Add("t/root@1.0.0", {{"a", "t/a@1"}, {"shared", "t/shared@1"}, {"b", "t/b@1"}});
-  cat.Add("t/a@1.0.0", {{"s", "t/shared@1"}});
-  cat.Add("t/b@1.0.0", {{"s", "t/shared@1"}});
-  cat.Add("t/shared@1.0.0");
-  auto g = BuildGraph(cat.Get("t/root@1.0.0"), cat);
+  FakePackageSource source;
+  source.Add("t/root@1.0.0", {{"a", "t/a@1"}, {"shared", "t/shared@1"}, {"b", "t/b@1"}});
+  source.Add("t/a@1.0.0", {{"s", "t/shared@1"}});
+  source.Add("t/b@1.0.0", {{"s", "t/shared@1"}});
+  source.Add("t/shared@1.0.0");
+  auto g = BuildGraph(source.Get("t/root@1.0.0"), source);
   ASSERT_TRUE(g.ok()) << g.error().message();
   EXPECT_EQ(PrecedenceIds(*g),
             (Strings{"t/root@1.0.0", "t/b@1.0.0", "t/a@1.0.0", "t/shared@1.0.0"}));
 }
 
 TEST(GraphTest, PicksHighestMatchingVersion) {
-  FakeCatalog cat;
-  cat.Add("t/root@1.0.0", {{"dep", "t/dep@^1.0.0"}});
-  cat.Add("t/dep@1.0.0");
-  cat.Add("t/dep@1.0.2");
-  cat.Add("t/dep@1.0.1");
-  cat.Add("t/dep@2.0.0");
-  cat.Add("t/dep@1.1.0-rc.1");
-  auto g = BuildGraph(cat.Get("t/root@1.0.0"), cat);
+  FakePackageSource source;
+  source.Add("t/root@1.0.0", {{"dep", "t/dep@^1.0.0"}});
+  source.Add("t/dep@1.0.0");
+  source.Add("t/dep@1.0.2");
+  source.Add("t/dep@1.0.1");
+  source.Add("t/dep@2.0.0");
+  source.Add("t/dep@1.1.0-rc.1");
+  auto g = BuildGraph(source.Get("t/root@1.0.0"), source);
   ASSERT_TRUE(g.ok()) << g.error().message();
   EXPECT_EQ(g->nodes[1].package.id, "t/dep@1.0.2");
 }
 
 TEST(GraphTest, PrereleaseOrderingPicksNumericallyHighest) {
-  FakeCatalog cat;
-  cat.Add("t/root@1.0.0", {{"dep", "t/dep@>=1.0.0-beta.2, <1.0.0"}});
-  cat.Add("t/dep@1.0.0-beta.2");
-  cat.Add("t/dep@1.0.0-beta.11");
-  cat.Add("t/dep@1.0.0-beta.9");
-  cat.Add("t/dep@1.0.0");
-  auto g = BuildGraph(cat.Get("t/root@1.0.0"), cat);
+  FakePackageSource source;
+  source.Add("t/root@1.0.0", {{"dep", "t/dep@>=1.0.0-beta.2, <1.0.0"}});
+  source.Add("t/dep@1.0.0-beta.2");
+  source.Add("t/dep@1.0.0-beta.11");
+  source.Add("t/dep@1.0.0-beta.9");
+  source.Add("t/dep@1.0.0");
+  auto g = BuildGraph(source.Get("t/root@1.0.0"), source);
   ASSERT_TRUE(g.ok()) << g.error().message();
   EXPECT_EQ(g->nodes[1].package.id, "t/dep@1.0.0-beta.11");
 }
 
 TEST(GraphTest, CycleErrorPrintsTheCycle) {
-  FakeCatalog cat;
-  cat.Add("t/a@1.0.0", {{"b", "t/b@1"}});
-  cat.Add("t/b@1.0.0", {{"c", "t/c@1"}});
-  cat.Add("t/c@1.0.0", {{"a", "t/a@1"}});
-  auto g = BuildGraph(cat.Get("t/a@1.0.0"), cat);
+  FakePackageSource source;
+  source.Add("t/a@1.0.0", {{"b", "t/b@1"}});
+  source.Add("t/b@1.0.0", {{"c", "t/c@1"}});
+  source.Add("t/c@1.0.0", {{"a", "t/a@1"}});
+  auto g = BuildGraph(source.Get("t/a@1.0.0"), source);
   ASSERT_FALSE(g.ok());
   EXPECT_EQ(g.error().message(),
             "dependency cycle: t/a@1.0.0 \u2192 t/b@1.0.0 \u2192 t/c@1.0.0 \u2192 t/a@1.0.0");
 }
 
 TEST(GraphTest, CycleBelowTheRootStartsClosestToTheRoot) {
-  FakeCatalog cat;
-  cat.Add("t/root@1.0.0", {{"x", "t/x@1"}});
-  cat.Add("t/x@1.0.0", {{"y", "t/y@1"}});
-  cat.Add("t/y@1.0.0", {{"x", "t/x@1"}});
-  auto g = BuildGraph(cat.Get("t/root@1.0.0"), cat);
+  FakePackageSource source;
+  source.Add("t/root@1.0.0", {{"x", "t/x@1"}});
+  source.Add("t/x@1.0.0", {{"y", "t/y@1"}});
+  source.Add("t/y@1.0.0", {{"x", "t/x@1"}});
+  auto g = BuildGraph(source.Get("t/root@1.0.0"), source);
   ASSERT_FALSE(g.ok());
   EXPECT_EQ(g.error().message(), "dependency cycle: t/x@1.0.0 \u2192 t/y@1.0.0 \u2192 t/x@1.0.0");
 }
 
 TEST(GraphTest, SelfDependencyIsACycle) {
-  FakeCatalog cat;
-  cat.Add("t/a@1.0.0", {{"me", "t/a@1"}});
-  auto g = BuildGraph(cat.Get("t/a@1.0.0"), cat);
+  FakePackageSource source;
+  source.Add("t/a@1.0.0", {{"me", "t/a@1"}});
+  auto g = BuildGraph(source.Get("t/a@1.0.0"), source);
   ASSERT_FALSE(g.ok());
   EXPECT_EQ(g.error().message(), "dependency cycle: t/a@1.0.0 \u2192 t/a@1.0.0");
 }
 
 TEST(GraphTest, MissingDependencyNamesRequirerAliasAndRequirement) {
-  FakeCatalog cat;
-  cat.Add("t/root@1.0.0", {{"mid", "t/mid@1"}});
-  cat.Add("t/mid@1.0.0", {{"gone", "t/gone@^2"}});
-  auto g = BuildGraph(cat.Get("t/root@1.0.0"), cat);
+  FakePackageSource source;
+  source.Add("t/root@1.0.0", {{"mid", "t/mid@1"}});
+  source.Add("t/mid@1.0.0", {{"gone", "t/gone@^2"}});
+  auto g = BuildGraph(source.Get("t/root@1.0.0"), source);
   ASSERT_FALSE(g.ok());
   EXPECT_EQ(g.error().code(), Error::Code::kNotFound);
   EXPECT_EQ(g.error().message(),
             "t/mid@1.0.0: dependency 'gone' (t/gone@^2): no package t/gone in the registries");
 
-  cat.Add("t/gone@1.0.0");
-  cat.Add("t/gone@1.5.0");
-  auto g2 = BuildGraph(cat.Get("t/root@1.0.0"), cat);
+  source.Add("t/gone@1.0.0");
+  source.Add("t/gone@1.5.0");
+  auto g2 = BuildGraph(source.Get("t/root@1.0.0"), source);
   ASSERT_FALSE(g2.ok());
   EXPECT_EQ(g2.error().message(),
             "t/mid@1.0.0: dependency 'gone' (t/gone@^2): no version of t/gone matches ^2 "
@@ -249,12 +249,13 @@ TEST(GraphTest, MissingDependencyNamesRequirerAliasAndRequirement) {
 TEST(GraphTest, UnifiableVersionConflictPicksOneVersionForAll) {
   // Wasmer's (ignored) merge_compatible_versions scenario: ^1.0.0 alone picks
   // 1.5.0, >1.1,<1.3 picks 1.2.0; one version satisfying both exists.
-  FakeCatalog cat;
-  cat.Add("t/root@1.0.0", {{"first", "t/first@=1.0.0"}, {"second", "t/second@=1.0.0"}});
-  cat.Add("t/first@1.0.0", {{"common", "t/common@^1.0.0"}});
-  cat.Add("t/second@1.0.0", {{"common", "t/common@>1.1,<1.3"}});
-  for (const char* v : {"1.0.0", "1.1.0", "1.2.0", "1.5.0"}) cat.Add(std::string("t/common@") + v);
-  auto g = BuildGraph(cat.Get("t/root@1.0.0"), cat);
+  FakePackageSource source;
+  source.Add("t/root@1.0.0", {{"first", "t/first@=1.0.0"}, {"second", "t/second@=1.0.0"}});
+  source.Add("t/first@1.0.0", {{"common", "t/common@^1.0.0"}});
+  source.Add("t/second@1.0.0", {{"common", "t/common@>1.1,<1.3"}});
+  for (const char* v : {"1.0.0", "1.1.0", "1.2.0", "1.5.0"})
+    source.Add(std::string("t/common@") + v);
+  auto g = BuildGraph(source.Get("t/root@1.0.0"), source);
   ASSERT_TRUE(g.ok()) << g.error().message();
   EXPECT_EQ(Ids(*g),
             (Strings{"t/root@1.0.0", "t/first@1.0.0", "t/second@1.0.0", "t/common@1.2.0"}));
@@ -264,25 +265,25 @@ TEST(GraphTest, UnifiableVersionConflictPicksOneVersionForAll) {
 
 TEST(GraphTest, UnificationCanChangeTheSubtree) {
   // The unified version has different dependencies than the first pick.
-  FakeCatalog cat;
-  cat.Add("t/root@1.0.0", {{"lib", "t/lib@1"}, {"pin", "t/pin@1"}});
-  cat.Add("t/pin@1.0.0", {{"lib", "t/lib@~1.1"}});
-  cat.Add("t/lib@1.1.0", {{"extra", "t/extra@1"}});
-  cat.Add("t/lib@1.4.0", {{"gone", "t/does-not-exist@1"}});
-  cat.Add("t/extra@1.0.0");
-  auto g = BuildGraph(cat.Get("t/root@1.0.0"), cat);
+  FakePackageSource source;
+  source.Add("t/root@1.0.0", {{"lib", "t/lib@1"}, {"pin", "t/pin@1"}});
+  source.Add("t/pin@1.0.0", {{"lib", "t/lib@~1.1"}});
+  source.Add("t/lib@1.1.0", {{"extra", "t/extra@1"}});
+  source.Add("t/lib@1.4.0", {{"gone", "t/does-not-exist@1"}});
+  source.Add("t/extra@1.0.0");
+  auto g = BuildGraph(source.Get("t/root@1.0.0"), source);
   ASSERT_TRUE(g.ok()) << g.error().message();
   EXPECT_EQ(Ids(*g), (Strings{"t/root@1.0.0", "t/lib@1.1.0", "t/pin@1.0.0", "t/extra@1.0.0"}));
 }
 
 TEST(GraphTest, NonUnifiableConflictNamesEveryRequirer) {
-  FakeCatalog cat;
-  cat.Add("t/root@1.0.0", {{"first", "t/first@1"}, {"second", "t/second@1"}});
-  cat.Add("t/first@1.0.0", {{"common", "t/common@^1"}});
-  cat.Add("t/second@1.0.0", {{"c2", "t/common@>=2"}});
-  cat.Add("t/common@1.0.0");
-  cat.Add("t/common@2.0.0");
-  auto g = BuildGraph(cat.Get("t/root@1.0.0"), cat);
+  FakePackageSource source;
+  source.Add("t/root@1.0.0", {{"first", "t/first@1"}, {"second", "t/second@1"}});
+  source.Add("t/first@1.0.0", {{"common", "t/common@^1"}});
+  source.Add("t/second@1.0.0", {{"c2", "t/common@>=2"}});
+  source.Add("t/common@1.0.0");
+  source.Add("t/common@2.0.0");
+  auto g = BuildGraph(source.Get("t/root@1.0.0"), source);
   ASSERT_FALSE(g.ok());
   EXPECT_EQ(g.error().code(), Error::Code::kConflict);
   EXPECT_EQ(g.error().message(),
@@ -292,11 +293,11 @@ TEST(GraphTest, NonUnifiableConflictNamesEveryRequirer) {
 }
 
 TEST(GraphTest, DependencyOnTheRootNameMustMatchTheRoot) {
-  FakeCatalog cat;
-  cat.Add("t/root@1.0.0", {{"dep", "t/dep@1"}});
-  cat.Add("t/dep@1.0.0", {{"up", "t/root@2"}});
-  cat.Add("t/root@2.0.0");
-  auto g = BuildGraph(cat.Get("t/root@1.0.0"), cat);
+  FakePackageSource source;
+  source.Add("t/root@1.0.0", {{"dep", "t/dep@1"}});
+  source.Add("t/dep@1.0.0", {{"up", "t/root@2"}});
+  source.Add("t/root@2.0.0");
+  auto g = BuildGraph(source.Get("t/root@1.0.0"), source);
   ASSERT_FALSE(g.ok());
   EXPECT_EQ(g.error().code(), Error::Code::kConflict);
   EXPECT_NE(g.error().message().find("the root package is t/root@1.0.0"), std::string::npos)
@@ -305,13 +306,13 @@ TEST(GraphTest, DependencyOnTheRootNameMustMatchTheRoot) {
 
 TEST(GraphTest, HashDependencyAndEmbeddedManifest) {
   const std::string hex(64, 'e');
-  FakeCatalog cat;
-  Candidate& root = cat.Add("t/root@1.0.0", {{"blob", "sha256:" + hex}});
-  cat.AddEmbeddedUse(root.handle, "vendored", "t/vendored", "1.2.0");
-  cat.AddUnnamed(hex);
-  cat.Add("t/vendored@1.2.0");
-  cat.Add("t/vendored@1.3.0");  // an embedded manifest pins its exact version
-  auto g = BuildGraph(cat.Get("t/root@1.0.0"), cat);
+  FakePackageSource source;
+  Candidate& root = source.Add("t/root@1.0.0", {{"blob", "sha256:" + hex}});
+  source.AddEmbeddedUse(root.handle, "vendored", "t/vendored", "1.2.0");
+  source.AddUnnamed(hex);
+  source.Add("t/vendored@1.2.0");
+  source.Add("t/vendored@1.3.0");  // an embedded manifest pins its exact version
+  auto g = BuildGraph(source.Get("t/root@1.0.0"), source);
   ASSERT_TRUE(g.ok()) << g.error().message();
   EXPECT_EQ(Ids(*g), (Strings{"t/root@1.0.0", "sha256:" + hex, "t/vendored@1.2.0"}));
   EXPECT_EQ(g->nodes[0].edges[1].requirement, "<embedded>");
@@ -331,9 +332,9 @@ TEST(GraphTest, ForbiddenAndUnsupportedUses) {
       {"sha256:" + std::string(64, 'f'), Error::Code::kNotFound, "no package with sha256"},
   };
   for (const auto& c : cases) {
-    FakeCatalog cat;
-    cat.Add("t/root@1.0.0", {{"x", c.spec}});
-    auto g = BuildGraph(cat.Get("t/root@1.0.0"), cat);
+    FakePackageSource source;
+    source.Add("t/root@1.0.0", {{"x", c.spec}});
+    auto g = BuildGraph(source.Get("t/root@1.0.0"), source);
     ASSERT_FALSE(g.ok()) << c.spec;
     EXPECT_EQ(g.error().code(), c.code) << c.spec;
     EXPECT_NE(g.error().message().find("t/root@1.0.0: dependency 'x' (" + c.spec + ")"),
