@@ -34,8 +34,8 @@ namespace webcfs::fuse {
 // A snapshot served under one generation, with the number of kernel
 // references (lookup counts) to its inodes. Replaced snapshots are dropped
 // when that number reaches zero.
-struct Server::Live {
-  explicit Live(std::shared_ptr<const Snapshot> s)
+struct Server::ServedSnapshot {
+  explicit ServedSnapshot(std::shared_ptr<const Snapshot> s)
       : snapshot(std::move(s)),
         entered(static_cast<uint8_t*>(std::calloc(std::max<size_t>(snapshot->max_nodes(), 1), 1))) {
     if (entered == nullptr) throw std::bad_alloc();
@@ -84,9 +84,9 @@ struct Server::Impl {
 
   // Lock order: mu is a leaf; never held while replying to the kernel.
   mutable std::mutex mu;
-  std::vector<std::shared_ptr<Live>> live;  // guarded by mu; includes current
-  std::shared_ptr<Live> current;            // guarded by mu
-  uint32_t next_generation = 1;             // guarded by mu
+  std::vector<std::shared_ptr<ServedSnapshot>> served;  // guarded by mu; includes current
+  std::shared_ptr<ServedSnapshot> current;              // guarded by mu
+  uint32_t next_generation = 1;                         // guarded by mu
 
   // Negotiated in init, read by every request afterwards.
   std::atomic<bool> no_open{false};
@@ -109,7 +109,7 @@ struct Server::Impl {
 namespace {
 
 using Impl = Server::Impl;
-using Live = Server::Live;
+using ServedSnapshot = Server::ServedSnapshot;
 
 constexpr std::string_view kXattrPackage = "user.webc.package";
 constexpr std::string_view kXattrVolume = "user.webc.volume";
@@ -118,16 +118,16 @@ constexpr std::string_view kXattrSha256 = "user.webc.sha256";
 Impl& ImplOf(fuse_req_t req) { return *static_cast<Impl*>(fuse_req_userdata(req)); }
 
 // Counts a failure the client did not ask for (I/O error, stale inode, memory)
-// and passes the errno through: `fuse_reply_err(req, Failed(impl, EIO))`.
-int Failed(Impl& impl, int err) {
+// and passes the errno through: `fuse_reply_err(req, CountFailure(impl, EIO))`.
+int CountFailure(Impl& impl, int err) {
   impl.errors.fetch_add(1, std::memory_order_relaxed);
   return err;
 }
 
-// As Failed, and hands `describe()` (what failed) to the FailureReporter for
+// As CountFailure, and hands `describe()` (what failed) to the FailureReporter for
 // the 1st, 2nd, 4th, ... failure. The description is built only then.
 template <typename Describe>
-int Failed(Impl& impl, int err, Describe&& describe) noexcept {
+int CountFailure(Impl& impl, int err, Describe&& describe) noexcept {
   impl.errors.fetch_add(1, std::memory_order_relaxed);
   const uint64_t n = impl.described_failures.fetch_add(1, std::memory_order_relaxed) + 1;
   if (!impl.report_failure || (n & (n - 1)) != 0) return err;
@@ -145,35 +145,35 @@ void CountRead(Impl& impl, size_t bytes) {
   impl.bytes_read.fetch_add(bytes, std::memory_order_relaxed);
 }
 
-// What an inode number names: a node of a live snapshot.
-struct Target {
-  std::shared_ptr<Live> live;
+// What an inode number names: a node of a served snapshot.
+struct ServedNode {
+  std::shared_ptr<ServedSnapshot> served;
   const Node* node = nullptr;
-  const Snapshot& snapshot() const { return *live->snapshot; }
+  const Snapshot& snapshot() const { return *served->snapshot; }
 };
 
 // Looks up the snapshot and node of `ino`. The shared_ptr keeps the snapshot
 // alive for the request even if a concurrent forget drops it.
-int Resolve(Impl& impl, fuse_ino_t ino, Target* out) {
+int FindServedNode(Impl& impl, fuse_ino_t ino, ServedNode* out) {
   const InodeRef ref = SplitIno(ino);
   {
     std::lock_guard<std::mutex> lock(impl.mu);
     if (ref.generation == 0) {
-      if (ref.node != 0) return Failed(impl, ESTALE);
-      out->live = impl.current;
+      if (ref.node != 0) return CountFailure(impl, ESTALE);
+      out->served = impl.current;
     } else {
-      for (const auto& l : impl.live) {
-        if (l->generation == ref.generation) out->live = l;
+      for (const auto& l : impl.served) {
+        if (l->generation == ref.generation) out->served = l;
       }
     }
   }
-  if (out->live == nullptr) return Failed(impl, ESTALE);
-  out->node = out->live->snapshot->NodeAt(ref.node);
-  return out->node == nullptr ? Failed(impl, ESTALE) : 0;
+  if (out->served == nullptr) return CountFailure(impl, ESTALE);
+  out->node = out->served->snapshot->NodeAt(ref.node);
+  return out->node == nullptr ? CountFailure(impl, ESTALE) : 0;
 }
 
-fuse_ino_t InoOf(const Target& t, const Node& n) {
-  return MakeIno(t.live->generation, t.snapshot().IndexOf(n));
+fuse_ino_t InoOf(const ServedNode& t, const Node& n) {
+  return MakeIno(t.served->generation, t.snapshot().IndexOf(n));
 }
 
 void FillAttr(const Impl& impl, const Snapshot& s, const Node& n, fuse_ino_t ino, struct stat* st) {
@@ -197,10 +197,10 @@ void FillAttr(const Impl& impl, const Snapshot& s, const Node& n, fuse_ino_t ino
   st->st_ctim.tv_sec = mtime;
 }
 
-fuse_entry_param EntryFor(const Impl& impl, const Target& t, const Node& n) {
+fuse_entry_param EntryFor(const Impl& impl, const ServedNode& t, const Node& n) {
   fuse_entry_param e{};
   e.ino = InoOf(t, n);
-  e.generation = t.live->generation;
+  e.generation = t.served->generation;
   e.attr_timeout = impl.options.attr_timeout;
   e.entry_timeout = impl.options.entry_timeout;
   FillAttr(impl, t.snapshot(), n, e.ino, &e.attr);
@@ -210,31 +210,31 @@ fuse_entry_param EntryFor(const Impl& impl, const Target& t, const Node& n) {
 // Every entry reply except the root's adds one kernel reference to the node's
 // snapshot. Counted before replying (a forget may race the reply) and taken
 // back when the reply did not reach the kernel.
-void ReplyEntry(fuse_req_t req, const Impl& impl, const Target& t, const Node& n) {
+void ReplyEntry(fuse_req_t req, const Impl& impl, const ServedNode& t, const Node& n) {
   const fuse_entry_param e = EntryFor(impl, t, n);
   const bool counted = e.ino != kRootIno;
-  if (counted) t.live->lookups.fetch_add(1);
-  if (fuse_reply_entry(req, &e) != 0 && counted) t.live->lookups.fetch_sub(1);
+  if (counted) t.served->lookups.fetch_add(1);
+  if (fuse_reply_entry(req, &e) != 0 && counted) t.served->lookups.fetch_sub(1);
 }
 
 // Drops the last reference to a replaced snapshot outside the lock (freeing
 // 100k nodes takes a while and must not stall other requests), then gives the
 // freed heap back to the system: without that glibc keeps a daemon that
 // reloaded a big package at its high-water mark for good.
-void ReleaseSnapshot(std::shared_ptr<Live> live) {
-  const bool last = live.use_count() == 1;  // else a request in flight frees it
-  live.reset();
+void ReleaseSnapshot(std::shared_ptr<ServedSnapshot> served) {
+  const bool last = served.use_count() == 1;  // else a request in flight frees it
+  served.reset();
   if (last) malloc_trim(0);
 }
 
 void DoForget(Impl& impl, fuse_ino_t ino, uint64_t nlookup) {
   const InodeRef ref = SplitIno(ino);
   if (ref.generation == 0) return;  // the root is never forgotten; junk is ignored
-  std::shared_ptr<Live> released;
+  std::shared_ptr<ServedSnapshot> released;
   {
     std::lock_guard<std::mutex> lock(impl.mu);
-    for (auto it = impl.live.begin(); it != impl.live.end(); ++it) {
-      Live& l = **it;
+    for (auto it = impl.served.begin(); it != impl.served.end(); ++it) {
+      ServedSnapshot& l = **it;
       if (l.generation != ref.generation) continue;
       uint64_t before = l.lookups.load();
       uint64_t after;
@@ -243,7 +243,7 @@ void DoForget(Impl& impl, fuse_ino_t ino, uint64_t nlookup) {
       } while (!l.lookups.compare_exchange_weak(before, after));
       if (after == 0 && *it != impl.current) {
         released = std::move(*it);
-        impl.live.erase(it);
+        impl.served.erase(it);
       }
       break;
     }
@@ -284,12 +284,12 @@ void Init(void* userdata, fuse_conn_info* conn) noexcept {
 void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
   Impl& impl = ImplOf(req);
   impl.lookups.fetch_add(1, std::memory_order_relaxed);
-  Target t;
-  if (int err = Resolve(impl, parent, &t)) return (void)fuse_reply_err(req, err);
+  ServedNode t;
+  if (int err = FindServedNode(impl, parent, &t)) return (void)fuse_reply_err(req, err);
   if (!t.node->is_dir()) return (void)fuse_reply_err(req, ENOTDIR);
   const Snapshot& s = t.snapshot();
   if (auto r = s.Expand(*t.node); !r) {
-    return (void)fuse_reply_err(req, Failed(impl, EIO, [&] { return r.error().message(); }));
+    return (void)fuse_reply_err(req, CountFailure(impl, EIO, [&] { return r.error().message(); }));
   }
   const std::string_view key(name);
   const Node* n;
@@ -307,7 +307,7 @@ void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
     fuse_reply_entry(req, &e);
     return;
   }
-  if (n->parent == t.snapshot().IndexOf(*t.node) && n != t.node) t.live->SetEntered(n->parent);
+  if (n->parent == t.snapshot().IndexOf(*t.node) && n != t.node) t.served->SetEntered(n->parent);
   ReplyEntry(req, impl, t, *n);
 }
 
@@ -324,8 +324,8 @@ void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) noexce
 
 void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* /*fi*/) noexcept {
   Impl& impl = ImplOf(req);
-  Target t;
-  if (int err = Resolve(impl, ino, &t)) return (void)fuse_reply_err(req, err);
+  ServedNode t;
+  if (int err = FindServedNode(impl, ino, &t)) return (void)fuse_reply_err(req, err);
   struct stat st;
   FillAttr(impl, t.snapshot(), *t.node, ino, &st);
   fuse_reply_attr(req, &st, impl.options.attr_timeout);
@@ -333,8 +333,8 @@ void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* /*fi*/) noexcept {
 
 void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
   Impl& impl = ImplOf(req);
-  Target t;
-  if (int err = Resolve(impl, ino, &t)) return (void)fuse_reply_err(req, err);
+  ServedNode t;
+  if (int err = FindServedNode(impl, ino, &t)) return (void)fuse_reply_err(req, err);
   if (t.node->is_dir()) return (void)fuse_reply_err(req, EISDIR);
   if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
     return (void)fuse_reply_err(req, EROFS);
@@ -361,7 +361,7 @@ bool WorthSplicing(size_t n) {
   return n >= 2 * kPage;
 }
 
-std::string ChangedUnderTheMount(const Target& t, const FileExtent& x) {
+std::string ChangedUnderTheMount(const ServedNode& t, const FileExtent& x) {
   return "'" + t.snapshot().PathOf(*t.node) + "': " + x.source->name() +
          " changed under the mount; its files fail until a reload";
 }
@@ -388,13 +388,13 @@ void PrefetchAhead(int fd, const FileExtent& x, uint64_t pos, size_t n) {
 // A small file read from its start: its directory's other small files are
 // likely next (a tar, a cat of a tree, an import of a package), so they go to
 // the kernel's page cache now, once per directory (fuse/small_file_pusher.h).
-void OfferSiblings(Impl& impl, const Target& t, const FileExtent& x, uint64_t pos) {
+void OfferSiblings(Impl& impl, const ServedNode& t, const FileExtent& x, uint64_t pos) {
   if (impl.pusher == nullptr || pos != 0 || x.size > SmallFilePusher::kMaxFileBytes) return;
   const Snapshot& s = t.snapshot();
   const uint32_t dir = s.IndexOf(s.ParentOf(*t.node));
-  if (!t.live->ClaimPush(dir)) return;
+  if (!t.served->ClaimPush(dir)) return;
   try {
-    impl.pusher->Offer({t.live->snapshot, t.live->generation, dir, s.IndexOf(*t.node)});
+    impl.pusher->Offer({t.served->snapshot, t.served->generation, dir, s.IndexOf(*t.node)});
   } catch (const std::bad_alloc&) {
     // A push is an optimisation: without it the files are READ as usual.
   }
@@ -402,8 +402,8 @@ void OfferSiblings(Impl& impl, const Target& t, const FileExtent& x, uint64_t po
 
 void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* /*fi*/) noexcept {
   Impl& impl = ImplOf(req);
-  Target t;
-  if (int err = Resolve(impl, ino, &t)) return (void)fuse_reply_err(req, err);
+  ServedNode t;
+  if (int err = FindServedNode(impl, ino, &t)) return (void)fuse_reply_err(req, err);
   if (!t.node->is_file()) return (void)fuse_reply_err(req, EISDIR);
   if (off < 0) return (void)fuse_reply_err(req, EINVAL);
   const FileExtent x = t.snapshot().Extent(*t.node);
@@ -424,8 +424,8 @@ void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
     // after the fact; docs/filesystem.md gives the remaining window.
     if (x.guard != nullptr) {
       if (int err = x.guard->Check()) {
-        return (void)fuse_reply_err(req,
-                                    Failed(impl, err, [&] { return ChangedUnderTheMount(t, x); }));
+        return (void)fuse_reply_err(
+            req, CountFailure(impl, err, [&] { return ChangedUnderTheMount(t, x); }));
       }
     }
     fuse_bufvec buf = FUSE_BUFVEC_INIT(n);
@@ -441,13 +441,13 @@ void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
   try {
     if (tls_scratch.size() < n) tls_scratch.resize(n);
   } catch (const std::bad_alloc&) {
-    return (void)fuse_reply_err(req, Failed(impl, ENOMEM, [&] {
+    return (void)fuse_reply_err(req, CountFailure(impl, ENOMEM, [&] {
                                   return "a read buffer of " + std::to_string(n) + " bytes";
                                 }));
   }
   auto view = x.source->Read(x.offset + pos, n, tls_scratch.data());
   if (!view || view->size() != n) {
-    return (void)fuse_reply_err(req, Failed(impl, EIO, [&] {
+    return (void)fuse_reply_err(req, CountFailure(impl, EIO, [&] {
                                   return "'" + t.snapshot().PathOf(*t.node) + "': reading " +
                                          std::to_string(n) + " bytes at offset " +
                                          std::to_string(pos) + ": " +
@@ -457,8 +457,8 @@ void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
   // Checked after the copy: a write that began before it changed the stamp.
   if (x.guard != nullptr) {
     if (int err = x.guard->Check()) {
-      return (void)fuse_reply_err(req,
-                                  Failed(impl, err, [&] { return ChangedUnderTheMount(t, x); }));
+      return (void)fuse_reply_err(
+          req, CountFailure(impl, err, [&] { return ChangedUnderTheMount(t, x); }));
     }
   }
   CountRead(impl, n);
@@ -472,8 +472,8 @@ void Release(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* /*fi*/) noexcep
 
 void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
   Impl& impl = ImplOf(req);
-  Target t;
-  if (int err = Resolve(impl, ino, &t)) return (void)fuse_reply_err(req, err);
+  ServedNode t;
+  if (int err = FindServedNode(impl, ino, &t)) return (void)fuse_reply_err(req, err);
   if (!t.node->is_dir()) return (void)fuse_reply_err(req, ENOTDIR);
   if (impl.no_opendir) return (void)fuse_reply_err(req, ENOSYS);
   // Both flags, or the kernel drops the cached listing on the next opendir.
@@ -488,8 +488,8 @@ thread_local std::vector<char> tls_dirbuf;
 // child i. The offset stored with each entry is the next one's, so a
 // directory handle needs no state. Returns the number of bytes used and the
 // lookup references the entries carry (readdirplus).
-size_t FillDir(fuse_req_t req, const Impl& impl, const Target& t, char* buf, size_t size, off_t off,
-               bool plus, uint64_t* references) {
+size_t FillDir(fuse_req_t req, const Impl& impl, const ServedNode& t, char* buf, size_t size,
+               off_t off, bool plus, uint64_t* references) {
   const Snapshot& s = t.snapshot();
   const Node& dir = *t.node;
   std::span<const Node> children = s.Children(dir);
@@ -531,17 +531,17 @@ size_t FillDir(fuse_req_t req, const Impl& impl, const Target& t, char* buf, siz
 // (resolution, the buffer) happens before FillDir.
 void ReadDirCommon(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus) noexcept {
   Impl& impl = ImplOf(req);
-  Target t;
-  if (int err = Resolve(impl, ino, &t)) return (void)fuse_reply_err(req, err);
+  ServedNode t;
+  if (int err = FindServedNode(impl, ino, &t)) return (void)fuse_reply_err(req, err);
   if (!t.node->is_dir()) return (void)fuse_reply_err(req, ENOTDIR);
   if (off < 0) return (void)fuse_reply_err(req, EINVAL);
   if (auto r = t.snapshot().Expand(*t.node); !r) {
-    return (void)fuse_reply_err(req, Failed(impl, EIO, [&] { return r.error().message(); }));
+    return (void)fuse_reply_err(req, CountFailure(impl, EIO, [&] { return r.error().message(); }));
   }
   try {
     if (tls_dirbuf.size() < size) tls_dirbuf.resize(size);
   } catch (const std::bad_alloc&) {
-    return (void)fuse_reply_err(req, Failed(impl, ENOMEM, [&] {
+    return (void)fuse_reply_err(req, CountFailure(impl, ENOMEM, [&] {
                                   return "a directory listing buffer of " + std::to_string(size) +
                                          " bytes";
                                 }));
@@ -549,11 +549,11 @@ void ReadDirCommon(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool 
   uint64_t references = 0;
   const size_t used = FillDir(req, impl, t, tls_dirbuf.data(), size, off, plus, &references);
   if (references != 0) {
-    t.live->lookups.fetch_add(references);
-    t.live->SetEntered(t.snapshot().IndexOf(*t.node));
+    t.served->lookups.fetch_add(references);
+    t.served->SetEntered(t.snapshot().IndexOf(*t.node));
   }
   if (fuse_reply_buf(req, tls_dirbuf.data(), used) != 0 && references != 0) {
-    t.live->lookups.fetch_sub(references);
+    t.served->lookups.fetch_sub(references);
   }
 }
 
@@ -584,15 +584,15 @@ void StatFs(fuse_req_t req, fuse_ino_t /*ino*/) noexcept {
 
 void Access(fuse_req_t req, fuse_ino_t ino, int mask) noexcept {
   Impl& impl = ImplOf(req);
-  Target t;
-  if (int err = Resolve(impl, ino, &t)) return (void)fuse_reply_err(req, err);
+  ServedNode t;
+  if (int err = FindServedNode(impl, ino, &t)) return (void)fuse_reply_err(req, err);
   if (mask & W_OK) return (void)fuse_reply_err(req, EROFS);
   if ((mask & X_OK) && t.node->is_file()) return (void)fuse_reply_err(req, EACCES);
   fuse_reply_err(req, 0);
 }
 
 // The value of one of our extended attributes; false when the node has none.
-bool XattrValue(const Target& t, std::string_view name, std::string* value) {
+bool XattrValue(const ServedNode& t, std::string_view name, std::string* value) {
   const Snapshot& s = t.snapshot();
   if (name == kXattrPackage) {
     const resolver::ResolvedPackage* p = s.PackageOf(*t.node);
@@ -627,22 +627,23 @@ void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) noe
   Impl& impl = ImplOf(req);
   // ENOSYS makes the kernel stop asking for the life of the mount.
   if (!impl.options.xattr) return (void)fuse_reply_err(req, ENOSYS);
-  Target t;
-  if (int err = Resolve(impl, ino, &t)) return (void)fuse_reply_err(req, err);
+  ServedNode t;
+  if (int err = FindServedNode(impl, ino, &t)) return (void)fuse_reply_err(req, err);
   try {
     std::string value;
     if (!XattrValue(t, name, &value)) return (void)fuse_reply_err(req, ENODATA);
     ReplyXattr(req, value, size);
   } catch (const std::bad_alloc&) {
-    fuse_reply_err(req, Failed(impl, ENOMEM, [] { return std::string("extended attributes"); }));
+    fuse_reply_err(req,
+                   CountFailure(impl, ENOMEM, [] { return std::string("extended attributes"); }));
   }
 }
 
 void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept {
   Impl& impl = ImplOf(req);
   if (!impl.options.xattr) return (void)fuse_reply_err(req, ENOSYS);
-  Target t;
-  if (int err = Resolve(impl, ino, &t)) return (void)fuse_reply_err(req, err);
+  ServedNode t;
+  if (int err = FindServedNode(impl, ino, &t)) return (void)fuse_reply_err(req, err);
   try {
     std::string list;
     std::string value;
@@ -653,7 +654,8 @@ void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept {
     }
     ReplyXattr(req, list, size);
   } catch (const std::bad_alloc&) {
-    fuse_reply_err(req, Failed(impl, ENOMEM, [] { return std::string("extended attributes"); }));
+    fuse_reply_err(req,
+                   CountFailure(impl, ENOMEM, [] { return std::string("extended attributes"); }));
   }
 }
 
@@ -825,28 +827,28 @@ void Server::Unmount() {
 }
 
 uint32_t Server::SwapSnapshot(std::shared_ptr<const Snapshot> next) {
-  auto live = std::make_shared<Live>(std::move(next));
+  auto served = std::make_shared<ServedSnapshot>(std::move(next));
   std::shared_ptr<const Snapshot> previous;
-  std::vector<std::shared_ptr<Live>> replaced;
+  std::vector<std::shared_ptr<ServedSnapshot>> replaced;
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
-    live->generation = impl_->next_generation++;
+    served->generation = impl_->next_generation++;
     if (impl_->current != nullptr) {
       previous = impl_->current->snapshot;
       // Nothing references the old snapshot any more: drop it now.
       if (impl_->current->lookups.load() == 0) {
-        std::erase(impl_->live, impl_->current);
+        std::erase(impl_->served, impl_->current);
       }
     }
-    replaced = impl_->live;  // every snapshot the kernel may still hold entries of
-    impl_->live.push_back(live);
-    impl_->current = live;
+    replaced = impl_->served;  // every snapshot the kernel may still hold entries of
+    impl_->served.push_back(served);
+    impl_->current = served;
   }
   if (mounted_ && previous != nullptr) {
     // The kernel caches the root's entries "forever"; make it look again.
     // Names of both listings: vanished entries and new ones (whose negative
     // entries may be cached).
-    for (const auto* s : {previous.get(), live->snapshot.get()}) {
+    for (const auto* s : {previous.get(), served->snapshot.get()}) {
       for (const Node& n : s->Children(s->root())) {
         const std::string_view name = s->NameOf(n);
         fuse_lowlevel_notify_inval_entry(session_, kRootIno, name.data(), name.size());
@@ -871,7 +873,7 @@ uint32_t Server::SwapSnapshot(std::shared_ptr<const Snapshot> next) {
       }
     }
   }
-  const uint32_t generation = live->generation;
+  const uint32_t generation = served->generation;
   // A snapshot nobody referenced is freed here; hand that memory back too.
   previous.reset();
   replaced.clear();
@@ -891,7 +893,7 @@ uint32_t Server::generation() const {
 
 size_t Server::live_snapshots() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  return impl_->live.size();
+  return impl_->served.size();
 }
 
 Server::Counters Server::counters() const {

@@ -86,7 +86,7 @@ class Server {
   const std::string& mountpoint() const { return mountpoint_; }
 
   // Internal to fuse/ (used by the operation table in server.cc).
-  struct Live;
+  struct ServedSnapshot;
   struct Impl;
 
  private:
