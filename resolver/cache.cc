@@ -24,8 +24,8 @@
 #include <vector>
 
 #include "resolver/specifier.h"
-#include "webc/byte_copies.h"
 #include "webc/byte_source.h"
+#include "webc/recorded_reads.h"
 #include "webc/sha256.h"
 #include "webc/unique_fd.h"
 
@@ -251,10 +251,10 @@ constexpr RecordKind kVerifiedRecord{"verified", "webcfs-verified"};
 // `accepted/<hex>`: an eager webc::Container::Open accepted the entry. The tag
 // names the reader's rules: a webcfs whose reader refuses more must use a new
 // one, so that it checks every entry again once. After the line come the
-// start-up reads' copies (webc::ByteCopies::Encode; r2).
+// start-up reads' copies (webc::RecordedReads::Encode; r2).
 constexpr RecordKind kAcceptedRecord{"accepted", "webcfs-accepted-r2"};
-// Room for the stamp line and the most bytes a ByteCopies encodes.
-constexpr size_t kMaxRecordSize = 256 + 2 * webc::ByteCopies::kMaxBytes;
+// Room for the stamp line and the most bytes a RecordedReads encodes.
+constexpr size_t kMaxRecordSize = 256 + 2 * webc::RecordedReads::kMaxBytes;
 
 std::string RecordPath(const std::string& dir, const RecordKind& kind, const std::string& name) {
   return dir + "/" + kind.subdir + "/" + name;
@@ -407,13 +407,13 @@ CachedFile ContentCache::Entry(std::string hex, std::string path, const FileStam
     return entry;
   }
   // Copies that do not decode make the record worthless: open eagerly, record anew.
-  auto copies = webc::ByteCopies::Decode(std::move(payload.bytes), payload.from);
+  auto copies = webc::RecordedReads::Decode(std::move(payload.bytes), payload.from);
   if (copies) entry.accepted = std::move(*copies);
   return entry;
 }
 
 void ContentCache::RecordAccepted(const CachedFile& entry,
-                                  const webc::ByteCopies& startup_reads) const {
+                                  const webc::RecordedReads& startup_reads) const {
   WriteStampRecord(dir_, kAcceptedRecord, entry.sha256_hex, entry.stamp, entry.sha256_hex,
                    startup_reads.Encode());
 }

@@ -28,9 +28,9 @@
 #include <string>
 #include <string_view>
 
-#include "webc/byte_copies.h"
 #include "webc/byte_source.h"
 #include "webc/container.h"
+#include "webc/recorded_reads.h"
 #include "webc/result.h"
 
 namespace webcfs::resolver {
@@ -58,7 +58,7 @@ struct CachedFile {
   // it, maybe none. A later process can open the entry with
   // OpenOptions::lazy_directories, since the whole tree was checked once.
   // nullopt when not accepted as it is now, and always with `rehash`.
-  std::optional<webc::ByteCopies> accepted;
+  std::optional<webc::RecordedReads> accepted;
 };
 
 // Bytes on their way into a new cache entry (ContentCache::Store): written to
@@ -111,9 +111,9 @@ class ContentCache {
 
   // Records, in `accepted/<hex>` and keyed to `entry.stamp` like `verified/`,
   // that an eager open accepted the entry, with `startup_reads`: what a lazy
-  // open of it reads first (webc/byte_copies.h), for the next open to read
+  // open of it reads first (webc/recorded_reads.h), for the next open to read
   // from the record. Best effort: without it the next open is eager again.
-  void RecordAccepted(const CachedFile& entry, const webc::ByteCopies& startup_reads) const;
+  void RecordAccepted(const CachedFile& entry, const webc::RecordedReads& startup_reads) const;
 
  private:
   ContentCache(std::string dir, bool rehash) : dir_(std::move(dir)), rehash_(rehash) {}

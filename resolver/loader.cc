@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "resolver/http.h"
-#include "webc/byte_copies.h"
+#include "webc/recorded_reads.h"
 
 namespace webcfs::resolver {
 namespace {
@@ -23,13 +23,13 @@ std::string Absolute(const std::string& path) {
 // listing of each volume's root (every mount lists its root before it answers).
 // Recorded from a second, lazy open; empty if that fails, which only costs the
 // next mount its speed-up.
-webc::ByteCopies CopyStartupReads(const std::string& path, webc::OpenOptions options) {
-  webc::ByteCopies copies;
+webc::RecordedReads CopyStartupReads(const std::string& path, webc::OpenOptions options) {
+  webc::RecordedReads copies;
   auto source = webc::OpenContainerSource(path, options.max_decompressed_size);
   if (!source) return copies;
   options.lazy_directories = true;
   options.verify = false;  // the eager open just did what was asked
-  auto lazy = webc::Container::Open(webc::CopyingSource(std::move(*source), &copies), options);
+  auto lazy = webc::Container::Open(webc::RecordingSource(std::move(*source), &copies), options);
   if (!lazy) return {};
   for (const webc::Volume& volume : (*lazy)->volumes()) (void)volume.ListChildren(volume.root());
   return copies;
@@ -49,7 +49,7 @@ Result<std::shared_ptr<const webc::Container>> OpenContainer(const std::string& 
     auto source = webc::OpenContainerSource(path, options.max_decompressed_size);
     if (!source) return std::move(source).error();
     auto c = webc::Container::Open(
-        webc::CopyServingSource(std::move(*source), std::move(*entry->accepted)), options);
+        webc::ReplayingSource(std::move(*source), std::move(*entry->accepted)), options);
     if (!c) return std::move(c).error();
     return std::shared_ptr<const webc::Container>(std::move(*c));
   }

@@ -1,4 +1,4 @@
-// libFuzzer target: webc::ByteCopies::Decode (webc/byte_copies.h) on raw
+// libFuzzer target: webc::RecordedReads::Decode (webc/recorded_reads.h) on raw
 // bytes, the payload of the resolver's accepted records. Besides not
 // crashing, what decodes must encode back to the same bytes, and every copy
 // must be found where the encoding put it.
@@ -6,9 +6,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "webc/byte_copies.h"
+#include "webc/recorded_reads.h"
 
-using webcfs::webc::ByteCopies;
+using webcfs::webc::RecordedReads;
 
 namespace {
 
@@ -23,7 +23,7 @@ uint64_t LoadLe(const std::byte* p, int width) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto* bytes = reinterpret_cast<const std::byte*>(data);
   std::vector<std::byte> input(bytes, bytes + size);
-  auto copies = ByteCopies::Decode(input);
+  auto copies = RecordedReads::Decode(input);
   if (!copies) return 0;
   if (copies->Encode() != input) __builtin_trap();
   for (size_t at = 0; at < size;) {

@@ -1,9 +1,9 @@
-// ByteCopies and the sources that record and serve them: a read is served
+// RecordedReads and the sources that record and serve them: a read is served
 // from a copy only when one copy covers it entirely; the encoding round-trips
 // and refuses malformed input; a lazy open served from the copies of an
 // earlier open's start-up reads lists its roots without reading the file, and
 // shows the tree an eager open shows.
-#include "webc/byte_copies.h"
+#include "webc/recorded_reads.h"
 
 #include <atomic>
 #include <random>
@@ -25,8 +25,8 @@ std::string AsString(ByteView v) {
 
 ByteView Bytes(const std::string& s) { return std::as_bytes(std::span(s)); }
 
-TEST(ByteCopiesTest, ServesOnlyReadsOneCopyCoversEntirely) {
-  ByteCopies copies;
+TEST(RecordedReadsTest, ServesOnlyReadsOneCopyCoversEntirely) {
+  RecordedReads copies;
   ASSERT_TRUE(copies.Add(100, Bytes("abcdefgh")));
   ASSERT_TRUE(copies.Add(200, Bytes("xyz")));
   EXPECT_EQ(AsString(*copies.Find(100, 8)), "abcdefgh");
@@ -41,20 +41,20 @@ TEST(ByteCopiesTest, ServesOnlyReadsOneCopyCoversEntirely) {
   EXPECT_EQ(AsString(*copies.Find(200, 4)), "xyzw");
 }
 
-TEST(ByteCopiesTest, RefusesCopiesPastItsLimits) {
-  ByteCopies copies;
-  const std::string big(ByteCopies::kMaxCopiedRead + 1, 'b');
+TEST(RecordedReadsTest, RefusesCopiesPastItsLimits) {
+  RecordedReads copies;
+  const std::string big(RecordedReads::kMaxCopiedRead + 1, 'b');
   EXPECT_FALSE(copies.Add(0, Bytes(big)));
   EXPECT_TRUE(copies.empty());
-  const std::string most(ByteCopies::kMaxCopiedRead, 'm');
+  const std::string most(RecordedReads::kMaxCopiedRead, 'm');
   size_t added = 0;
   for (uint64_t at = 0; copies.Add(at, Bytes(most)); at += most.size()) ++added;
-  EXPECT_EQ(added, ByteCopies::kMaxBytes / ByteCopies::kMaxCopiedRead);
-  EXPECT_LE(copies.byte_count(), ByteCopies::kMaxBytes);
+  EXPECT_EQ(added, RecordedReads::kMaxBytes / RecordedReads::kMaxCopiedRead);
+  EXPECT_LE(copies.byte_count(), RecordedReads::kMaxBytes);
 }
 
-TEST(ByteCopiesTest, EncodingRoundTripsAndRefusesDamage) {
-  ByteCopies copies;
+TEST(RecordedReadsTest, EncodingRoundTripsAndRefusesDamage) {
+  RecordedReads copies;
   ASSERT_TRUE(copies.Add(7, Bytes("seven")));
   ASSERT_TRUE(copies.Add(3, Bytes("three")));
   ASSERT_TRUE(copies.Add(1 << 20, Bytes("far")));
@@ -62,24 +62,24 @@ TEST(ByteCopiesTest, EncodingRoundTripsAndRefusesDamage) {
 
   std::vector<std::byte> with_prefix = ToBytes("stamp line\n");
   with_prefix.insert(with_prefix.end(), encoded.begin(), encoded.end());
-  auto decoded = ByteCopies::Decode(with_prefix, 11);
+  auto decoded = RecordedReads::Decode(with_prefix, 11);
   ASSERT_OK(decoded);
   EXPECT_EQ(AsString(*decoded->Find(3, 5)), "three");
   EXPECT_EQ(AsString(*decoded->Find(7, 5)), "seven");
   EXPECT_EQ(AsString(*decoded->Find(1 << 20, 3)), "far");
   EXPECT_EQ(decoded->Encode(), encoded);
-  ASSERT_OK(ByteCopies::Decode({}));  // no copies at all
+  ASSERT_OK(RecordedReads::Decode({}));  // no copies at all
 
   std::vector<std::byte> truncated(encoded.begin(), encoded.end() - 1);
-  ASSERT_ERROR(ByteCopies::Decode(truncated), kCorrupt);
+  ASSERT_ERROR(RecordedReads::Decode(truncated), kCorrupt);
   // The second span (offset 7) moved before the first (offset 3).
   std::vector<std::byte> unordered = encoded;
   unordered[12 + 5] = std::byte{1};
-  ASSERT_ERROR(ByteCopies::Decode(unordered), kCorrupt);
+  ASSERT_ERROR(RecordedReads::Decode(unordered), kCorrupt);
   std::vector<std::byte> huge = encoded;
   huge[8 + 3] = std::byte{0x7f};  // the first span's length, high byte
-  ASSERT_FALSE(ByteCopies::Decode(huge).ok());
-  ASSERT_ERROR(ByteCopies::Decode(encoded, encoded.size() + 1), kInvalidArgument);
+  ASSERT_FALSE(RecordedReads::Decode(huge).ok());
+  ASSERT_ERROR(RecordedReads::Decode(encoded, encoded.size() + 1), kInvalidArgument);
 }
 
 // Counts the reads that reach it.
@@ -106,9 +106,9 @@ OpenOptions Lazy() {
 
 // What the resolver records when it accepts a container: the reads of a lazy
 // open and of its volumes' root listings.
-ByteCopies StartupReads(std::shared_ptr<const ByteSource> file) {
-  ByteCopies copies;
-  auto c = Container::Open(CopyingSource(std::move(file), &copies), Lazy());
+RecordedReads StartupReads(std::shared_ptr<const ByteSource> file) {
+  RecordedReads copies;
+  auto c = Container::Open(RecordingSource(std::move(file), &copies), Lazy());
   EXPECT_OK(c);
   if (c) {
     for (const Volume& v : (*c)->volumes()) EXPECT_OK(v.ListChildren(v.root()));
@@ -116,19 +116,19 @@ ByteCopies StartupReads(std::shared_ptr<const ByteSource> file) {
   return copies;
 }
 
-TEST(ByteCopiesTest, ALazyOpenServedFromCopiesListsItsRootWithoutReadingTheFile) {
+TEST(RecordedReadsTest, ALazyOpenServedFromCopiesListsItsRootWithoutReadingTheFile) {
   webcfs::testing::TempDir dir("webcfs-copies");
   const std::string path = dir / "p.webc";
   ASSERT_OK(WriteOneVolume(path, WideScatteredTree()));
   auto file = OpenFileSource(path);
   ASSERT_OK(file);
   std::shared_ptr<const ByteSource> shared = std::move(*file);
-  ByteCopies copies = StartupReads(shared);
+  RecordedReads copies = StartupReads(shared);
   EXPECT_FALSE(copies.empty());
   EXPECT_LT(copies.byte_count(), ReadHostFile(path).size() / 10);  // records, not the header
 
   auto counting = std::make_shared<CountingSource>(shared);
-  auto served = Container::Open(CopyServingSource(counting, std::move(copies)), Lazy());
+  auto served = Container::Open(ReplayingSource(counting, std::move(copies)), Lazy());
   ASSERT_OK(served);
   const Volume& v = *(*served)->FindVolume("/v");
   auto root = v.ListChildren(v.root());
@@ -167,7 +167,7 @@ TEST(ByteCopiesTest, ALazyOpenServedFromCopiesListsItsRootWithoutReadingTheFile)
 // Copies come from a cache record: damaged ones are decoded with the same
 // checks as file bytes, so they give errors or a tree, never a crash (the
 // ASan and UBSan builds run this too).
-TEST(ByteCopiesTest, DamagedCopiesGiveErrorsNotCrashes) {
+TEST(RecordedReadsTest, DamagedCopiesGiveErrorsNotCrashes) {
   int failures = 0;
   for (const std::string& name : FixtureNames()) {
     const std::string bytes = ReadHostFile(FixturePath(name));
@@ -179,9 +179,9 @@ TEST(ByteCopiesTest, DamagedCopiesGiveErrorsNotCrashes) {
       std::vector<std::byte> damaged = encoded;
       const size_t at = rng() % damaged.size();
       damaged[at] ^= static_cast<std::byte>(1 + rng() % 255);
-      auto copies = ByteCopies::Decode(std::move(damaged));
+      auto copies = RecordedReads::Decode(std::move(damaged));
       if (!copies) continue;  // the framing itself was hit
-      auto c = Container::Open(CopyServingSource(file, std::move(*copies)), Lazy());
+      auto c = Container::Open(ReplayingSource(file, std::move(*copies)), Lazy());
       if (!c) {
         ++failures;
         continue;

@@ -1,4 +1,4 @@
-#include "webc/byte_copies.h"
+#include "webc/recorded_reads.h"
 
 #include <algorithm>
 #include <mutex>
@@ -8,7 +8,7 @@
 
 namespace webcfs::webc {
 
-bool ByteCopies::Add(uint64_t offset, ByteView bytes) {
+bool RecordedReads::Add(uint64_t offset, ByteView bytes) {
   if (bytes.size() > kMaxCopiedRead || bytes_.size() + bytes.size() > kMaxBytes) return false;
   auto at = std::lower_bound(spans_.begin(), spans_.end(), offset,
                              [](const Span& s, uint64_t o) { return s.offset < o; });
@@ -23,7 +23,7 @@ bool ByteCopies::Add(uint64_t offset, ByteView bytes) {
   return true;
 }
 
-std::optional<ByteView> ByteCopies::Find(uint64_t offset, size_t n) const {
+std::optional<ByteView> RecordedReads::Find(uint64_t offset, size_t n) const {
   // The last span starting at or before `offset`; reads are usually repeated
   // exactly, so that is the one that covers them.
   auto after = std::upper_bound(spans_.begin(), spans_.end(), offset,
@@ -35,7 +35,7 @@ std::optional<ByteView> ByteCopies::Find(uint64_t offset, size_t n) const {
   return ByteView(bytes_.data() + s.at + skip, n);
 }
 
-std::vector<std::byte> ByteCopies::Encode() const {
+std::vector<std::byte> RecordedReads::Encode() const {
   std::vector<std::byte> out;
   out.reserve(spans_.size() * 12 + bytes_.size());
   auto put = [&out](uint64_t v, int width) {
@@ -54,7 +54,7 @@ namespace {
 
 // Reads one encoded span's header and skips its bytes; `at` is where the
 // bytes start in `in`. False when the span runs past the end.
-bool NextSpan(ByteCursor& in, ByteCopies::Span* span) {
+bool NextSpan(ByteCursor& in, RecordedReads::Span* span) {
   ByteView bytes;
   if (!in.ReadU64Le(&span->offset) || !in.ReadU32Le(&span->length)) return false;
   span->at = in.position();
@@ -63,7 +63,7 @@ bool NextSpan(ByteCursor& in, ByteCopies::Span* span) {
 
 }  // namespace
 
-Result<ByteCopies> ByteCopies::Decode(std::vector<std::byte> buffer, size_t from) {
+Result<RecordedReads> RecordedReads::Decode(std::vector<std::byte> buffer, size_t from) {
   if (from > buffer.size()) return Error::InvalidArgument("byte copies: start past the buffer");
   // Checked in full before anything is kept, and counted so that spans_ is
   // allocated once; the second pass cannot fail.
@@ -88,7 +88,7 @@ Result<ByteCopies> ByteCopies::Decode(std::vector<std::byte> buffer, size_t from
     previous = span.offset;
     ++count;
   }
-  ByteCopies copies;
+  RecordedReads copies;
   copies.spans_.reserve(count);
   for (ByteCursor in(ByteView(buffer).subspan(from)); NextSpan(in, &span);) {
     span.at += from;
@@ -112,14 +112,14 @@ class WrappedSource : public ByteSource {
   std::shared_ptr<const ByteSource> inner_;
 };
 
-class Copying final : public WrappedSource {
+class Recording final : public WrappedSource {
  public:
-  Copying(std::shared_ptr<const ByteSource> inner, ByteCopies* copies)
+  Recording(std::shared_ptr<const ByteSource> inner, RecordedReads* copies)
       : WrappedSource(std::move(inner)), copies_(copies) {}
 
   Result<ByteView> Read(uint64_t offset, size_t n, std::byte* scratch) const override {
     auto view = inner_->Read(offset, n, scratch);
-    if (view && view->size() <= ByteCopies::kMaxCopiedRead) {
+    if (view && view->size() <= RecordedReads::kMaxCopiedRead) {
       std::lock_guard<std::mutex> lock(mu_);
       (void)copies_->Add(offset, *view);  // full: the rest is read from the file
     }
@@ -128,37 +128,37 @@ class Copying final : public WrappedSource {
 
  private:
   mutable std::mutex mu_;
-  ByteCopies* copies_;  // guarded by mu_
+  RecordedReads* copies_;  // guarded by mu_
 };
 
 // The copies never change after construction: reads search them without a
 // lock.
-class CopyServing final : public WrappedSource {
+class Replaying final : public WrappedSource {
  public:
-  CopyServing(std::shared_ptr<const ByteSource> inner, ByteCopies copies)
+  Replaying(std::shared_ptr<const ByteSource> inner, RecordedReads copies)
       : WrappedSource(std::move(inner)), copies_(std::move(copies)) {}
 
   Result<ByteView> Read(uint64_t offset, size_t n, std::byte* scratch) const override {
-    if (n <= ByteCopies::kMaxCopiedRead) {
+    if (n <= RecordedReads::kMaxCopiedRead) {
       if (auto copy = copies_.Find(offset, n)) return *copy;
     }
     return inner_->Read(offset, n, scratch);
   }
 
  private:
-  const ByteCopies copies_;
+  const RecordedReads copies_;
 };
 
 }  // namespace
 
-std::shared_ptr<const ByteSource> CopyingSource(std::shared_ptr<const ByteSource> inner,
-                                                ByteCopies* copies) {
-  return std::make_shared<Copying>(std::move(inner), copies);
+std::shared_ptr<const ByteSource> RecordingSource(std::shared_ptr<const ByteSource> inner,
+                                                  RecordedReads* copies) {
+  return std::make_shared<Recording>(std::move(inner), copies);
 }
 
-std::shared_ptr<const ByteSource> CopyServingSource(std::shared_ptr<const ByteSource> inner,
-                                                    ByteCopies copies) {
-  return std::make_shared<CopyServing>(std::move(inner), std::move(copies));
+std::shared_ptr<const ByteSource> ReplayingSource(std::shared_ptr<const ByteSource> inner,
+                                                  RecordedReads copies) {
+  return std::make_shared<Replaying>(std::move(inner), std::move(copies));
 }
 
 }  // namespace webcfs::webc

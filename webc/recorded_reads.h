@@ -1,4 +1,4 @@
-// ByteCopies: copies of byte ranges of a container, and the ByteSource
+// RecordedReads: copies of byte ranges a container open read, and the ByteSource
 // wrappers that record them and serve reads from them.
 //
 // Why: a lazily opened volume (OpenOptions::lazy_directories) reads one small
@@ -25,7 +25,7 @@
 
 namespace webcfs::webc {
 
-class ByteCopies {
+class RecordedReads {
  public:
   // Reads larger than this are not worth a copy: one system call reads them
   // either way.
@@ -56,7 +56,7 @@ class ByteCopies {
   // into fresh memory once, and fresh pages are what costs (docs/performance.md,
   // "Fresh memory and page faults"). It refuses anything malformed with an error that says what.
   std::vector<std::byte> Encode() const;
-  static Result<ByteCopies> Decode(std::vector<std::byte> buffer, size_t from = 0);
+  static Result<RecordedReads> Decode(std::vector<std::byte> buffer, size_t from = 0);
 
  private:
   std::vector<Span> spans_;       // sorted by offset, one per offset
@@ -64,13 +64,13 @@ class ByteCopies {
 };
 
 // Wraps `inner`, adding a copy of every read of at most
-// ByteCopies::kMaxCopiedRead bytes to `*copies` (which must outlive it).
-std::shared_ptr<const ByteSource> CopyingSource(std::shared_ptr<const ByteSource> inner,
-                                                ByteCopies* copies);
+// RecordedReads::kMaxCopiedRead bytes to `*copies` (which must outlive it).
+std::shared_ptr<const ByteSource> RecordingSource(std::shared_ptr<const ByteSource> inner,
+                                                  RecordedReads* copies);
 
 // Wraps `inner`, serving every read that one of `copies` covers from it.
 // Everything else, fd() included, is the inner source's.
-std::shared_ptr<const ByteSource> CopyServingSource(std::shared_ptr<const ByteSource> inner,
-                                                    ByteCopies copies);
+std::shared_ptr<const ByteSource> ReplayingSource(std::shared_ptr<const ByteSource> inner,
+                                                  RecordedReads copies);
 
 }  // namespace webcfs::webc
