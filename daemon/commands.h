@@ -1,4 +1,4 @@
-// Subcommands of the `webcfs` executable. Each Add*Command registers one
+// Subcommands of the `webcfs` executable. Each Add*Subcommand registers one
 // CLI11 subcommand and its callback; the callback sets `exit_code`.
 #pragma once
 
@@ -10,22 +10,22 @@
 namespace webcfs::daemon {
 
 // webcfs inspect FILE [--json] [--verify]
-void AddInspectCommand(CLI::App& app, int& exit_code);
+void AddInspectSubcommand(CLI::App& app, int& exit_code);
 // webcfs resolve SPEC|LOCKFILE [--registry DIR]... [--cache DIR] [--lock OUT.json]
-void AddResolveCommand(CLI::App& app, int& exit_code);
+void AddResolveSubcommand(CLI::App& app, int& exit_code);
 // webcfs mount SPEC|LOCKFILE MOUNTPOINT [--registry DIR]... [-o OPT,...] [--foreground] ...
-void AddMountCommand(CLI::App& app, int& exit_code);
+void AddMountSubcommand(CLI::App& app, int& exit_code);
 // webcfs unmount MOUNTPOINT [--lazy]
-void AddUnmountCommand(CLI::App& app, int& exit_code);
+void AddUnmountSubcommand(CLI::App& app, int& exit_code);
 // webcfs status MOUNTPOINT|--config FILE [--json]
-void AddStatusCommand(CLI::App& app, int& exit_code);
+void AddStatusSubcommand(CLI::App& app, int& exit_code);
 // webcfs reload MOUNTPOINT|--config FILE: SIGHUP the daemon, wait for the outcome
-void AddReloadCommand(CLI::App& app, int& exit_code);
+void AddReloadSubcommand(CLI::App& app, int& exit_code);
 
 // webcfs pack DIR -o OUT.webc (daemon/pack_command.cc)
-void AddPackCommand(CLI::App& app, int& exit_code);
+void AddPackSubcommand(CLI::App& app, int& exit_code);
 // webcfs index DIR: write DIR/index.json for serving DIR as a static mirror
-void AddIndexCommand(CLI::App& app, int& exit_code);
+void AddIndexSubcommand(CLI::App& app, int& exit_code);
 
 // Writes `text` to `path` atomically (temp file + rename, mode 0644): a
 // reader never sees half a file.

@@ -31,7 +31,7 @@ int Run(const std::string& dir) {
 
 }  // namespace
 
-void AddIndexCommand(CLI::App& app, int& exit_code) {
+void AddIndexSubcommand(CLI::App& app, int& exit_code) {
   auto dir = std::make_shared<std::string>();
   CLI::App* cmd = app.add_subcommand(
       "index", "Write DIR/index.json, the listing a static mirror of DIR is read from");

@@ -314,7 +314,7 @@ int RunInspect(const InspectArgs& args) {
 
 }  // namespace
 
-void AddInspectCommand(CLI::App& app, int& exit_code) {
+void AddInspectSubcommand(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<InspectArgs>();
   CLI::App* cmd =
       app.add_subcommand("inspect", "Show what a WEBC container (.webc, .webc.zst) holds");

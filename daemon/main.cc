@@ -10,14 +10,14 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   int exit_code = 0;
   // Each subcommand registers itself here (declared in daemon/commands.h).
-  webcfs::daemon::AddInspectCommand(app, exit_code);
-  webcfs::daemon::AddResolveCommand(app, exit_code);
-  webcfs::daemon::AddPackCommand(app, exit_code);
-  webcfs::daemon::AddIndexCommand(app, exit_code);
-  webcfs::daemon::AddMountCommand(app, exit_code);
-  webcfs::daemon::AddUnmountCommand(app, exit_code);
-  webcfs::daemon::AddStatusCommand(app, exit_code);
-  webcfs::daemon::AddReloadCommand(app, exit_code);
+  webcfs::daemon::AddInspectSubcommand(app, exit_code);
+  webcfs::daemon::AddResolveSubcommand(app, exit_code);
+  webcfs::daemon::AddPackSubcommand(app, exit_code);
+  webcfs::daemon::AddIndexSubcommand(app, exit_code);
+  webcfs::daemon::AddMountSubcommand(app, exit_code);
+  webcfs::daemon::AddUnmountSubcommand(app, exit_code);
+  webcfs::daemon::AddStatusSubcommand(app, exit_code);
+  webcfs::daemon::AddReloadSubcommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -331,7 +331,7 @@ Result<std::set<const MountSetting*>> GivenSettings(MountCli* cli) {
 
 }  // namespace
 
-void AddMountCommand(CLI::App& app, int& exit_code) {
+void AddMountSubcommand(CLI::App& app, int& exit_code) {
   auto cli = std::make_shared<MountCli>();
   CLI::App* cmd = app.add_subcommand(
       "mount", "Resolve a package (or load a lockfile) and mount it read-only at MOUNTPOINT");

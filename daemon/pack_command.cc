@@ -8,7 +8,7 @@
 
 namespace webcfs::daemon {
 
-void AddPackCommand(CLI::App& app, int& exit_code) {
+void AddPackSubcommand(CLI::App& app, int& exit_code) {
   struct Args {
     std::string dir;
     std::string out;

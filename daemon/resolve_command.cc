@@ -93,7 +93,7 @@ std::string RegistryToken(const std::string& given) {
   return env != nullptr ? std::string(env) : std::string();
 }
 
-void AddResolveCommand(CLI::App& app, int& exit_code) {
+void AddResolveSubcommand(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<ResolveArgs>();
   CLI::App* cmd = app.add_subcommand(
       "resolve", "Resolve a package and its dependencies; print the lockfile (JSON)");

@@ -182,7 +182,7 @@ void AddTargetOptions(CLI::App* cmd, TargetArgs& args) {
 
 }  // namespace
 
-void AddStatusCommand(CLI::App& app, int& exit_code) {
+void AddStatusSubcommand(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<TargetArgs>();
   CLI::App* cmd = app.add_subcommand(
       "status",
@@ -192,7 +192,7 @@ void AddStatusCommand(CLI::App& app, int& exit_code) {
   cmd->callback([args, &exit_code] { exit_code = RunStatus(*args); });
 }
 
-void AddReloadCommand(CLI::App& app, int& exit_code) {
+void AddReloadSubcommand(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<TargetArgs>();
   CLI::App* cmd = app.add_subcommand(
       "reload",

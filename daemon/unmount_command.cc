@@ -43,7 +43,7 @@ int RunUnmount(const UnmountArgs& args) {
 
 }  // namespace
 
-void AddUnmountCommand(CLI::App& app, int& exit_code) {
+void AddUnmountSubcommand(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<UnmountArgs>();
   CLI::App* cmd = app.add_subcommand("unmount", "Unmount a webcfs filesystem");
   cmd->add_option("mountpoint", args->mountpoint, "where the package is mounted")->required();

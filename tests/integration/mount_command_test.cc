@@ -17,7 +17,7 @@
 namespace webcfs::testing {
 namespace {
 
-class MountCommandTest : public ::testing::Test {
+class MountSubcommandTest : public ::testing::Test {
  protected:
   void SetUp() override {
     PackageSpec ok;
@@ -52,7 +52,7 @@ class MountCommandTest : public ::testing::Test {
   std::string mountpoint_;
 };
 
-TEST_F(MountCommandTest, ErrorsBeforeMountingLeaveNothingMounted) {
+TEST_F(MountSubcommandTest, ErrorsBeforeMountingLeaveNothingMounted) {
   const std::string reg = registry_.path();
   ExpectMountFails({"/no/such/file.webc", mountpoint_, "--registry", reg}, "/no/such/file.webc");
   ExpectMountFails({"t/nonexistent@1", mountpoint_, "--registry", reg}, "t/nonexistent");
@@ -63,7 +63,7 @@ TEST_F(MountCommandTest, ErrorsBeforeMountingLeaveNothingMounted) {
   ExpectMountFails({"t/ok@1.0.0", mountpoint_, "--registry", reg, "-o", "bogus"}, "bogus");
 }
 
-TEST_F(MountCommandTest, AlreadyMountedIsRefused) {
+TEST_F(MountSubcommandTest, AlreadyMountedIsRefused) {
   Mount first("t/ok@1.0.0", {"--registry", registry_.path()});
   ASSERT_TRUE(first.ok()) << first.result().err;
   const CommandResult r = RunCommand(
@@ -73,7 +73,7 @@ TEST_F(MountCommandTest, AlreadyMountedIsRefused) {
   EXPECT_EQ(ReadHostFile(first / "hello"), "hi\n");  // the first mount is untouched
 }
 
-TEST_F(MountCommandTest, BackgroundMountAnswersImmediatelyAndUnmountStopsDaemon) {
+TEST_F(MountSubcommandTest, BackgroundMountAnswersImmediatelyAndUnmountStopsDaemon) {
   Mount m("t/ok@1.0.0", {"--registry", registry_.path()});
   ASSERT_TRUE(m.ok()) << m.result().err;
   EXPECT_EQ(ReadHostFile(m / "hello"), "hi\n");  // no waiting: the command returned after readiness
@@ -87,7 +87,7 @@ TEST_F(MountCommandTest, BackgroundMountAnswersImmediatelyAndUnmountStopsDaemon)
 
 // A mountpoint need not be UTF-8; the daemon's JSON status file must not
 // choke on it (it once threw at readiness and took the daemon down).
-TEST_F(MountCommandTest, NonUtf8MountpointMountsAndReportsStatus) {
+TEST_F(MountSubcommandTest, NonUtf8MountpointMountsAndReportsStatus) {
   const std::string mnt = dir_ / "mnt-\xff";
   ASSERT_TRUE(std::filesystem::create_directory(mnt));
   CommandResult r =
@@ -102,7 +102,7 @@ TEST_F(MountCommandTest, NonUtf8MountpointMountsAndReportsStatus) {
   EXPECT_FALSE(IsMounted(mnt));
 }
 
-TEST_F(MountCommandTest, UnmountRefusesWhatIsNotWebcfs) {
+TEST_F(MountSubcommandTest, UnmountRefusesWhatIsNotWebcfs) {
   CommandResult r = RunCommand({WebcfsBinary(), "unmount", mountpoint_});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("not mounted"), std::string::npos) << r.err;
@@ -111,7 +111,7 @@ TEST_F(MountCommandTest, UnmountRefusesWhatIsNotWebcfs) {
   EXPECT_NE(r.err.find("not a webcfs mount"), std::string::npos) << r.err;
 }
 
-TEST_F(MountCommandTest, ForegroundStaysAttachedAndStopsOnSigterm) {
+TEST_F(MountSubcommandTest, ForegroundStaysAttachedAndStopsOnSigterm) {
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {

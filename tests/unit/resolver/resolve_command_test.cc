@@ -21,7 +21,7 @@ struct CliRun {
   std::string out, err;
 };
 
-class ResolveCommandTest : public ::testing::Test {
+class ResolveSubcommandTest : public ::testing::Test {
  protected:
   void SetUp() override {
     PackageBuilder("t/app", "1.0.0")
@@ -66,7 +66,7 @@ std::string RecordFor(const std::string& tag, const std::string& path, const std
          "\n";
 }
 
-TEST_F(ResolveCommandTest, PrintsTheLockfile) {
+TEST_F(ResolveSubcommandTest, PrintsTheLockfile) {
   CliRun r = Webcfs("resolve t/app " + Common());
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.err, "");
@@ -77,7 +77,7 @@ TEST_F(ResolveCommandTest, PrintsTheLockfile) {
   EXPECT_EQ(doc["entrypoint"], "app");
 }
 
-TEST_F(ResolveCommandTest, WritesAndReadsALockfile) {
+TEST_F(ResolveSubcommandTest, WritesAndReadsALockfile) {
   std::string lock = (tmp_ / "app.lock.json").string();
   CliRun w = Webcfs("resolve t/app@^1 " + Common() + " --lock '" + lock + "'");
   ASSERT_EQ(w.status, 0) << w.err;
@@ -90,7 +90,7 @@ TEST_F(ResolveCommandTest, WritesAndReadsALockfile) {
   EXPECT_EQ(l.out, written);
 }
 
-TEST_F(ResolveCommandTest, FailureIsOneLineOnStderr) {
+TEST_F(ResolveSubcommandTest, FailureIsOneLineOnStderr) {
   CliRun r = Webcfs("resolve t/missing@2 " + Common());
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.out, "");
@@ -101,7 +101,7 @@ TEST_F(ResolveCommandTest, FailureIsOneLineOnStderr) {
   EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1);
 }
 
-TEST_F(ResolveCommandTest, WarningsGoToStderrAndDoNotFail) {
+TEST_F(ResolveSubcommandTest, WarningsGoToStderrAndDoNotFail) {
   testing::WriteFile(tmp_ / "reg" / "junk.webc", "not a container");
   CliRun r = Webcfs("resolve t/app " + Common());
   ASSERT_EQ(r.status, 0) << r.err;
@@ -111,7 +111,7 @@ TEST_F(ResolveCommandTest, WarningsGoToStderrAndDoNotFail) {
   EXPECT_EQ(nlohmann::json::parse(r.out)["root"], "t/app@1.0.0");
 }
 
-TEST_F(ResolveCommandTest, SourceRecordsAreUsedOnlyWhileTheSourceIsUnchanged) {
+TEST_F(ResolveSubcommandTest, SourceRecordsAreUsedOnlyWhileTheSourceIsUnchanged) {
   // A first process imports both packages and records each source's hash.
   CliRun first = Webcfs("resolve t/app " + Common());
   ASSERT_EQ(first.status, 0) << first.err;
@@ -140,7 +140,7 @@ TEST_F(ResolveCommandTest, SourceRecordsAreUsedOnlyWhileTheSourceIsUnchanged) {
             doc["packages"][1]["webc_sha256"]);
 }
 
-TEST_F(ResolveCommandTest, VerifiedRecordsSpareLaterProcessesTheHashUntilTheEntryChanges) {
+TEST_F(ResolveSubcommandTest, VerifiedRecordsSpareLaterProcessesTheHashUntilTheEntryChanges) {
   CliRun first = Webcfs("resolve t/lib " + Common());
   ASSERT_EQ(first.status, 0) << first.err;
   std::string hex = nlohmann::json::parse(first.out)["packages"][0]["webc_sha256"];
