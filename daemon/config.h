@@ -27,6 +27,7 @@ struct MountConfig {
   std::string registry_token;           // empty: $WASMER_TOKEN
   bool offline = false;                 // use only the cache
   std::string cache_dir;                // empty: the resolver's default
+  uint64_t cache_max_bytes = 0;         // LRU eviction above this; 0: no limit
   bool no_cache = false;                // serve package files in place (command line only)
   std::vector<std::string> mount_options;
   int64_t uid = -1;  // -1: the daemon's own

@@ -251,6 +251,7 @@ int RunMount(const MountConfig& config) {
   factory.resolve_options.registry_token = RegistryToken(config.registry_token);
   factory.resolve_options.offline = config.offline;
   factory.resolve_options.cache_dir = config.cache_dir;
+  factory.resolve_options.cache_max_bytes = config.cache_max_bytes;
   factory.resolve_options.use_cache = !config.no_cache;
   factory.resolve_options.verify = config.verify;
   factory.resolve_options.max_decompressed_size = config.max_decompressed_size;

@@ -41,6 +41,9 @@ constexpr MountSetting kSettings[] = {
     {"--offline", "offline", "offline", "use only the cache: never touch the network",
      &MountConfig::offline},
     {"--cache", "cache_dir", "cache", "content-addressed cache directory", &MountConfig::cache_dir},
+    {"--cache-max-bytes", "cache_max_bytes", "cache_max_bytes",
+     "evict least-recently-used cache entries above this size, never one a mount serves "
+     "(0: no limit)", &MountConfig::cache_max_bytes},
     {"--no-cache", "", "",
      "serve package files in place instead of private cached copies (a file changed under the "
      "mount then reads as EIO)", &MountConfig::no_cache},

@@ -19,7 +19,9 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <span>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -508,17 +510,36 @@ class TempEntryWriter final : public EntryWriter {
   uint64_t size_ = 0;
 };
 
+// Locks `dir/sub/hex` with flock `op`, creating it. The evictor unlinks the
+// lock files of what it evicts while it holds them, so a lock taken on a file
+// that is no longer at its path protects nothing: open the path again. With
+// LOCK_NB, a held lock gives an fd of -1.
+Result<webc::UniqueFd> LockRecord(const std::string& dir, const char* sub, const std::string& hex,
+                                  int op) {
+  const std::string sub_dir = dir + "/" + sub;
+  if (::mkdir(sub_dir.c_str(), 0755) != 0 && errno != EEXIST) return Error::Io(sub_dir, errno);
+  const std::string path = sub_dir + "/" + hex;
+  while (true) {
+    // Read-only: an fd open for writing would keep the cache's filesystem
+    // from being remounted read-only.
+    webc::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644));
+    if (fd.get() < 0) return Error::Io(path, errno);
+    if (::flock(fd.get(), op) != 0) {
+      if (errno == EINTR) continue;
+      if (errno == EWOULDBLOCK) return webc::UniqueFd();
+      return Error::Io(path, errno);
+    }
+    struct stat held, now;
+    if (::fstat(fd.get(), &held) != 0) return Error::Io(path, errno);
+    if (::stat(path.c_str(), &now) == 0 && now.st_ino == held.st_ino && now.st_dev == held.st_dev) {
+      return fd;
+    }
+  }
+}
+
 // An exclusive lock on `locks/<hex>` in `dir`, released when the descriptor closes.
 Result<webc::UniqueFd> LockEntry(const std::string& dir, const std::string& hex) {
-  const std::string locks = dir + "/locks";
-  if (::mkdir(locks.c_str(), 0755) != 0 && errno != EEXIST) return Error::Io(locks, errno);
-  const std::string path = locks + "/" + hex;
-  webc::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
-  if (fd.get() < 0) return Error::Io(path, errno);
-  while (::flock(fd.get(), LOCK_EX) != 0) {
-    if (errno != EINTR) return Error::Io(path, errno);
-  }
-  return fd;
+  return LockRecord(dir, "locks", hex, LOCK_EX);
 }
 
 }  // namespace
@@ -550,6 +571,116 @@ Result<CachedFile> ContentCache::Store(std::string_view sha256_hex,
   if (!committed) return std::move(committed).error();
   RecordVerified(dir_, target, *hex, *committed);
   return CachedFile{*hex, target, *committed, std::nullopt};
+}
+
+CacheLease::~CacheLease() {
+  if (fd_.get() >= 0) (void)::futimens(fd_.get(), nullptr);  // the entry's last use
+}
+
+Result<std::shared_ptr<const CacheLease>> ContentCache::Lease(std::string_view sha256_hex) const {
+  auto hex = ParseSha256Hex(sha256_hex);
+  if (!hex) return std::move(hex).error();
+  auto fd = LockRecord(dir_, "leases", *hex, LOCK_SH);
+  if (!fd) {
+    // A cache this process cannot write to, it cannot evict from either.
+    const int err = fd.error().sys_errno();
+    if (err == EROFS || err == EACCES) return std::shared_ptr<const CacheLease>();
+    return std::move(fd).error();
+  }
+  (void)::futimens(fd->get(), nullptr);
+  return std::make_shared<const CacheLease>(std::move(*fd));
+}
+
+namespace {
+
+struct EntryUse {
+  std::string hex;
+  uint64_t size = 0;
+  int64_t last_use_ns = 0;
+};
+
+int64_t Nanoseconds(const struct timespec& t) {
+  return int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec;
+}
+
+// The entries of `dir` (`<64 hex>.webc`), oldest last use first.
+std::vector<EntryUse> ListEntries(const std::string& dir) {
+  std::vector<EntryUse> entries;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() != 64 + 5 || !name.ends_with(".webc")) continue;
+    auto hex = ParseSha256Hex(name.substr(0, 64));
+    if (!hex || *hex != name.substr(0, 64)) continue;
+    struct stat st;
+    if (::lstat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    // A lease is taken before its entry is made, and touched at every taking
+    // and release; an entry nobody leased was last used when it was made.
+    EntryUse e{*hex, static_cast<uint64_t>(st.st_size), Nanoseconds(st.st_ctim)};
+    struct stat lease;
+    if (::stat((dir + "/leases/" + *hex).c_str(), &lease) == 0) {
+      e.last_use_ns = Nanoseconds(lease.st_mtim);
+    }
+    entries.push_back(std::move(e));
+  }
+  std::sort(entries.begin(), entries.end(), [](const EntryUse& a, const EntryUse& b) {
+    return std::tie(a.last_use_ns, a.hex) < std::tie(b.last_use_ns, b.hex);
+  });
+  return entries;
+}
+
+// Source records that name an evicted entry lead nowhere: removed.
+void RemoveSourceRecordsOf(const std::string& dir, const std::set<std::string>& evicted) {
+  std::error_code ec;
+  const std::string sources = dir + "/" + kSourceRecord.subdir;
+  for (std::filesystem::directory_iterator it(sources, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    auto fd = OpenRead(it->path().string());
+    if (!fd) continue;
+    char buf[256];
+    ssize_t n = ::read(fd->get(), buf, sizeof buf);
+    if (n <= 0) continue;
+    std::string_view line(buf, static_cast<size_t>(n));
+    line = line.substr(0, line.find('\n'));
+    const size_t space = line.rfind(' ');
+    if (space != std::string_view::npos && evicted.contains(std::string(line.substr(space + 1)))) {
+      ::unlink(it->path().c_str());
+    }
+  }
+}
+
+}  // namespace
+
+Result<EvictResult> ContentCache::Evict(uint64_t max_bytes) const {
+  EvictResult result;
+  std::vector<EntryUse> entries = ListEntries(dir_);
+  for (const EntryUse& e : entries) result.bytes_before += e.size;
+  result.bytes_after = result.bytes_before;
+  std::set<std::string> evicted;
+  for (const EntryUse& e : entries) {
+    if (result.bytes_after <= max_bytes) break;
+    auto lease = LockRecord(dir_, "leases", e.hex, LOCK_EX | LOCK_NB);
+    if (!lease) return std::move(lease).error();
+    if (lease->get() < 0) {
+      ++result.busy;
+      continue;
+    }
+    // The entry first: once it is gone, its records describe nothing.
+    if (::unlink(EntryPath(e.hex).c_str()) != 0 && errno != ENOENT) {
+      return Error::Io(EntryPath(e.hex), errno);
+    }
+    ::unlink(RecordPath(dir_, kVerifiedRecord, e.hex).c_str());
+    ::unlink(RecordPath(dir_, kAcceptedRecord, e.hex).c_str());
+    if (auto fill = LockRecord(dir_, "locks", e.hex, LOCK_EX | LOCK_NB); fill && fill->get() >= 0) {
+      ::unlink((dir_ + "/locks/" + e.hex).c_str());
+    }
+    ::unlink((dir_ + "/leases/" + e.hex).c_str());
+    evicted.insert(e.hex);
+    ++result.evicted;
+    result.bytes_after -= e.size;
+  }
+  if (!evicted.empty()) RemoveSourceRecordsOf(dir_, evicted);
+  return result;
 }
 
 std::string DefaultCacheDir() {

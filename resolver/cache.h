@@ -14,6 +14,11 @@
 // `sources/` likewise remembers which entry each source file version maps to,
 // so a later process need not hash the source (docs/resolution.md).
 //
+// Size limit: Evict removes least-recently-used entries until the entries
+// fit, except those leased (Lease): a shared flock on `leases/<hex>` that a
+// process holds while it serves the entry. The kernel drops it when the
+// process dies, so a killed daemon pins nothing.
+//
 // Thread-safety: all methods may be called concurrently (the loader imports
 // packages from several workers); the per-process memo is guarded by a mutex.
 #pragma once
@@ -32,6 +37,7 @@
 #include "webc/container.h"
 #include "webc/recorded_reads.h"
 #include "webc/result.h"
+#include "webc/unique_fd.h"
 
 namespace webcfs::resolver {
 
@@ -70,6 +76,27 @@ class EntryWriter {
   // Drops everything written so far (a download that starts again).
   virtual Result<void> Reset() = 0;
   virtual uint64_t size() const = 0;
+};
+
+// A shared lock on `leases/<hex>`: while it lives, no Evict (in any process)
+// removes the entry. Released (and its time recorded as the entry's last use)
+// when destroyed.
+class CacheLease {
+ public:
+  explicit CacheLease(webc::UniqueFd fd) : fd_(std::move(fd)) {}
+  CacheLease(const CacheLease&) = delete;
+  CacheLease& operator=(const CacheLease&) = delete;
+  ~CacheLease();
+
+ private:
+  webc::UniqueFd fd_;
+};
+
+struct EvictResult {
+  uint64_t bytes_before = 0;  // entries' total size before
+  uint64_t bytes_after = 0;
+  size_t evicted = 0;  // entries removed
+  size_t busy = 0;     // entries over the limit left in place: leased
 };
 
 class ContentCache {
@@ -114,6 +141,18 @@ class ContentCache {
   // open of it reads first (webc/recorded_reads.h), for the next open to read
   // from the record. Best effort: without it the next open is eager again.
   void RecordAccepted(const CachedFile& entry, const webc::RecordedReads& startup_reads) const;
+
+  // Leases the entry `sha256_hex` (present or not yet): Evict leaves it
+  // alone while the lease lives. Its time is the entry's last use. Take it
+  // before finding or storing the entry, so that no eviction comes between.
+  // nullptr (no lease) when the cache is read-only or not writable by us.
+  Result<std::shared_ptr<const CacheLease>> Lease(std::string_view sha256_hex) const;
+
+  // Removes least-recently-used entries, with their records, until the
+  // entries' total size is at most `max_bytes`, skipping leased entries
+  // (which may keep the total above it). Last use: when its lease was last
+  // taken or released, else when the entry was made.
+  Result<EvictResult> Evict(uint64_t max_bytes) const;
 
  private:
   ContentCache(std::string dir, bool rehash) : dir_(std::move(dir)), rehash_(rehash) {}

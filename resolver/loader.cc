@@ -1,5 +1,7 @@
 #include "resolver/loader.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
@@ -61,12 +63,33 @@ Result<std::shared_ptr<const webc::Container>> OpenContainer(const std::string& 
   return std::shared_ptr<const webc::Container>(std::move(*c));
 }
 
+// `container`, keeping `lease` as long as anyone holds it: the snapshot
+// that serves a container pins its cache entry against eviction.
+std::shared_ptr<const webc::Container> WithLease(std::shared_ptr<const webc::Container> container,
+                                                 std::shared_ptr<const CacheLease> lease) {
+  struct Leased {
+    std::shared_ptr<const webc::Container> container;
+    std::shared_ptr<const CacheLease> lease;
+  };
+  auto held = std::make_shared<const Leased>(Leased{std::move(container), std::move(lease)});
+  return std::shared_ptr<const webc::Container>(held, held->container.get());
+}
+
+// True while the entry `entry` is still the file at its path (an eviction
+// may have removed it before the caller leased it).
+bool StillInCache(const CachedFile& entry) {
+  struct stat st;
+  return ::stat(entry.path.c_str(), &st) == 0 && st.st_ino == entry.stamp.ino &&
+         st.st_dev == entry.stamp.dev;
+}
+
 }  // namespace
 
 Result<LoadedPackage> LoadPackage(const std::string& source, const LoadContext& context) {
   LoadedPackage out;
   out.source = Absolute(source);
   std::optional<CachedFile> entry;
+  std::shared_ptr<const CacheLease> lease;
   if (context.cache != nullptr) {
     // A new cache entry is opened (eagerly) before it is renamed into place:
     // bytes that are no container never take up room in the cache.
@@ -77,14 +100,24 @@ Result<LoadedPackage> LoadPackage(const std::string& source, const LoadContext& 
       fresh = std::move(*c);
       return Ok();
     };
-    auto cached =
-        context.cache->Import(out.source, context.open_options.max_decompressed_size, open_copy);
-    if (!cached) return std::move(cached).error();
+    // The hash is known only once imported, so the lease comes after: an
+    // entry evicted in between is imported again.
+    Result<CachedFile> cached = Error::NotFound(out.source);
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      fresh.reset();
+      cached =
+          context.cache->Import(out.source, context.open_options.max_decompressed_size, open_copy);
+      if (!cached) return std::move(cached).error();
+      auto leased = context.cache->Lease(cached->sha256_hex);
+      if (!leased) return std::move(leased).error();
+      lease = std::move(*leased);
+      if (StillInCache(*cached)) break;
+    }
     out.sha256_hex = cached->sha256_hex;
     out.container_path = cached->path;
     if (fresh != nullptr) {
       context.cache->RecordAccepted(*cached, CopyStartupReads(cached->path, context.open_options));
-      out.container = std::move(fresh);
+      out.container = WithLease(std::move(fresh), std::move(lease));
       return out;
     }
     entry = std::move(*cached);
@@ -102,12 +135,16 @@ Result<LoadedPackage> LoadPackage(const std::string& source, const LoadContext& 
     }
     return std::move(container).error();
   }
-  out.container = std::move(*container);
+  out.container =
+      lease ? WithLease(std::move(*container), std::move(lease)) : std::move(*container);
   return out;
 }
 
-Result<LoadedPackage> LoadCached(const std::string& sha256_hex, const LoadContext& context) {
-  if (context.cache == nullptr) return Error::NotFound("no content cache");
+namespace {
+
+// Opens the entry for `sha256_hex`, which `lease` pins.
+Result<LoadedPackage> OpenLeased(const std::string& sha256_hex, const LoadContext& context,
+                                 std::shared_ptr<const CacheLease> lease) {
   auto entry = context.cache->Find(sha256_hex);
   if (!entry) return std::move(entry).error();
   LoadedPackage out;
@@ -116,8 +153,17 @@ Result<LoadedPackage> LoadCached(const std::string& sha256_hex, const LoadContex
   out.container_path = entry->path;
   auto container = OpenContainer(entry->path, &*entry, context);
   if (!container) return std::move(container).error();
-  out.container = std::move(*container);
+  out.container = WithLease(std::move(*container), std::move(lease));
   return out;
+}
+
+}  // namespace
+
+Result<LoadedPackage> LoadCached(const std::string& sha256_hex, const LoadContext& context) {
+  if (context.cache == nullptr) return Error::NotFound("no content cache");
+  auto lease = context.cache->Lease(sha256_hex);
+  if (!lease) return std::move(lease).error();
+  return OpenLeased(sha256_hex, context, std::move(*lease));
 }
 
 namespace {
@@ -151,7 +197,9 @@ Result<LoadedPackage> LoadRemote(const std::string& package, const std::string& 
     return Error::InvalidArgument(package + ": " + url +
                                   ": downloads need the content cache (drop --no-cache)");
   }
-  auto cached = LoadCached(sha256_hex, context);
+  auto lease = context.cache->Lease(sha256_hex);
+  if (!lease) return std::move(lease).error().With(package);
+  auto cached = OpenLeased(sha256_hex, context, *lease);
   if (cached || cached.error().code() != Error::Code::kNotFound) {
     if (!cached) return std::move(cached).error().With(package);
     cached->source = url;
@@ -175,7 +223,7 @@ Result<LoadedPackage> LoadRemote(const std::string& package, const std::string& 
   out.container_path = entry->path;
   auto container = OpenContainer(entry->path, &*entry, context);
   if (!container) return std::move(container).error().With(package + " (" + url + ")");
-  out.container = std::move(*container);
+  out.container = WithLease(std::move(*container), std::move(*lease));
   return out;
 }
 

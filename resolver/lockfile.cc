@@ -413,6 +413,7 @@ Result<Resolution> ParseLockfile(const std::string& text, const std::string& nam
                             "written by another webcfs version)");
     }
   }
+  EvictOverLimit(cache->get(), options, warnings);
   for (std::string& w : r->warnings) warnings.Add(std::move(w));
   r->warnings = warnings.Take();
   return std::move(*r);

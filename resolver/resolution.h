@@ -84,6 +84,10 @@ struct ResolveOptions {
   uint32_t http_timeout_ms = 30'000;
   int http_retries = 3;
   std::string cache_dir;  // content-addressed cache; empty = default location
+  // Least-recently-used entries are evicted once a resolution is loaded,
+  // until the cache's entries take at most this many bytes; entries that a
+  // live process serves stay. 0: no limit.
+  uint64_t cache_max_bytes = 0;
   // Off: serve registry files in place (pread, so no SIGBUS, but a file
   // rewritten under a live mount is seen); `.webc.zst` is then inflated in memory.
   bool use_cache = true;

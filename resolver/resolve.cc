@@ -377,6 +377,18 @@ Result<std::unique_ptr<ContentCache>> OpenCacheFor(const ResolveOptions& options
   return std::move(*cache);
 }
 
+void EvictOverLimit(const ContentCache* cache, const ResolveOptions& options, Warnings& warnings) {
+  if (cache == nullptr || options.cache_max_bytes == 0) return;
+  auto evicted = cache->Evict(options.cache_max_bytes);
+  if (!evicted) {
+    warnings.Add("cache " + cache->dir() + ": eviction failed: " + evicted.error().message());
+  } else if (evicted->bytes_after > options.cache_max_bytes) {
+    warnings.Add("cache " + cache->dir() + ": " + std::to_string(evicted->bytes_after) +
+                 " bytes, over cache_max_bytes (" + std::to_string(options.cache_max_bytes) +
+                 "): the rest is in use by mounts");
+  }
+}
+
 Result<Resolution> Assemble(const Graph& graph,
                             const std::function<const LoadedPackage&(size_t)>& loaded) {
   Resolution r;
@@ -443,6 +455,7 @@ Result<Resolution> Resolve(const std::string& spec_text, const ResolveOptions& o
       return packages.Loaded(graph->nodes[node].package.handle);
     });
     if (!r) return std::move(r).error();
+    EvictOverLimit(cache->get(), options, warnings);
     for (std::string& w : r->warnings) warnings.Add(std::move(w));
     r->warnings = warnings.Take();
     return std::move(*r);

@@ -33,6 +33,11 @@ class Warnings {
 Result<std::unique_ptr<ContentCache>> OpenCacheFor(const ResolveOptions& options,
                                                    Warnings& warnings);
 
+// Keeps the cache within options.cache_max_bytes (0: no limit). Called once
+// a resolution's packages are loaded, and so leased: they are never evicted.
+// Failures are warnings: the resolution stands.
+void EvictOverLimit(const ContentCache* cache, const ResolveOptions& options, Warnings& warnings);
+
 webc::OpenOptions OpenOptionsFor(const ResolveOptions& options);
 
 // The HTTP client for `sources` (registries, or a lockfile's package sources):

@@ -2,8 +2,11 @@
 // mirrors served by nginx, `python3 -m http.server` and the registry double,
 // and Wasmer's registry API (wasmer_registry.py), each fault it can inject.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -12,6 +15,7 @@
 #include "resolver/resolution.h"
 #include "tests/integration/mount_util.h"
 #include "tests/remote/remote_util.h"
+#include "tests/unit/resolver/package_util.h"
 
 namespace webcfs::testing {
 namespace {
@@ -340,6 +344,107 @@ TEST_F(RemoteTest, ConnectionRefusedAndMalformedIndex) {
   Server server = StartPythonHttpServer(packages_, work_.path());
   ExpectMountFails("sharrattj/dash", {"--registry", server.Url("/"), "--cache", cache_},
                    {"index.json", "not JSON"});
+}
+
+// Publishes t/app@VERSION, whose /data/version.txt says VERSION, where
+// the registry double and static mirrors find it.
+void Publish(const std::string& packages, const std::string& catalog, const std::string& version) {
+  resolver::testing::PackageBuilder("t/app", version)
+      .Volume("/data", {{"version.txt", version}})
+      .Fs("/data", "/data")
+      .WriteTo(packages);
+  WriteCatalog(packages, catalog);
+  CommandResult indexed = RunCommand({WebcfsBinary(), "index", packages});
+  ASSERT_EQ(indexed.exit_code, 0) << indexed.err;
+}
+
+TEST_F(RemoteTest, ReloadPicksUpANewlyPublishedVersion) {
+  Publish(packages_, catalog_, "1.0.0");
+  Server api = StartDouble();
+  Server mirror = StartPythonHttpServer(packages_, work_.path());
+  Mount from_api("t/app", {"--registry", api.Url("/graphql"), "--cache", cache_});
+  ASSERT_TRUE(from_api.ok()) << from_api.result().err;
+  Mount from_mirror("t/app", {"--registry", mirror.Url("/"), "--cache", cache_});
+  ASSERT_TRUE(from_mirror.ok()) << from_mirror.result().err;
+  Publish(packages_, catalog_, "1.1.0");
+  for (const Mount* m : {&from_api, &from_mirror}) {
+    EXPECT_EQ(ReadHostFile(*m / "data/version.txt"), "1.0.0");
+    // The stored answers are fresh (10 minutes), but a reload asks again.
+    CommandResult reload = RunCommand({WebcfsBinary(), "reload", m->path()});
+    ASSERT_EQ(reload.exit_code, 0) << reload.err;
+    EXPECT_EQ(ReadHostFile(*m / "data/version.txt"), "1.1.0") << m->path();
+  }
+}
+
+// The hex names of the cache entries of a resolution's packages.
+Strings EntriesOf(const std::string& spec, const resolver::ResolveOptions& options) {
+  auto r = resolver::Resolve(spec, options);
+  EXPECT_TRUE(r) << r.error().message();
+  Strings out;
+  if (r) {
+    for (const auto& p : r->packages) out.push_back(p.webc_sha256);
+  }
+  return out;
+}
+
+TEST_F(RemoteTest, CacheLimitEvictsUnusedEntriesNeverOnesAMountServes) {
+  resolver::testing::PackageBuilder("t/unused", "1.0.0")
+      .Volume("/data", {{"big", std::string(100'000, 'u')}})
+      .WriteTo(packages_);
+  WriteIndex();
+  Server mirror = StartPythonHttpServer(packages_, work_.path());
+  const Strings registry = {"--registry", mirror.Url("/"), "--cache", cache_};
+  // The entry of a package no mount serves, used first (least recently).
+  const Strings unused = EntriesOf("t/unused", Options({mirror.Url("/")}));
+  ASSERT_EQ(unused.size(), 1u);
+  Mount bash("sharrattj/bash", registry);
+  ASSERT_TRUE(bash.ok()) << bash.result().err;
+  Strings limited = registry;
+  limited.insert(limited.end(), {"--cache-max-bytes", "1"});
+  Mount dash("sharrattj/dash", limited);
+  ASSERT_TRUE(dash.ok()) << dash.result().err;
+
+  auto entry = [&](const std::string& hex) { return cache_ + "/" + hex + ".webc"; };
+  for (const std::string& hex : unused) {
+    EXPECT_FALSE(std::filesystem::exists(entry(hex))) << hex;
+    EXPECT_FALSE(std::filesystem::exists(cache_ + "/verified/" + hex)) << hex;
+  }
+  for (const Mount* m : {&bash, &dash}) {
+    auto r = nlohmann::json::parse(ReadHostFile(*m / ".webc/resolution.json"));
+    for (const auto& p : r["packages"]) {
+      EXPECT_TRUE(std::filesystem::exists(entry(p["webc_sha256"]))) << p.dump();
+    }
+  }
+  EXPECT_EQ(ReadHostFile(bash / ".webc/commands/bash.wasm").substr(0, 4), std::string("\0asm", 4));
+  // Served entries stay, however small the limit; gone with the mounts, they can go.
+  bash.Unmount();
+  dash.Unmount();
+  resolver::ResolveOptions tiny = Options({mirror.Url("/")});
+  tiny.cache_max_bytes = 1;
+  const Strings kept = EntriesOf("sharrattj/dash", tiny);
+  for (const auto& e : std::filesystem::directory_iterator(cache_)) {
+    const std::string name = e.path().filename().string();
+    if (!name.ends_with(".webc")) continue;
+    EXPECT_NE(std::find(kept.begin(), kept.end(), name.substr(0, 64)), kept.end()) << name;
+  }
+}
+
+TEST_F(RemoteTest, AKilledDaemonPinsNoCacheEntry) {
+  Mount bash("sharrattj/bash", {"--registry", packages_, "--cache", cache_});
+  ASSERT_TRUE(bash.ok()) << bash.result().err;
+  const std::string bash_entry =
+      cache_ + "/" + Sha256Hex(ReadHostFile(packages_ + "/sharrattj--bash@1.0.16.webc")) + ".webc";
+  ASSERT_TRUE(std::filesystem::exists(bash_entry));
+  resolver::ResolveOptions tiny = Options({packages_});
+  tiny.cache_max_bytes = 1;
+  EntriesOf("sharrattj/dash", tiny);
+  EXPECT_TRUE(std::filesystem::exists(bash_entry)) << "served by a live daemon";
+  const pid_t daemon = bash.DaemonPid();
+  ASSERT_GT(daemon, 0);
+  ASSERT_EQ(::kill(daemon, SIGKILL), 0);
+  while (ProcessAlive(daemon)) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EntriesOf("sharrattj/dash", tiny);
+  EXPECT_FALSE(std::filesystem::exists(bash_entry)) << "the dead daemon's lease is gone";
 }
 
 }  // namespace

@@ -228,7 +228,9 @@ void WriteCatalog(const std::string& dir, const std::string& catalog_path) {
                               {"sha256", *hex},
                               {"manifest", m.json}});
   }
-  std::ofstream(catalog_path) << nlohmann::json{{"packages", packages}}.dump(1);
+  // Renamed into place: a registry double serving the old catalog reads it whole.
+  std::ofstream(catalog_path + ".tmp") << nlohmann::json{{"packages", packages}}.dump(1);
+  std::filesystem::rename(catalog_path + ".tmp", catalog_path);
 }
 
 }  // namespace webcfs::testing

@@ -18,7 +18,8 @@ What it serves (all on 127.0.0.1):
 - With --token, every request without `Authorization: Bearer TOKEN` gets 401.
 - GET /_stats: {"requests": N, "graphql": N, "files": {"<path>": N}}; not counted.
 
-CATALOG.json lists the packages the API knows (files are under --root):
+CATALOG.json lists the packages the API knows (files are under --root); it is
+read again whenever it changes, so rewriting it publishes a version:
     {"packages": {"ns/name": [{"version": "1.0.0", "file": "ns--name@1.0.0.webc",
                               "sha256": "<64 hex>", "manifest": "<manifest JSON text>",
                               "archived": false}]}}
@@ -100,10 +101,9 @@ HASH_RE = template_regex(HASH_QUERY, "$HASH")
 class State:
     def __init__(self, args):
         self.root = os.path.abspath(args.root)
-        self.catalog = {"packages": {}}
-        if args.catalog:
-            with open(args.catalog, encoding="utf-8") as f:
-                self.catalog = json.load(f)
+        self.catalog_path = args.catalog
+        self.catalog_stamp = None
+        self._catalog = {"packages": {}}
         self.fault = args.fault
         self.fault_file = args.fault_file
         self.delay = args.delay
@@ -113,6 +113,19 @@ class State:
         self.graphql = 0
         self.files = {}
         self.seen = set()  # "once" faults already applied
+
+    @property
+    def catalog(self):
+        """The catalog file as it is now: rewriting it publishes versions."""
+        if not self.catalog_path:
+            return self._catalog
+        st = os.stat(self.catalog_path)
+        with self.lock:
+            if self.catalog_stamp != (st.st_ino, st.st_size, st.st_mtime_ns):
+                with open(self.catalog_path, encoding="utf-8") as f:
+                    self._catalog = json.load(f)
+                self.catalog_stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+            return self._catalog
 
     def once(self, key):
         with self.lock:

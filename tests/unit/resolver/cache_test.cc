@@ -1,5 +1,6 @@
 #include "resolver/cache.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <zstd.h>
@@ -8,6 +9,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -318,6 +320,89 @@ TEST(LoaderTest, ParallelForRunsEveryIndexAndReportsTheLowestFailure) {
     for (int h : hits) EXPECT_EQ(h, 1);
   }
   EXPECT_TRUE(ParallelFor(0, 4, [](size_t) -> Result<void> { return Ok(); }).ok());
+}
+
+// Stores `bytes` as an entry and dates its last use `age` ago.
+std::string StoreAged(const ContentCache& cache, const std::string& bytes,
+                      std::chrono::seconds age) {
+  const std::string hex = HexOf(bytes);
+  auto entry =
+      cache.Store(hex, [&](EntryWriter& w) { return w.Write(std::as_bytes(std::span(bytes))); });
+  EXPECT_TRUE(entry.ok()) << entry.error().message();
+  EXPECT_TRUE(cache.Lease(hex).ok());  // taken and released: the lease file exists
+  const auto when = std::chrono::system_clock::now() - age;
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch());
+  struct timespec times[2];
+  times[0].tv_sec = times[1].tv_sec = ns.count() / 1'000'000'000;
+  times[0].tv_nsec = times[1].tv_nsec = ns.count() % 1'000'000'000;
+  EXPECT_EQ(::utimensat(AT_FDCWD, (cache.dir() + "/leases/" + hex).c_str(), times, 0), 0);
+  return hex;
+}
+
+bool Exists(const std::string& path) { return std::filesystem::exists(path); }
+
+TEST(CacheTest, EvictRemovesLeastRecentlyUsedEntriesAndTheirRecords) {
+  TempDir dir;
+  auto cache = ContentCache::Open((dir / "cache").string());
+  ASSERT_TRUE(cache.ok()) << cache.error().message();
+  const ContentCache& c = **cache;
+  const std::string oldest = StoreAged(c, std::string(100, 'a'), std::chrono::seconds(300));
+  const std::string newest = StoreAged(c, std::string(100, 'b'), std::chrono::seconds(100));
+  const std::string middle = StoreAged(c, std::string(100, 'c'), std::chrono::seconds(200));
+
+  auto evicted = c.Evict(250);
+  ASSERT_TRUE(evicted.ok()) << evicted.error().message();
+  EXPECT_EQ(evicted->bytes_before, 300u);
+  EXPECT_EQ(evicted->bytes_after, 200u);
+  EXPECT_EQ(evicted->evicted, 1u);
+  EXPECT_FALSE(Exists(c.dir() + "/" + oldest + ".webc"));
+  EXPECT_FALSE(Exists(c.dir() + "/verified/" + oldest));
+  EXPECT_FALSE(Exists(c.dir() + "/leases/" + oldest));
+  EXPECT_TRUE(Exists(c.dir() + "/" + middle + ".webc"));
+
+  ASSERT_TRUE(c.Evict(100).ok());
+  EXPECT_FALSE(Exists(c.dir() + "/" + middle + ".webc"));
+  EXPECT_TRUE(c.Find(newest).ok());
+  EXPECT_EQ(c.Find(oldest).error().code(), Error::Code::kNotFound);
+}
+
+TEST(CacheTest, EvictNeverRemovesALeasedEntry) {
+  TempDir dir;
+  auto cache = ContentCache::Open((dir / "cache").string());
+  ASSERT_TRUE(cache.ok()) << cache.error().message();
+  const ContentCache& c = **cache;
+  const std::string served = StoreAged(c, std::string(100, 'a'), std::chrono::seconds(300));
+  const std::string unused = StoreAged(c, std::string(100, 'b'), std::chrono::seconds(100));
+  auto lease = c.Lease(served);
+  ASSERT_TRUE(lease.ok()) << lease.error().message();
+
+  auto evicted = c.Evict(0);
+  ASSERT_TRUE(evicted.ok()) << evicted.error().message();
+  EXPECT_EQ(evicted->evicted, 1u);
+  EXPECT_EQ(evicted->busy, 1u);
+  EXPECT_EQ(evicted->bytes_after, 100u);
+  EXPECT_TRUE(c.Find(served).ok());
+  EXPECT_FALSE(Exists(c.dir() + "/" + unused + ".webc"));
+
+  lease->reset();  // released: now it can go
+  ASSERT_TRUE(c.Evict(0).ok());
+  EXPECT_FALSE(Exists(c.dir() + "/" + served + ".webc"));
+}
+
+TEST(CacheTest, EvictDropsSourceRecordsOfEvictedEntriesAndImportCopiesAgain) {
+  TempDir dir;
+  std::string src = PackageBuilder("t/a", "1.0.0").Volume("/v", {{"f", "x"}}).WriteTo(dir / "reg");
+  auto cache = ContentCache::Open((dir / "cache").string());
+  ASSERT_TRUE(cache.ok()) << cache.error().message();
+  auto first = (*cache)->Import(src);
+  ASSERT_TRUE(first.ok()) << first.error().message();
+  ASSERT_FALSE(std::filesystem::is_empty((*cache)->dir() + "/sources"));
+  ASSERT_TRUE((*cache)->Evict(0).ok());
+  EXPECT_FALSE(Exists(first->path));
+  EXPECT_TRUE(std::filesystem::is_empty((*cache)->dir() + "/sources"));
+  auto again = (*cache)->Import(src);
+  ASSERT_TRUE(again.ok()) << again.error().message();
+  EXPECT_EQ(ReadFile(again->path), ReadFile(src));
 }
 
 }  // namespace
