@@ -197,7 +197,19 @@ Result<std::vector<RegistryEntry>> ListIndexedFolder(const std::filesystem::path
   return FromIndexFile(*listed, registry, dir.string() + "/", /*remote=*/false);
 }
 
-// A folder without index.json: its `*.webc` and `*.webc.zst` files.
+// Wasmer's download cache (`~/.wasmer/cache/checkouts/`) names each package
+// `<sha256>.bin`, after the hash the registry claimed: the hex, or nullopt.
+std::optional<std::string> WasmerCacheFileHex(std::string_view name) {
+  constexpr std::string_view kBin = ".bin";
+  if (name.size() != 64 + kBin.size() || !name.ends_with(kBin)) return std::nullopt;
+  std::string hex(name.substr(0, 64));
+  auto valid = ParseSha256Hex(hex);
+  if (!valid || *valid != hex) return std::nullopt;
+  return hex;
+}
+
+// A folder without index.json: its `*.webc` and `*.webc.zst` files, and
+// Wasmer's `<sha256>.bin` files, whose bytes must hash to their name.
 Result<std::vector<RegistryEntry>> ListFolder(const std::filesystem::path& dir,
                                               const std::string& registry,
                                               uint64_t max_decompressed,
@@ -208,7 +220,7 @@ Result<std::vector<RegistryEntry>> ListFolder(const std::filesystem::path& dir,
   if (ec) return Error::Io("registry " + dir.string() + ": " + ec.message());
   for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
     std::string name = it->path().filename().string();
-    if (IsRegistryFileName(name)) names.push_back(std::move(name));
+    if (IsRegistryFileName(name) || WasmerCacheFileHex(name)) names.push_back(std::move(name));
   }
   if (ec) return Error::Io("registry " + dir.string() + ": " + ec.message());
   std::sort(names.begin(), names.end());
@@ -231,6 +243,7 @@ Result<std::vector<RegistryEntry>> ListFolder(const std::filesystem::path& dir,
       warnings->push_back(e.path + ": skipped: not a regular file");
       continue;
     }
+    const std::optional<std::string> named_by_hash = WasmerCacheFileHex(name);
     if (auto parsed = ParseRegistryFileName(name)) {
       e.full_name = parsed->first;
       e.version = parsed->second;
@@ -241,9 +254,15 @@ Result<std::vector<RegistryEntry>> ListFolder(const std::filesystem::path& dir,
         warnings->push_back(SkipWarning(e.path, *ins.error));
         continue;
       }
+      if (named_by_hash && !ins.sha256_hex.empty() && ins.sha256_hex != *named_by_hash) {
+        warnings->push_back(
+            SkipWarning(e.path, "content hashes to " + ins.sha256_hex + ", not to its name"));
+        continue;
+      }
       e.full_name = ins.full_name;
       e.version = ins.version;
-      e.sha256_hex = ins.sha256_hex;
+      // A named package's bytes are checked against the name when loaded.
+      e.sha256_hex = named_by_hash ? *named_by_hash : ins.sha256_hex;
     }
     e.id = e.full_name.empty() ? HashId(e.sha256_hex) : NamedId(e.full_name, *e.version);
     out.push_back(std::move(e));

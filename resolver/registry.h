@@ -1,5 +1,6 @@
 // Directory registries (docs/architecture.md, "Sources"): folders of `*.webc` and
-// `*.webc.zst` files.
+// `*.webc.zst` files, and of Wasmer's cached downloads, `<sha256>.bin`
+// (`~/.wasmer/cache/checkouts/`), which must hash to their name.
 //
 // A file named `namespace--name@version.webc[.zst]` is indexed from its name
 // without being opened. Any other file is opened once and indexed by its

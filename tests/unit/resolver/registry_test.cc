@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "resolver/cache.h"
+#include "resolver/resolution.h"
 #include "tests/unit/resolver/package_util.h"
 
 namespace webcfs::resolver {
@@ -132,6 +135,50 @@ TEST(RegistryIndexTest, SeesFilesAddedLater) {
   auto second = RegistryIndex::Open({dir.path().string()});
   ASSERT_TRUE(second.ok());
   EXPECT_EQ((*second)->Versions("t/x").size(), 2u);
+}
+
+// Moves a package file into Wasmer's download cache layout: `<name>.bin`,
+// named by its sha256 unless `name` says otherwise.
+std::string ToCheckout(const std::string& file, const std::filesystem::path& checkouts,
+                       std::string name = "") {
+  if (name.empty()) {
+    auto hex = HashContainerFile(file);
+    EXPECT_TRUE(hex.ok()) << hex.error().message();
+    name = *hex;
+  }
+  std::filesystem::create_directories(checkouts);
+  std::filesystem::rename(file, checkouts / (name + ".bin"));
+  return name;
+}
+
+TEST(RegistryIndexTest, WasmerDownloadCacheIsARegistryCheckedAgainstItsNames) {
+  TempDir dir;
+  const std::filesystem::path checkouts = dir / "checkouts";
+  const std::filesystem::path staging = dir / "staging";
+  ToCheckout(PackageBuilder("t/app", "1.0.0").Use("lib", "t/lib@^1").WriteTo(staging), checkouts);
+  ToCheckout(PackageBuilder("t/lib", "1.0.0").Atom("a").WriteTo(staging), checkouts);
+  // Bytes that do not hash to their name: never used.
+  const std::string liar(64, 'a');
+  ToCheckout(PackageBuilder("t/lib", "1.1.0").Atom("b").WriteTo(staging), checkouts, liar);
+  const std::string unnamed = ToCheckout(
+      PackageBuilder("", "").Volume("/v", {{"f", "x"}}).WriteTo(staging, "u.webc"), checkouts);
+  std::filesystem::create_directories(checkouts / "__temp__");
+  testing::WriteFile((checkouts / "notes.txt").string(), "not a package");
+
+  ResolveOptions options = testing::TestOptions(dir.path());
+  options.registries = {checkouts.string()};
+  auto r = Resolve("t/app", options);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  ASSERT_EQ(r->packages.size(), 2u);
+  EXPECT_EQ(r->packages[0].id, "t/app@1.0.0");
+  EXPECT_EQ(r->packages[1].id, "t/lib@1.0.0");
+  const std::string warnings = ::testing::PrintToString(r->warnings);
+  EXPECT_NE(warnings.find(liar + ".bin"), std::string::npos) << warnings;
+  EXPECT_NE(warnings.find("sha256 mismatch"), std::string::npos) << warnings;
+
+  auto by_hash = Resolve("sha256:" + unnamed, options);
+  ASSERT_TRUE(by_hash.ok()) << by_hash.error().message();
+  EXPECT_EQ(by_hash->packages[0].id, "sha256:" + unnamed);
 }
 
 }  // namespace
