@@ -488,12 +488,18 @@ namespace {
 class TempEntryWriter final : public EntryWriter {
  public:
   explicit TempEntryWriter(TempFile& tmp) : tmp_(tmp) { hasher_.emplace(); }
+  // Small pieces (libcurl hands a body over 16 KiB at a time) are gathered
+  // into one write(2) per kChunk: one per piece made downloads syscall-bound.
   Result<void> Write(std::span<const std::byte> bytes) override {
     hasher_->Update(bytes);
     size_ += bytes.size();
-    return WriteAll(tmp_.fd(), bytes, tmp_.path());
+    if (buffer_.size() + bytes.size() > kChunk) WEBCFS_RETURN_IF_ERROR(Flush());
+    if (bytes.size() >= kChunk) return WriteAll(tmp_.fd(), bytes, tmp_.path());
+    buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
+    return Ok();
   }
   Result<void> Reset() override {
+    buffer_.clear();
     if (::ftruncate(tmp_.fd(), 0) != 0 || ::lseek(tmp_.fd(), 0, SEEK_SET) != 0) {
       return Error::Io(tmp_.path(), errno);
     }
@@ -502,12 +508,19 @@ class TempEntryWriter final : public EntryWriter {
     return Ok();
   }
   uint64_t size() const override { return size_; }
+  // Writes out what Write gathered; before the file is used.
+  Result<void> Flush() {
+    auto written = WriteAll(tmp_.fd(), buffer_, tmp_.path());
+    buffer_.clear();
+    return written;
+  }
   std::string Hex() { return webc::ToHex(hasher_->Finish()); }
 
  private:
   TempFile& tmp_;
   std::optional<webc::Sha256> hasher_;  // reset by re-creating: Sha256 is not assignable
   uint64_t size_ = 0;
+  std::vector<std::byte> buffer_;
 };
 
 // Locks `dir/sub/hex` with flock `op`, creating it. The evictor unlinks the
@@ -562,6 +575,7 @@ Result<CachedFile> ContentCache::Store(std::string_view sha256_hex,
   TempEntryWriter writer(*tmp);
   if (filled != nullptr) *filled = true;
   WEBCFS_RETURN_IF_ERROR(fill(writer));
+  WEBCFS_RETURN_IF_ERROR(writer.Flush());
   std::string actual = writer.Hex();
   if (actual != *hex) {
     return Error::Integrity("sha256 mismatch: expected " + *hex + ", actual " + actual);
