@@ -97,6 +97,9 @@ const CurlApi& Api() { return Loaded().api; }
 // Bytes of an error answer's body kept for the message.
 constexpr size_t kMaxErrorBody = 512;
 
+// libcurl's receive buffer (CURLOPT_BUFFERSIZE; its maximum is 10 MiB).
+constexpr long kReceiveBufferBytes = 512L << 10;
+
 bool RetryableCurlCode(CURLcode code) {
   switch (code) {
     case CURLE_COULDNT_CONNECT:
@@ -153,6 +156,10 @@ Error StatusError(const std::string& what, long status, const std::string& body)
 
 // Connections, DNS answers and TLS sessions shared by every transfer.
 struct HttpClient::Shared {
+  // Set up on the first request (Ready), so that a resolve answered from the
+  // cache never loads libcurl.
+  std::once_flag once;
+  std::optional<Error> error;
   CURLSH* share = nullptr;
   std::array<std::mutex, CURL_LOCK_DATA_LAST> locks;
   ~Shared() {
@@ -200,19 +207,32 @@ HttpClient::HttpClient(HttpOptions options)
 HttpClient::~HttpClient() = default;
 
 Result<std::unique_ptr<HttpClient>> HttpClient::Create(HttpOptions options) {
-  if (!Loaded().error.empty()) return Error::Unsupported(Loaded().error);
   std::unique_ptr<HttpClient> client(new HttpClient(std::move(options)));
   for (std::string& host : client->options_.token_hosts) host = Lower(host);
-  Shared& s = *client->shared_;
-  s.share = Api().share_init();
-  if (s.share == nullptr) return Error::ResourceLimit("libcurl: cannot create a share handle");
-  Api().share_setopt(s.share, CURLSHOPT_LOCKFUNC, LockShare);
-  Api().share_setopt(s.share, CURLSHOPT_UNLOCKFUNC, UnlockShare);
-  Api().share_setopt(s.share, CURLSHOPT_USERDATA, &s.locks);
-  Api().share_setopt(s.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-  Api().share_setopt(s.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-  Api().share_setopt(s.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
   return client;
+}
+
+Result<void> HttpClient::Ready() {
+  Shared& s = *shared_;
+  std::call_once(s.once, [&s] {
+    if (!Loaded().error.empty()) {
+      s.error = Error::Unsupported(Loaded().error);
+      return;
+    }
+    s.share = Api().share_init();
+    if (s.share == nullptr) {
+      s.error = Error::ResourceLimit("libcurl: cannot create a share handle");
+      return;
+    }
+    Api().share_setopt(s.share, CURLSHOPT_LOCKFUNC, LockShare);
+    Api().share_setopt(s.share, CURLSHOPT_UNLOCKFUNC, UnlockShare);
+    Api().share_setopt(s.share, CURLSHOPT_USERDATA, &s.locks);
+    Api().share_setopt(s.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    Api().share_setopt(s.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    Api().share_setopt(s.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+  });
+  if (s.error) return *s.error;
+  return Ok();
 }
 
 namespace {
@@ -286,6 +306,9 @@ Result<void> HttpClient::Attempt(Transfer& t, bool* retry, std::chrono::millisec
                     std::max(1L, static_cast<long>(options_.low_speed_time.count() / 1000)));
   Api().easy_setopt(h, CURLOPT_WRITEFUNCTION, WriteCallback);
   Api().easy_setopt(h, CURLOPT_WRITEDATA, &t);
+  // Bodies arrive in chunks of this size, each one write(2) into the cache
+  // entry: libcurl's default of 16 KiB makes a large download syscall-bound.
+  Api().easy_setopt(h, CURLOPT_BUFFERSIZE, kReceiveBufferBytes);
   Api().easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");  // what libcurl can decode
   if (t.max_body < (uint64_t{1} << 62)) {
     Api().easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(t.max_body));
@@ -371,6 +394,7 @@ bool HttpClient::SendsTokenTo(const std::string& authority) {
 }
 
 Result<void> HttpClient::Run(Transfer& t) {
+  if (auto ready = Ready(); !ready) return std::move(ready).error().With(t.What());
   std::chrono::milliseconds backoff = options_.first_backoff;
   for (int attempt = 0;; ++attempt) {
     bool retry = false;

@@ -58,6 +58,8 @@ struct HttpSink {
 
 class HttpClient {
  public:
+  // Sends nothing and loads nothing: libcurl is loaded at the first request
+  // (Unsupported then, naming why, when it cannot be).
   static Result<std::unique_ptr<HttpClient>> Create(HttpOptions options);
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
@@ -82,6 +84,8 @@ class HttpClient {
  private:
   struct Shared;
   explicit HttpClient(HttpOptions options);
+  // Loads libcurl and makes the share handle, once; the error every time.
+  Result<void> Ready();
   Result<void> Run(Transfer& t);
   Result<void> Attempt(Transfer& t, bool* retry, std::chrono::milliseconds* wait);
 
