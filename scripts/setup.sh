@@ -15,6 +15,7 @@ packages=(
   # benchmarks
   squashfuse fuse-overlayfs erofs-utils squashfs-tools fio hyperfine gnuplot-nox time python3
   linux-perf valgrind
+  iproute2 curl iputils-ping  # bench/remote.py: network namespace, tc netem, the curl peer
 )
 
 missing=()

@@ -4,11 +4,11 @@
 Python standard library only, so that any test (webcfs's C++ tests, the
 Wasmer-parity suite running Wasmer's own client) can start it:
 
-    wasmer_registry.py --root DIR [--catalog CATALOG.json] [--port 0]
+    wasmer_registry.py --root DIR [--catalog CATALOG.json] [--host 127.0.0.1] [--port 0]
                        [--port-file FILE] [--fault MODE] [--fault-file NAME]
                        [--delay SECONDS] [--token TOKEN]
 
-What it serves (all on 127.0.0.1):
+What it serves (on --host, default 127.0.0.1):
 - POST /graphql with {"query": "..."}: the two queries Wasmer's runtime client
   sends (`getPackage(name: "...")`, `getPackageRelease(hash: "sha256:...")`),
   accepted only when the text is exactly Wasmer's (with the name or hash spliced
@@ -223,7 +223,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_body(200, json.dumps(doc).encode())
 
     def frontend(self):
-        return "http://127.0.0.1:%d" % self.server.server_address[1]
+        return "http://%s:%d" % self.server.server_address[:2]
 
     def file_url(self, name):
         return "%s/%s" % (self.frontend(), urllib.parse.quote(name))
@@ -326,6 +326,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--root", required=True)
     p.add_argument("--catalog")
+    p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--port-file")
     p.add_argument("--fault")
@@ -333,7 +334,7 @@ def main():
     p.add_argument("--delay", type=float, default=5.0)
     p.add_argument("--token")
     args = p.parse_args()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server = http.server.ThreadingHTTPServer((args.host, args.port), Handler)
     server.daemon_threads = True
     server.state = State(args)
     port = server.server_address[1]
