@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/commands.h"
 #include "daemon/mount_settings.h"
 #include "resolver/http.h"
 #include "resolver/registry.h"
@@ -206,6 +207,19 @@ void MakePathsAbsolute(const std::string& base, MountConfig* config) {
   }
   // What the resolver reads as a file: a path starting with '.', or a lockfile.
   if (config->spec.starts_with('.') || config->spec.ends_with(".json")) absolute(&config->spec);
+}
+
+resolver::ResolveOptions ResolveOptionsFor(const MountConfig& config) {
+  resolver::ResolveOptions o;
+  o.registries = config.registries;
+  o.registry_token = RegistryToken(config.registry_token);
+  o.offline = config.offline;
+  o.cache_dir = config.cache_dir;
+  o.cache_max_bytes = config.cache_max_bytes;
+  o.use_cache = !config.no_cache;
+  o.verify = config.verify;
+  o.max_decompressed_size = config.max_decompressed_size;
+  return o;
 }
 
 }  // namespace webcfs::daemon

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "fuse/options.h"
+#include "resolver/resolution.h"
 #include "webc/container.h"
 #include "webc/result.h"
 
@@ -41,9 +42,18 @@ struct MountConfig {
   std::string log_level = "info";
   std::string log_file;  // empty: syslog in the background, the journal under systemd
   bool foreground = false;
+  // Serve every package of the registries at MOUNTPOINT/<ns>/<name>@<version>/
+  // (fuse/catalog.h) instead of one `spec`.
+  bool catalog = false;
+  uint64_t catalog_idle = 600;  // seconds a forgotten package tree is kept
 };
 
+inline constexpr uint64_t kMaxCatalogIdle = 86400 * 365;
+
 inline constexpr unsigned kMaxThreads = 64;
+
+// What resolution needs of `config`: registries, token, cache, checks.
+resolver::ResolveOptions ResolveOptionsFor(const MountConfig& config);
 
 // Applies the JSON object in `text` onto `config`. `name` (the file path)
 // prefixes every error: "x.json: key 'threads': expected an integer in 1..64".

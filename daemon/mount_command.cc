@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/catalog_mount.h"
 #include "daemon/commands.h"
 #include "daemon/config.h"
 #include "daemon/file_limit.h"
@@ -143,9 +144,12 @@ DaemonStatus StatusOf(const std::string& spec, const std::string& mountpoint,
   s.pid = getpid();
   s.mountpoint = NormalizeMountpoint(mountpoint);
   s.spec = spec;
-  const auto snapshot = server.current();
-  for (const auto& p : snapshot->resolution().packages) s.packages.push_back(p.id);
-  if (!s.packages.empty()) s.package = s.packages[0];
+  if (const auto snapshot = server.current()) {
+    for (const auto& p : snapshot->resolution().packages) s.packages.push_back(p.id);
+    if (!s.packages.empty()) s.package = s.packages[0];
+  } else {
+    FillCatalogStatus(server, &s);
+  }
   s.generation = server.generation();
   s.started = started;
   s.log = LogDestination();
@@ -184,6 +188,7 @@ int Serve(const MountConfig& config, const SnapshotFactory& factory, fuse::Serve
     WriteStatusOrWarn(status);
   };
   hooks.on_status_request = [&] {
+    if (server.is_catalog()) FillCatalogStatus(server, &status);
     RefreshCounters(server, &status);
     WriteStatusOrWarn(status);
   };
@@ -211,6 +216,9 @@ int WaitForReady(pid_t child, int ready_fd, const std::string& mountpoint) {
   return kExitFailure;
 }
 
+int MountAndServe(const MountConfig& config, const SnapshotFactory& factory,
+                  std::unique_ptr<fuse::Server>& server, LogTarget serving_log, int lock_fd);
+
 int RunMount(const MountConfig& config) {
   // FUSE workers allocate only while they list a directory for the first
   // time, and free it all again. With an arena per worker and glibc's 128 KiB
@@ -219,7 +227,13 @@ int RunMount(const MountConfig& config) {
   (void)mallopt(M_ARENA_MAX, 1);
   (void)mallopt(M_TRIM_THRESHOLD, 64 << 10);
   RaiseFileLimit();
-  if (config.spec.empty() || config.mountpoint.empty()) {
+  if (config.catalog && !config.spec.empty()) {
+    return Fail(Error::InvalidArgument("--catalog serves every package of the registries: give "
+                                       "only MOUNTPOINT, not a package ('" +
+                                       config.spec + "')"),
+                kExitConfig);
+  }
+  if ((config.spec.empty() && !config.catalog) || config.mountpoint.empty()) {
     return Fail(
         Error::InvalidArgument("give SPEC and MOUNTPOINT, or a --config file with 'package' (or "
                                "'lockfile') and 'mountpoint'"),
@@ -245,16 +259,16 @@ int RunMount(const MountConfig& config) {
     return Fail(r.error(), kExitFailure);
   }
 
+  if (config.catalog) {
+    notify::Status("listing the registries");
+    options.fs_name = "catalog";
+    auto server = CreateCatalogServer(config, options);
+    if (!server) return Fail(server.error(), kExitFailure);
+    return MountAndServe(config, SnapshotFactory{}, *server, serving_log, *lock_fd);
+  }
   SnapshotFactory factory;
   factory.spec = config.spec;
-  factory.resolve_options.registries = config.registries;
-  factory.resolve_options.registry_token = RegistryToken(config.registry_token);
-  factory.resolve_options.offline = config.offline;
-  factory.resolve_options.cache_dir = config.cache_dir;
-  factory.resolve_options.cache_max_bytes = config.cache_max_bytes;
-  factory.resolve_options.use_cache = !config.no_cache;
-  factory.resolve_options.verify = config.verify;
-  factory.resolve_options.max_decompressed_size = config.max_decompressed_size;
+  factory.resolve_options = ResolveOptionsFor(config);
   factory.snapshot_options.meta_dir = config.no_meta_dir ? "" : config.meta_dir;
   notify::Status("resolving " + config.spec);
   auto snapshot = factory.Build();
@@ -265,18 +279,21 @@ int RunMount(const MountConfig& config) {
     SetLogPackage(packages[0].id);
   }
 
-  // Directories are expanded as they are used: the bound, not a count.
-  const size_t max_entries = (*snapshot)->max_nodes();
   // The server is the snapshot's only owner: after a reload, the first
   // snapshot must be freed once the kernel forgets its inodes, like any other.
   auto server = fuse::Server::Create(std::move(*snapshot), options);
   if (!server) return Fail(server.error(), kExitFailure);
-  (*server)->SetFailureReporter([](const std::string& what) { spdlog::error("{}", what); });
-  if (auto r = (*server)->Mount(config.mountpoint); !r) return Fail(r.error(), kExitFailure);
-  spdlog::debug("mounted {} at {} (at most {} entries)", options.fs_name, config.mountpoint,
-                max_entries);
+  return MountAndServe(config, factory, *server, serving_log, *lock_fd);
+}
 
-  if (config.foreground) return Serve(config, factory, **server, /*ready_fd=*/-1, serving_log);
+// Mounts `server` and serves it, in the foreground or in a forked daemon.
+int MountAndServe(const MountConfig& config, const SnapshotFactory& factory,
+                  std::unique_ptr<fuse::Server>& server, LogTarget serving_log, int lock_fd) {
+  server->SetFailureReporter([](const std::string& what) { spdlog::error("{}", what); });
+  if (auto r = server->Mount(config.mountpoint); !r) return Fail(r.error(), kExitFailure);
+  spdlog::debug("mounted {} at {}", server->options().fs_name, config.mountpoint);
+
+  if (config.foreground) return Serve(config, factory, *server, /*ready_fd=*/-1, serving_log);
 
   if (serving_log == LogTarget::kSyslog && access("/dev/log", W_OK) != 0) {
     spdlog::warn(
@@ -290,13 +307,13 @@ int RunMount(const MountConfig& config) {
   if (pid < 0) return Fail(Error::Io("fork", errno), kExitFailure);
   if (pid == 0) {
     close(pipe_fds[0]);
-    RecordLockHolder(*lock_fd);
+    RecordLockHolder(lock_fd);
     setsid();
     if (chdir("/") != 0) {
       // Not fatal: only keeps the old working directory busy.
     }
-    const int rc = Serve(config, factory, **server, pipe_fds[1], serving_log);
-    server->reset();
+    const int rc = Serve(config, factory, *server, pipe_fds[1], serving_log);
+    server.reset();
     std::fflush(nullptr);
     _exit(rc);
   }
@@ -353,6 +370,8 @@ void AddMountSubcommand(CLI::App& app, int& exit_code) {
       }
     }
     for (const MountSetting* setting : *given) CopySetting(*setting, cli->values, &config);
+    // `--catalog MOUNTPOINT`: the one positional argument is the mountpoint.
+    if (config.catalog && config.mountpoint.empty()) std::swap(config.spec, config.mountpoint);
     std::error_code ec;
     const std::filesystem::path cwd = std::filesystem::current_path(ec);
     if (ec) {

@@ -69,6 +69,12 @@ constexpr MountSetting kSettings[] = {
      &MountConfig::max_decompressed_size},
     {"--log-level", "log_level", "log_level", "trace, debug, info, warn, error, critical or off",
      &MountConfig::log_level, 0, 0, CheckLogLevel},
+    {"--catalog", "catalog", "",
+     "serve every package of the registries at MOUNTPOINT/<ns>/<name>@<version>/ (then "
+     "MOUNTPOINT is the only argument; fstab: 'catalog' as the source)", &MountConfig::catalog},
+    {"--catalog-idle", "catalog_idle", "catalog_idle",
+     "seconds a catalog keeps a package tree the kernel has forgotten",
+     &MountConfig::catalog_idle, 1, kMaxCatalogIdle},
     {"--log-file", "log_file", "log_file",
      "append the serving daemon's log lines to this file (default: syslog in the background, "
      "the journal under systemd)", &MountConfig::log_file},

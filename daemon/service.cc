@@ -12,6 +12,7 @@
 #include <mutex>
 #include <thread>
 
+#include "daemon/catalog_mount.h"
 #include "daemon/logging.h"
 #include "daemon/notify.h"
 #include "fuse/mountpoint.h"
@@ -155,10 +156,29 @@ class Supervisor {
 
  private:
   std::string Describe() const {
+    if (server_.is_catalog()) return DescribeCatalog(server_);
     return DescribeSnapshot(*server_.current(), server_.generation());
   }
 
+  // A catalog lists its registries again; names of requirements resolve
+  // again on their next lookup.
+  void ReloadCatalog() {
+    spdlog::info("SIGHUP: reloading the catalog");
+    notify::Reloading("reloading");
+    auto r = server_.ReloadCatalog();
+    if (!r) {
+      spdlog::error("reload failed, still serving the previous listing: {}", r.error().message());
+      notify::Ready("serving " + Describe() + "; last reload failed: " + r.error().message());
+      if (hooks_.on_reload) hooks_.on_reload(Result<uint32_t>(std::move(r.error())));
+      return;
+    }
+    spdlog::info("reloaded: serving {}", Describe());
+    notify::Ready("serving " + Describe());
+    if (hooks_.on_reload) hooks_.on_reload(Result<uint32_t>(uint32_t{0}));
+  }
+
   void Reload() {
+    if (server_.is_catalog()) return ReloadCatalog();
     const uint32_t old_generation = server_.generation();
     spdlog::info("SIGHUP: reloading (generation {})", old_generation);
     notify::Reloading("reloading");

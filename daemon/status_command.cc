@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "daemon/catalog_mount.h"
 #include "daemon/commands.h"
 #include "daemon/config.h"
 #include "daemon/status_file.h"
@@ -118,8 +119,10 @@ int RunStatus(const TargetArgs& args) {
   std::printf("mountpoint:  %s\n", s->mountpoint.c_str());
   std::printf("daemon pid:  %lld\n", static_cast<long long>(s->pid));
   std::printf("spec:        %s\n", s->spec.c_str());
-  std::printf("package:     %s\n", s->package.c_str());
-  std::printf("generation:  %u\n", s->generation);
+  if (s->spec != kCatalogSpec) {  // a catalog has no package or generation of its own
+    std::printf("package:     %s\n", s->package.c_str());
+    std::printf("generation:  %u\n", s->generation);
+  }
   std::printf("uptime:      %s\n", Duration(uptime).c_str());
   std::printf("reloads:     %llu%s%s\n", static_cast<unsigned long long>(s->reloads),
               s->last_reload_error ? " (last failed: " : "",
@@ -166,8 +169,13 @@ int RunReload(const TargetArgs& args) {
                    now->mountpoint.c_str(), now->generation, now->last_reload_error->c_str());
       return 1;
     }
-    std::printf("%s: serving %s, generation %u\n", now->mountpoint.c_str(), now->package.c_str(),
-                now->generation);
+    if (now->spec == kCatalogSpec) {
+      std::printf("%s: serving the catalog, %zu packages loaded\n", now->mountpoint.c_str(),
+                  now->packages.size());
+    } else {
+      std::printf("%s: serving %s, generation %u\n", now->mountpoint.c_str(), now->package.c_str(),
+                  now->generation);
+    }
     return 0;
   }
   std::fprintf(stderr, "webcfs: %s: no reload result after %u s\n", mountpoint->c_str(),

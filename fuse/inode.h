@@ -65,4 +65,28 @@ inline constexpr InodeRef SplitIno(uint64_t ino) {
   return {generation, node};
 }
 
+// Catalog mounts (fuse/catalog.h) serve many snapshots, none of them at the
+// root: the catalog's own directories take the numbers below 2^32 (the root
+// FUSE_ROOT_ID, namespace i kFirstNamespaceIno + i), and every node of a
+// package's snapshot, its root included, is (generation << 32) | node. Each
+// snapshot a catalog loads gets a new generation, so the number of a dropped
+// one names nothing (ESTALE) rather than another package's file.
+inline constexpr uint64_t kFirstNamespaceIno = 2;
+inline constexpr uint64_t kMaxNamespaces = kNodeMask - kFirstNamespaceIno;
+
+inline constexpr bool IsCatalogDirIno(uint64_t ino) { return ino <= kNodeMask; }
+
+// REQUIRES: generation >= 1, node < kMaxNodes.
+inline constexpr uint64_t MakeCatalogIno(uint32_t generation, uint32_t node) {
+  return (uint64_t{generation} << kGenerationShift) | node;
+}
+
+// A package node's number split; catalog directories (and 0) come back with
+// generation 0 and node != 0, like SplitIno's malformed numbers.
+inline constexpr InodeRef SplitCatalogIno(uint64_t ino) {
+  const uint32_t generation = static_cast<uint32_t>(ino >> kGenerationShift);
+  if (generation == 0) return {0, UINT32_MAX};
+  return {generation, static_cast<uint32_t>(ino & kNodeMask)};
+}
+
 }  // namespace webcfs::fuse

@@ -27,84 +27,10 @@
 #include "fuse/file_guard.h"
 #include "fuse/inode.h"
 #include "fuse/mountpoint.h"
+#include "fuse/server_internal.h"
 #include "fuse/small_file_pusher.h"
 
 namespace webcfs::fuse {
-
-// A snapshot served under one generation, with the number of kernel
-// references (lookup counts) to its inodes. Replaced snapshots are dropped
-// when that number reaches zero.
-struct Server::ServedSnapshot {
-  explicit ServedSnapshot(std::shared_ptr<const Snapshot> s)
-      : snapshot(std::move(s)),
-        entered(static_cast<uint8_t*>(std::calloc(std::max<size_t>(snapshot->max_nodes(), 1), 1))) {
-    if (entered == nullptr) throw std::bad_alloc();
-  }
-  static constexpr uint8_t kEntered = 1;
-  static constexpr uint8_t kPushClaimed = 2;
-
-  bool Entered(uint32_t dir) const {
-    return (std::atomic_ref<uint8_t>(entered.get()[dir]).load(std::memory_order_relaxed) &
-            kEntered) != 0;
-  }
-  void SetEntered(uint32_t dir) {
-    std::atomic_ref<uint8_t> flags(entered.get()[dir]);
-    if ((flags.load(std::memory_order_relaxed) & kEntered) == 0) {
-      flags.fetch_or(kEntered, std::memory_order_relaxed);
-    }
-  }
-  // True for the first caller only: that one hands directory `dir` to the
-  // SmallFilePusher.
-  bool ClaimPush(uint32_t dir) {
-    std::atomic_ref<uint8_t> flags(entered.get()[dir]);
-    if ((flags.load(std::memory_order_relaxed) & kPushClaimed) != 0) return false;
-    return (flags.fetch_or(kPushClaimed, std::memory_order_relaxed) & kPushClaimed) == 0;
-  }
-
-  uint32_t generation = 0;
-  std::shared_ptr<const Snapshot> snapshot;
-  std::atomic<uint64_t> lookups{0};
-  // entered[d] & kEntered: the kernel was given entries of directory node d
-  // (lookup or readdirplus), so it may cache dentries below it. Once the
-  // snapshot is replaced, SwapSnapshot invalidates those so that the kernel
-  // forgets them (see there). & kPushClaimed: d's small files were handed to
-  // the SmallFilePusher. One byte per node the snapshot can have (calloc:
-  // pages of nodes never built are never touched), only written on a cold
-  // lookup or a directory's first small-file read.
-  struct Free {
-    void operator()(uint8_t* p) const { std::free(p); }
-  };
-  std::unique_ptr<uint8_t[], Free> entered;
-};
-
-struct Server::Impl {
-  explicit Impl(const Options& o) : options(o) {}
-
-  const Options options;  // fixed after construction
-
-  // Lock order: mu is a leaf; never held while replying to the kernel.
-  mutable std::mutex mu;
-  std::vector<std::shared_ptr<ServedSnapshot>> served;  // guarded by mu; includes current
-  std::shared_ptr<ServedSnapshot> current;              // guarded by mu
-  uint32_t next_generation = 1;                         // guarded by mu
-
-  // Negotiated in init, read by every request afterwards.
-  std::atomic<bool> no_open{false};
-  std::atomic<bool> no_opendir{false};
-
-  // Server::Counters, bumped with relaxed ordering: statistics, not state.
-  std::atomic<uint64_t> lookups{0};
-  std::atomic<uint64_t> reads{0};
-  std::atomic<uint64_t> bytes_read{0};
-  std::atomic<uint64_t> errors{0};
-
-  Server::FailureReporter report_failure;       // set before Mount(); may be empty
-  std::atomic<uint64_t> described_failures{0};  // its rate limit
-
-  // Null when Options::push_small_files is off. Created with the session, its
-  // thread started by Run().
-  std::unique_ptr<SmallFilePusher> pusher;
-};
 
 namespace {
 
@@ -145,26 +71,21 @@ void CountRead(Impl& impl, size_t bytes) {
   impl.bytes_read.fetch_add(bytes, std::memory_order_relaxed);
 }
 
-// What an inode number names: a node of a served snapshot.
-struct ServedNode {
-  std::shared_ptr<ServedSnapshot> served;
-  const Node* node = nullptr;
-  const Snapshot& snapshot() const { return *served->snapshot; }
-};
-
 // Looks up the snapshot and node of `ino`. The shared_ptr keeps the snapshot
 // alive for the request even if a concurrent forget drops it.
 int FindServedNode(Impl& impl, fuse_ino_t ino, ServedNode* out) {
-  const InodeRef ref = SplitIno(ino);
+  const InodeRef ref = impl.catalog ? SplitCatalogIno(ino) : SplitIno(ino);
   {
     std::lock_guard<std::mutex> lock(impl.mu);
     if (ref.generation == 0) {
-      if (ref.node != 0) return CountFailure(impl, ESTALE);
+      if (ref.node != 0 || impl.current == nullptr) return CountFailure(impl, ESTALE);
       out->served = impl.current;
     } else {
-      for (const auto& l : impl.served) {
-        if (l->generation == ref.generation) out->served = l;
-      }
+      // Sorted by generation: each is appended with the next number.
+      auto it = std::lower_bound(
+          impl.served.begin(), impl.served.end(), ref.generation,
+          [](const std::shared_ptr<ServedSnapshot>& l, uint32_t g) { return l->generation < g; });
+      if (it != impl.served.end() && (*it)->generation == ref.generation) out->served = *it;
     }
   }
   if (out->served == nullptr) return CountFailure(impl, ESTALE);
@@ -173,7 +94,9 @@ int FindServedNode(Impl& impl, fuse_ino_t ino, ServedNode* out) {
 }
 
 fuse_ino_t InoOf(const ServedNode& t, const Node& n) {
-  return MakeIno(t.served->generation, t.snapshot().IndexOf(n));
+  const uint32_t node = t.snapshot().IndexOf(n);
+  return t.served->catalog ? MakeCatalogIno(t.served->generation, node)
+                           : MakeIno(t.served->generation, node);
 }
 
 void FillAttr(const Impl& impl, const Snapshot& s, const Node& n, fuse_ino_t ino, struct stat* st) {
@@ -197,6 +120,8 @@ void FillAttr(const Impl& impl, const Snapshot& s, const Node& n, fuse_ino_t ino
   st->st_ctim.tv_sec = mtime;
 }
 
+}  // namespace
+
 fuse_entry_param EntryFor(const Impl& impl, const ServedNode& t, const Node& n) {
   fuse_entry_param e{};
   e.ino = InoOf(t, n);
@@ -206,6 +131,8 @@ fuse_entry_param EntryFor(const Impl& impl, const ServedNode& t, const Node& n) 
   FillAttr(impl, t.snapshot(), n, e.ino, &e.attr);
   return e;
 }
+
+namespace {}  // namespace
 
 // Every entry reply except the root's adds one kernel reference to the node's
 // snapshot. Counted before replying (a forget may race the reply) and taken
@@ -227,25 +154,28 @@ void ReleaseSnapshot(std::shared_ptr<ServedSnapshot> served) {
   if (last) malloc_trim(0);
 }
 
+namespace {
+
 void DoForget(Impl& impl, fuse_ino_t ino, uint64_t nlookup) {
-  const InodeRef ref = SplitIno(ino);
+  const InodeRef ref = impl.catalog ? SplitCatalogIno(ino) : SplitIno(ino);
   if (ref.generation == 0) return;  // the root is never forgotten; junk is ignored
   std::shared_ptr<ServedSnapshot> released;
   {
     std::lock_guard<std::mutex> lock(impl.mu);
-    for (auto it = impl.served.begin(); it != impl.served.end(); ++it) {
+    auto it = std::lower_bound(
+        impl.served.begin(), impl.served.end(), ref.generation,
+        [](const std::shared_ptr<ServedSnapshot>& l, uint32_t g) { return l->generation < g; });
+    if (it != impl.served.end() && (*it)->generation == ref.generation) {
       ServedSnapshot& l = **it;
-      if (l.generation != ref.generation) continue;
       uint64_t before = l.lookups.load();
       uint64_t after;
       do {
         after = before > nlookup ? before - nlookup : 0;
       } while (!l.lookups.compare_exchange_weak(before, after));
-      if (after == 0 && *it != impl.current) {
+      if (after == 0 && (l.catalog ? CatalogForgotten(l) : *it != impl.current)) {
         released = std::move(*it);
         impl.served.erase(it);
       }
-      break;
     }
   }
   if (released) ReleaseSnapshot(std::move(released));
@@ -284,6 +214,7 @@ void Init(void* userdata, fuse_conn_info* conn) noexcept {
 void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
   Impl& impl = ImplOf(req);
   impl.lookups.fetch_add(1, std::memory_order_relaxed);
+  if (IsCatalogDir(impl, parent)) return CatalogLookup(req, impl, parent, name);
   ServedNode t;
   if (int err = FindServedNode(impl, parent, &t)) return (void)fuse_reply_err(req, err);
   if (!t.node->is_dir()) return (void)fuse_reply_err(req, ENOTDIR);
@@ -296,6 +227,7 @@ void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
   if (key == ".") {
     n = t.node;
   } else if (key == "..") {
+    if (t.served->catalog && t.node == &s.root()) return CatalogReplyParent(req, impl, *t.served);
     n = &s.ParentOf(*t.node);
   } else {
     n = s.Find(*t.node, key);
@@ -324,6 +256,7 @@ void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) noexce
 
 void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* /*fi*/) noexcept {
   Impl& impl = ImplOf(req);
+  if (IsCatalogDir(impl, ino)) return CatalogGetAttr(req, impl, ino);
   ServedNode t;
   if (int err = FindServedNode(impl, ino, &t)) return (void)fuse_reply_err(req, err);
   struct stat st;
@@ -333,6 +266,7 @@ void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* /*fi*/) noexcept {
 
 void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
   Impl& impl = ImplOf(req);
+  if (IsCatalogDir(impl, ino)) return (void)fuse_reply_err(req, EISDIR);
   ServedNode t;
   if (int err = FindServedNode(impl, ino, &t)) return (void)fuse_reply_err(req, err);
   if (t.node->is_dir()) return (void)fuse_reply_err(req, EISDIR);
@@ -402,6 +336,7 @@ void OfferSiblings(Impl& impl, const ServedNode& t, const FileExtent& x, uint64_
 
 void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* /*fi*/) noexcept {
   Impl& impl = ImplOf(req);
+  if (IsCatalogDir(impl, ino)) return (void)fuse_reply_err(req, EISDIR);
   ServedNode t;
   if (int err = FindServedNode(impl, ino, &t)) return (void)fuse_reply_err(req, err);
   if (!t.node->is_file()) return (void)fuse_reply_err(req, EISDIR);
@@ -472,6 +407,7 @@ void Release(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* /*fi*/) noexcep
 
 void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
   Impl& impl = ImplOf(req);
+  if (IsCatalogDir(impl, ino)) return CatalogOpenDir(req, impl, ino, fi);
   ServedNode t;
   if (int err = FindServedNode(impl, ino, &t)) return (void)fuse_reply_err(req, err);
   if (!t.node->is_dir()) return (void)fuse_reply_err(req, ENOTDIR);
@@ -531,6 +467,7 @@ size_t FillDir(fuse_req_t req, const Impl& impl, const ServedNode& t, char* buf,
 // (resolution, the buffer) happens before FillDir.
 void ReadDirCommon(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus) noexcept {
   Impl& impl = ImplOf(req);
+  if (IsCatalogDir(impl, ino)) return CatalogReadDir(req, impl, ino, size, off, plus);
   ServedNode t;
   if (int err = FindServedNode(impl, ino, &t)) return (void)fuse_reply_err(req, err);
   if (!t.node->is_dir()) return (void)fuse_reply_err(req, ENOTDIR);
@@ -570,13 +507,15 @@ void StatFs(fuse_req_t req, fuse_ino_t /*ino*/) noexcept {
   std::shared_ptr<const Snapshot> s;
   {
     std::lock_guard<std::mutex> lock(impl.mu);
-    s = impl.current->snapshot;
+    if (impl.current != nullptr) s = impl.current->snapshot;
   }
   struct statvfs st {};
   st.f_bsize = 4096;
   st.f_frsize = 4096;
-  st.f_blocks = (s->container_bytes() + 4095) / 4096;
-  st.f_files = s->max_nodes();  // directories are expanded lazily: the bound, not the count so far
+  if (s != nullptr) {  // a catalog has no size of its own
+    st.f_blocks = (s->container_bytes() + 4095) / 4096;
+    st.f_files = s->max_nodes();  // directories are expanded lazily: the bound, not the count
+  }
   st.f_namemax = webc::kMaxNameLength;
   st.f_flag = ST_RDONLY;
   fuse_reply_statfs(req, &st);
@@ -584,6 +523,7 @@ void StatFs(fuse_req_t req, fuse_ino_t /*ino*/) noexcept {
 
 void Access(fuse_req_t req, fuse_ino_t ino, int mask) noexcept {
   Impl& impl = ImplOf(req);
+  if (IsCatalogDir(impl, ino)) return (void)fuse_reply_err(req, (mask & W_OK) ? EROFS : 0);
   ServedNode t;
   if (int err = FindServedNode(impl, ino, &t)) return (void)fuse_reply_err(req, err);
   if (mask & W_OK) return (void)fuse_reply_err(req, EROFS);
@@ -627,6 +567,7 @@ void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) noe
   Impl& impl = ImplOf(req);
   // ENOSYS makes the kernel stop asking for the life of the mount.
   if (!impl.options.xattr) return (void)fuse_reply_err(req, ENOSYS);
+  if (IsCatalogDir(impl, ino)) return (void)fuse_reply_err(req, ENODATA);
   ServedNode t;
   if (int err = FindServedNode(impl, ino, &t)) return (void)fuse_reply_err(req, err);
   try {
@@ -642,6 +583,7 @@ void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) noe
 void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept {
   Impl& impl = ImplOf(req);
   if (!impl.options.xattr) return (void)fuse_reply_err(req, ENOSYS);
+  if (IsCatalogDir(impl, ino)) return ReplyXattr(req, std::string(), size);
   ServedNode t;
   if (int err = FindServedNode(impl, ino, &t)) return (void)fuse_reply_err(req, err);
   try {
@@ -745,11 +687,26 @@ std::string SafeOptionValue(std::string_view v) {
 
 }  // namespace
 
+void InvalidateEntered(fuse_session* session, const ServedSnapshot& live) {
+  const Snapshot& s = *live.snapshot;
+  // A single mount's root (node 0) is FUSE_ROOT_ID: the swap invalidates it.
+  for (uint32_t d = live.catalog ? 0 : 1; d < s.node_count(); ++d) {
+    if (!live.Entered(d)) continue;
+    const fuse_ino_t parent =
+        live.catalog ? MakeCatalogIno(live.generation, d) : MakeIno(live.generation, d);
+    for (const Node& n : s.Children(*s.NodeAt(d))) {
+      const std::string_view name = s.NameOf(n);
+      fuse_lowlevel_notify_inval_entry(session, parent, name.data(), name.size());
+    }
+  }
+}
+
 Server::Server(const Options& options)
     : options_(options), impl_(std::make_unique<Impl>(options)) {}
 
 Server::~Server() {
   if (impl_->pusher != nullptr) impl_->pusher->Stop();  // it stores through the session
+  StopCatalog();                                        // it replies through the session
   Unmount();
   if (session_ != nullptr) fuse_session_destroy(session_);
 }
@@ -759,7 +716,12 @@ Result<std::unique_ptr<Server>> Server::Create(std::shared_ptr<const Snapshot> s
   if (snapshot == nullptr) return Error::InvalidArgument("no snapshot to serve");
   std::unique_ptr<Server> server(new Server(options));
   server->SwapSnapshot(std::move(snapshot));
+  WEBCFS_RETURN_IF_ERROR(server->CreateSession());
+  return server;
+}
 
+Result<void> Server::CreateSession() {
+  const Options& options = options_;
   std::string opts =
       "ro,default_permissions,subtype=webcfs,fsname=" + SafeOptionValue(options.fs_name) +
       ",max_read=" + std::to_string(options.max_read);
@@ -770,15 +732,14 @@ Result<std::unique_ptr<Server>> Server::Create(std::shared_ptr<const Snapshot> s
   for (std::string& a : argv_storage) argv.push_back(a.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
   const fuse_lowlevel_ops ops = MakeOperations();
-  server->session_ = fuse_session_new(&args, &ops, sizeof(ops), server->impl_.get());
+  session_ = fuse_session_new(&args, &ops, sizeof(ops), impl_.get());
   fuse_opt_free_args(&args);
-  if (server->session_ == nullptr) {
+  if (session_ == nullptr) {
     return Error::InvalidArgument("cannot create FUSE session (options: " + opts + ")");
   }
-  if (options.push_small_files) {
-    server->impl_->pusher = std::make_unique<SmallFilePusher>(server->session_);
-  }
-  return server;
+  impl_->session = session_;
+  if (options.push_small_files) impl_->pusher = std::make_unique<SmallFilePusher>(session_);
+  return Ok();
 }
 
 void Server::SetFailureReporter(FailureReporter reporter) {
@@ -806,6 +767,7 @@ Result<void> Server::Run() {
   fuse_loop_cfg_set_max_threads(config, threads);
   fuse_loop_cfg_set_idle_threads(config, threads);  // no thread create/destroy churn
   if (impl_->pusher != nullptr) impl_->pusher->Start();
+  if (impl_->catalog != nullptr) StartCatalog();  // here: a fork before Run() keeps no thread
   const int rc = fuse_session_loop_mt(session_, config);
   fuse_loop_cfg_destroy(config);
   if (impl_->pusher != nullptr) impl_->pusher->Stop();
@@ -861,17 +823,7 @@ uint32_t Server::SwapSnapshot(std::shared_ptr<const Snapshot> next) {
     // descriptor) would never be forgotten. So every entry the kernel may
     // hold in a replaced snapshot is invalidated too: used ones are unhashed
     // and forgotten when their last user goes; unknown names cost an ENOENT.
-    for (const auto& old : replaced) {
-      const Snapshot& s = *old->snapshot;
-      for (uint32_t d = 1; d < s.node_count(); ++d) {
-        if (!old->Entered(d)) continue;
-        const fuse_ino_t parent = MakeIno(old->generation, d);
-        for (const Node& n : s.Children(*s.NodeAt(d))) {
-          const std::string_view name = s.NameOf(n);
-          fuse_lowlevel_notify_inval_entry(session_, parent, name.data(), name.size());
-        }
-      }
-    }
+    for (const auto& old : replaced) InvalidateEntered(session_, *old);
   }
   const uint32_t generation = served->generation;
   // A snapshot nobody referenced is freed here; hand that memory back too.
@@ -883,12 +835,12 @@ uint32_t Server::SwapSnapshot(std::shared_ptr<const Snapshot> next) {
 
 std::shared_ptr<const Snapshot> Server::current() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  return impl_->current->snapshot;
+  return impl_->current == nullptr ? nullptr : impl_->current->snapshot;
 }
 
 uint32_t Server::generation() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  return impl_->current->generation;
+  return impl_->current == nullptr ? 0 : impl_->current->generation;
 }
 
 size_t Server::live_snapshots() const {

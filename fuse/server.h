@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "fuse/catalog.h"
 #include "fuse/options.h"
 #include "fuse/snapshot.h"
 #include "webc/result.h"
@@ -36,6 +37,11 @@ class Server {
  public:
   static Result<std::unique_ptr<Server>> Create(std::shared_ptr<const Snapshot> snapshot,
                                                 const Options& options);
+  // A catalog mount (fuse/catalog.h): lists `provider`'s packages now (an
+  // error if that fails) and resolves each name on its first lookup.
+  static Result<std::unique_ptr<Server>> CreateCatalog(std::shared_ptr<PackageProvider> provider,
+                                                       const CatalogOptions& catalog,
+                                                       const Options& options);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -58,6 +64,17 @@ class Server {
   // request handler.
   uint32_t SwapSnapshot(std::shared_ptr<const Snapshot> next);
 
+  // Catalog mounts: lists the sources again and unbinds every name bound to
+  // a requirement (`name@^1`, `name`), telling the kernel, so that its next
+  // lookup resolves again and may find a newer version; names of exact
+  // versions keep their trees. A failed listing changes nothing. Must not be
+  // called from a FUSE request handler.
+  Result<void> ReloadCatalog();
+  bool is_catalog() const;
+  // The names the catalog serves a tree for, sorted.
+  std::vector<CatalogEntry> CatalogEntries() const;
+
+  // The current snapshot; null for a catalog mount.
   std::shared_ptr<const Snapshot> current() const;
   uint32_t generation() const;
   // Snapshots still alive (the current one plus replaced ones the kernel
@@ -91,6 +108,9 @@ class Server {
 
  private:
   explicit Server(const Options& options);
+  Result<void> CreateSession();
+  void StartCatalog();  // its threads
+  void StopCatalog();   // its threads, before the session goes
 
   Options options_;
   std::string mountpoint_;

@@ -414,6 +414,21 @@ Result<Resolution> Assemble(const Graph& graph,
   return r;
 }
 
+Result<RegistryAccess> OpenRegistryAccess(const ResolveOptions& options, Warnings& warnings) {
+  RegistryAccess access;
+  auto cache = OpenCacheFor(options, warnings);
+  if (!cache) return std::move(cache).error();
+  access.cache = std::move(*cache);
+  auto http = HttpClientFor(options, options.registries);
+  if (!http) return std::move(http).error();
+  access.http = std::move(*http);
+  if (access.cache) {
+    access.answers.emplace(access.cache->dir(), std::chrono::seconds(options.answer_ttl_seconds),
+                           options.offline);
+  }
+  return access;
+}
+
 Result<Resolution> Resolve(const std::string& spec_text, const ResolveOptions& options) {
   if (spec_text.ends_with(".json")) return LoadLockfile(spec_text, options);
   auto spec = ParseSpecifier(spec_text);
@@ -424,22 +439,15 @@ Result<Resolution> Resolve(const std::string& spec_text, const ResolveOptions& o
   if (!spec) return std::move(spec).error();
 
   Warnings warnings(options);
-  auto cache = OpenCacheFor(options, warnings);
-  if (!cache) return std::move(cache).error();
-  auto http = HttpClientFor(options, options.registries);
-  if (!http) return std::move(http).error();
-  std::optional<AnswerCache> answers;
-  if (*cache) {
-    answers.emplace((*cache)->dir(), std::chrono::seconds(options.answer_ttl_seconds),
-                    options.offline);
-  }
-  const AnswerCache* stored = answers ? &*answers : nullptr;
-  auto index =
-      RegistryIndex::Open(options.registries, options.max_decompressed_size, http->get(), stored);
+  auto access = OpenRegistryAccess(options, warnings);
+  if (!access) return std::move(access).error();
+  const AnswerCache* stored = access->stored();
+  auto index = RegistryIndex::Open(options.registries, options.max_decompressed_size,
+                                   access->http.get(), stored);
   if (!index) return std::move(index).error();
   for (const std::string& w : (*index)->warnings()) warnings.Add(w);
 
-  LoadContext context{cache->get(), OpenOptionsFor(options), http->get()};
+  LoadContext context{access->cache.get(), OpenOptionsFor(options), access->http.get()};
   RegistrySource packages(options.registries, *index, context, stored, options.load_workers,
                           warnings);
   while (true) {
@@ -455,7 +463,7 @@ Result<Resolution> Resolve(const std::string& spec_text, const ResolveOptions& o
       return packages.Loaded(graph->nodes[node].package.handle);
     });
     if (!r) return std::move(r).error();
-    EvictOverLimit(cache->get(), options, warnings);
+    EvictOverLimit(access->cache.get(), options, warnings);
     for (std::string& w : r->warnings) warnings.Add(std::move(w));
     r->warnings = warnings.Take();
     return std::move(*r);

@@ -2,9 +2,11 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "resolver/answers.h"
 #include "resolver/cache.h"
 #include "resolver/graph.h"
 #include "resolver/http.h"
@@ -44,6 +46,16 @@ webc::OpenOptions OpenOptionsFor(const ResolveOptions& options);
 // nullptr when none is remote, or with options.offline.
 Result<std::unique_ptr<HttpClient>> HttpClientFor(const ResolveOptions& options,
                                                   const std::vector<std::string>& sources);
+
+// What reads the registries: the cache, the HTTP client and the stored
+// answers, as ResolveOptions ask for them.
+struct RegistryAccess {
+  std::unique_ptr<ContentCache> cache;  // null: no cache
+  std::unique_ptr<HttpClient> http;     // null: no remote registry, or offline
+  std::optional<AnswerCache> answers;   // set with a cache
+  const AnswerCache* stored() const { return answers ? &*answers : nullptr; }
+};
+Result<RegistryAccess> OpenRegistryAccess(const ResolveOptions& options, Warnings& warnings);
 
 // The Resolution of an acyclic graph whose packages are loaded: packages in
 // precedence order, then mappings, commands and entrypoint.
