@@ -21,12 +21,13 @@ class InstalledTree : public ::testing::Test {
     for (const auto& e : std::filesystem::recursive_directory_iterator(root_.path())) {
       const std::string name = e.path().filename();
       if (name == "webcfs@.service") unit_ = e.path();
+      if (name == "webcfs-catalog.service") catalog_unit_ = e.path();
       if (name == "mount.fuse.webcfs") helper_ = e.path();
       if (name == "webcfs" && e.is_regular_file()) binary_ = e.path();
     }
   }
   testing::TempDir root_{"daemon-install"};
-  std::string unit_, helper_, binary_;
+  std::string unit_, catalog_unit_, helper_, binary_;
 };
 
 TEST_F(InstalledTree, InstallsBinaryUnitAndHelper) {
@@ -53,6 +54,25 @@ TEST_F(InstalledTree, InstallsBinaryUnitAndHelper) {
   EXPECT_NE(unit.find("\nLimitNOFILE="), std::string::npos);
 }
 
+// The catalog's unit: the template's service, mounting /etc/webcfs/catalog.json.
+TEST_F(InstalledTree, InstallsCatalogUnit) {
+  ASSERT_FALSE(catalog_unit_.empty());
+  ASSERT_FALSE(binary_.empty());
+  const std::string unit = ReadFile(catalog_unit_);
+  const std::string installed_binary = binary_.substr(root_.path().size());
+  EXPECT_NE(unit.find("ExecStart=" + installed_binary +
+                      " mount --foreground --catalog --config /etc/webcfs/catalog.json"),
+            std::string::npos)
+      << unit;
+  EXPECT_NE(
+      unit.find("ExecReload=" + installed_binary + " reload --config /etc/webcfs/catalog.json"),
+      std::string::npos)
+      << unit;
+  EXPECT_EQ(unit.find("%i"), std::string::npos) << unit;
+  EXPECT_NE(unit.find("\nType=notify\n"), std::string::npos);
+  EXPECT_NE(unit.find("\nWantedBy=multi-user.target\n"), std::string::npos);
+}
+
 // systemd-analyze verify, against the installed tree as root directory (so
 // ExecStart's binary exists there) plus the system's own units, which the
 // template's dependencies (sysinit.target, ...) name.
@@ -67,10 +87,12 @@ TEST_F(InstalledTree, SystemdAnalyzeVerifyPasses) {
                         ec);
   ASSERT_FALSE(ec) << ec.message();
   // The template's instance: verify a concrete unit name.
-  auto r = RunCommand({"systemd-analyze", "verify", "--man=no", "--root=" + root_.path(),
-                       "webcfs@example.service"});
-  EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(r.output, "") << "systemd-analyze warned";
+  for (const char* name : {"webcfs@example.service", "webcfs-catalog.service"}) {
+    auto r = RunCommand(
+        {"systemd-analyze", "verify", "--man=no", "--root=" + root_.path(), std::string(name)});
+    EXPECT_EQ(r.exit_code, 0) << name << ": " << r.output;
+    EXPECT_EQ(r.output, "") << name << ": systemd-analyze warned";
+  }
 
   // And it does fail when something is wrong: a unit whose ExecStart does not exist.
   std::filesystem::remove(binary_);
@@ -93,6 +115,12 @@ TEST_F(InstalledTree, HelperPassesOptionsToWebcfs) {
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output,
             "mount.fuse.webcfs: /opt/webcfs mount ns/tool@^1 /mnt/x -o " + options + "\n");
+  // The source `catalog` is a catalog mount.
+  auto catalog = RunCommand({helper_, "catalog", "/mnt/wasm", "-f", "-o", "registry=/srv/a"},
+                            {"WEBCFS_BIN=/opt/webcfs"});
+  EXPECT_EQ(catalog.exit_code, 0) << catalog.output;
+  EXPECT_EQ(catalog.output,
+            "mount.fuse.webcfs: /opt/webcfs mount --catalog /mnt/wasm -o registry=/srv/a\n");
   ASSERT_FALSE(binary_.empty());
   auto bad = RunCommand({helper_, "ns/tool", "/mnt/x", "-o", "registry=/srv,frobnicate"},
                         {"WEBCFS_BIN=" + binary_});
