@@ -49,8 +49,8 @@ TEST(ExamplesTest, DemoTreeHasAChainADiamondAndASharedVolume) {
         << c.name;
   }
   EXPECT_EQ(commands, (Strings{"demo <- webcfs/demo@1.0.0", "hello <- webcfs/demo@1.0.0",
-                               "banner <- webcfs/banner@1.0.0", "words <- webcfs/words@1.1.0",
-                               "greet <- webcfs/hello@0.1.0"}))
+                               "greeting <- webcfs/demo@1.0.0", "banner <- webcfs/banner@1.0.0",
+                               "words <- webcfs/words@1.1.0", "greet <- webcfs/hello@0.1.0"}))
       << "the root's hello shadows webcfs/hello's";
   EXPECT_EQ(r.entrypoint, "demo");
 }
