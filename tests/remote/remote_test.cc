@@ -429,6 +429,18 @@ TEST_F(RemoteTest, CacheLimitEvictsUnusedEntriesNeverOnesAMountServes) {
   }
 }
 
+// True once every thread of `pid` has exited (or the process was reaped).
+bool AllThreadsGone(pid_t pid) {
+  std::error_code ec;
+  size_t threads = 0;
+  for (std::filesystem::directory_iterator it("/proc/" + std::to_string(pid) + "/task", ec), end;
+       !ec && it != end; it.increment(ec)) {
+    ++threads;
+  }
+  if (ec) return true;
+  return threads <= 1 && !ProcessAlive(pid);
+}
+
 TEST_F(RemoteTest, AKilledDaemonPinsNoCacheEntry) {
   Mount bash("sharrattj/bash", {"--registry", packages_, "--cache", cache_});
   ASSERT_TRUE(bash.ok()) << bash.result().err;
@@ -442,7 +454,9 @@ TEST_F(RemoteTest, AKilledDaemonPinsNoCacheEntry) {
   const pid_t daemon = bash.DaemonPid();
   ASSERT_GT(daemon, 0);
   ASSERT_EQ(::kill(daemon, SIGKILL), 0);
-  while (ProcessAlive(daemon)) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // A killed process's files close as its last thread exits, which may come
+  // after its leader shows as a zombie.
+  while (!AllThreadsGone(daemon)) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EntriesOf("sharrattj/dash", tiny);
   EXPECT_FALSE(std::filesystem::exists(bash_entry)) << "the dead daemon's lease is gone";
 }
