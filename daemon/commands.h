@@ -24,6 +24,8 @@ void AddReloadSubcommand(CLI::App& app, int& exit_code);
 
 // webcfs pack DIR -o OUT.webc (daemon/pack_command.cc)
 void AddPackSubcommand(CLI::App& app, int& exit_code);
+// webcfs push FILE.webc oci://HOST/PREFIX [--force] (daemon/push_command.cc)
+void AddPushSubcommand(CLI::App& app, int& exit_code);
 // webcfs index DIR: write DIR/index.json for serving DIR as a static mirror
 void AddIndexSubcommand(CLI::App& app, int& exit_code);
 

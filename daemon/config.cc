@@ -203,7 +203,10 @@ void MakePathsAbsolute(const std::string& base, MountConfig* config) {
   absolute(&config->log_file);
   for (std::string& dir : config->registries) {
     // URLs and the word `wasmer` name remote registries, not folders.
-    if (!resolver::IsHttpUrl(dir) && resolver::WasmerRegistryUrl(dir).empty()) absolute(&dir);
+    if (!resolver::IsHttpUrl(dir) && resolver::WasmerRegistryUrl(dir).empty() &&
+        !resolver::IsOciRegistry(dir)) {
+      absolute(&dir);
+    }
   }
   // What the resolver reads as a file: a path starting with '.', or a lockfile.
   if (config->spec.starts_with('.') || config->spec.ends_with(".json")) absolute(&config->spec);

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   webcfs::daemon::AddResolveSubcommand(app, exit_code);
   webcfs::daemon::AddPackSubcommand(app, exit_code);
   webcfs::daemon::AddIndexSubcommand(app, exit_code);
+  webcfs::daemon::AddPushSubcommand(app, exit_code);
   webcfs::daemon::AddMountSubcommand(app, exit_code);
   webcfs::daemon::AddUnmountSubcommand(app, exit_code);
   webcfs::daemon::AddStatusSubcommand(app, exit_code);

@@ -169,9 +169,12 @@ struct HttpClient::Shared {
 
 // One request and what came back.
 struct HttpClient::Transfer {
-  std::string method;  // "GET" or "POST"
+  std::string method;  // "GET", "HEAD", "POST" or "PUT"
   std::string url;
-  const std::string* post_body = nullptr;
+  const std::string* post_body = nullptr;  // the body of a POST or PUT
+  std::string content_type;
+  const std::vector<std::string>* extra_headers = nullptr;
+  std::vector<std::pair<std::string, std::string>>* response_headers = nullptr;
   uint64_t max_body = 0;
   const HttpSink* sink = nullptr;
   // Per attempt.
@@ -191,6 +194,7 @@ struct HttpClient::Transfer {
 namespace {
 
 size_t WriteCallback(char* data, size_t size, size_t n, void* user);
+size_t HeaderCallback(char* data, size_t size, size_t n, void* user);
 
 void LockShare(CURL*, curl_lock_data data, curl_lock_access, void* user) {
   static_cast<std::array<std::mutex, CURL_LOCK_DATA_LAST>*>(user)->at(data).lock();
@@ -272,6 +276,25 @@ size_t WriteCallback(char* data, size_t size, size_t n, void* user) {
   return len;
 }
 
+// Keeps the headers of the last response only (a redirect starts anew).
+size_t HeaderCallback(char* data, size_t size, size_t n, void* user) {
+  auto& t = *static_cast<HttpClient::Transfer*>(user);
+  const size_t len = size * n;
+  if (t.response_headers == nullptr) return len;
+  std::string_view line(data, len);
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+  if (line.starts_with("HTTP/")) {
+    t.response_headers->clear();
+    return len;
+  }
+  const size_t colon = line.find(':');
+  if (colon == std::string_view::npos) return len;
+  std::string_view value = line.substr(colon + 1);
+  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+  t.response_headers->emplace_back(Lower(line.substr(0, colon)), std::string(value));
+  return len;
+}
+
 }  // namespace
 
 Result<void> HttpClient::Attempt(Transfer& t, bool* retry, std::chrono::milliseconds* wait) {
@@ -306,6 +329,8 @@ Result<void> HttpClient::Attempt(Transfer& t, bool* retry, std::chrono::millisec
                     std::max(1L, static_cast<long>(options_.low_speed_time.count() / 1000)));
   Api().easy_setopt(h, CURLOPT_WRITEFUNCTION, WriteCallback);
   Api().easy_setopt(h, CURLOPT_WRITEDATA, &t);
+  Api().easy_setopt(h, CURLOPT_HEADERFUNCTION, HeaderCallback);
+  Api().easy_setopt(h, CURLOPT_HEADERDATA, &t);
   // Bodies arrive in chunks of this size, each one write(2) into the cache
   // entry: libcurl's default of 16 KiB makes a large download syscall-bound.
   Api().easy_setopt(h, CURLOPT_BUFFERSIZE, kReceiveBufferBytes);
@@ -324,10 +349,14 @@ Result<void> HttpClient::Attempt(Transfer& t, bool* retry, std::chrono::millisec
   if (SendsTokenTo(UrlAuthority(t.url))) {
     add_header("Authorization: Bearer " + options_.bearer_token);
   }
+  if (t.extra_headers != nullptr) {
+    for (const std::string& line : *t.extra_headers) add_header(line);
+  }
+  if (t.method == "HEAD") Api().easy_setopt(h, CURLOPT_NOBODY, 1L);
   if (t.post_body != nullptr) {
-    add_header("Content-Type: application/json");
-    add_header("Accept: application/json");
+    if (!t.content_type.empty()) add_header("Content-Type: " + t.content_type);
     Api().easy_setopt(h, CURLOPT_POST, 1L);
+    if (t.method != "POST") Api().easy_setopt(h, CURLOPT_CUSTOMREQUEST, t.method.c_str());
     Api().easy_setopt(h, CURLOPT_POSTFIELDS, t.post_body->data());
     Api().easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t.post_body->size()));
   }
@@ -345,6 +374,7 @@ Result<void> HttpClient::Attempt(Transfer& t, bool* retry, std::chrono::millisec
   const CURLcode code = Api().easy_perform(h);
   long status = 0;
   Api().easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+  t.status = status;
   t.easy = nullptr;
   if (t.sink_error) return std::move(*t.sink_error);
   if (t.too_large || code == CURLE_FILESIZE_EXCEEDED) {
@@ -431,10 +461,13 @@ Result<std::string> HttpClient::PostJson(const std::string& url, const std::stri
                                          uint64_t max_body) {
   std::string body;
   const HttpSink sink = StringSink(&body);
+  const std::vector<std::string> accept = {"Accept: application/json"};
   Transfer t;
   t.method = "POST";
   t.url = url;
   t.post_body = &json;
+  t.content_type = "application/json";
+  t.extra_headers = &accept;
   t.max_body = max_body;
   t.sink = &sink;
   auto r = Run(t);
@@ -456,6 +489,31 @@ Result<std::string> HttpClient::GetString(const std::string& url, uint64_t max_b
   auto r = Get(url, max_body, StringSink(&body));
   if (!r) return std::move(r).error();
   return body;
+}
+
+Result<HttpResponse> HttpClient::Send(const HttpRequest& request, uint64_t max_body) {
+  HttpResponse response;
+  const HttpSink sink = StringSink(&response.body);
+  Transfer t;
+  t.method = request.method;
+  t.url = request.url;
+  t.post_body = request.body;
+  t.content_type = request.content_type;
+  t.extra_headers = &request.headers;
+  t.response_headers = &response.headers;
+  t.max_body = max_body;
+  t.sink = &sink;
+  auto r = Run(t);
+  if (!r) return std::move(r).error();
+  response.status = t.status;
+  return response;
+}
+
+std::string HttpResponse::Header(std::string_view name) const {
+  for (const auto& [key, value] : headers) {
+    if (key == name) return value;
+  }
+  return "";
 }
 
 bool IsHttpUrl(std::string_view text) {

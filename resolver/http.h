@@ -26,6 +26,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "webc/result.h"
@@ -56,6 +57,25 @@ struct HttpSink {
   std::function<Result<void>(std::span<const std::byte>)> write;
 };
 
+// A request other than a plain GET or a JSON POST (registries that speak in
+// methods and headers, such as OCI distribution).
+struct HttpRequest {
+  std::string method = "GET";  // GET, HEAD, POST or PUT
+  std::string url;
+  std::vector<std::string> headers;   // "Name: value"
+  const std::string* body = nullptr;  // sent with POST and PUT (may be empty)
+  std::string content_type;
+};
+
+// The final answer (after redirects): header names are lowercase.
+struct HttpResponse {
+  long status = 0;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  // The value of the first header called `name` (lowercase), or empty.
+  std::string Header(std::string_view name) const;
+};
+
 class HttpClient {
  public:
   // Sends nothing and loads nothing: libcurl is loaded at the first request
@@ -72,6 +92,9 @@ class HttpClient {
   Result<void> Get(const std::string& url, uint64_t max_body, const HttpSink& sink);
   // GETs a small body into memory.
   Result<std::string> GetString(const std::string& url, uint64_t max_body);
+  // Sends `request`; a body over `max_body` bytes or a non-2xx status is an
+  // error (NotFound for 404 and 410).
+  Result<HttpResponse> Send(const HttpRequest& request, uint64_t max_body);
 
   // Also sends the bearer token to `authority` ("host[:port]") from now on.
   void AddTokenHost(std::string_view authority);

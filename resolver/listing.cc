@@ -27,7 +27,7 @@ Result<RegistryListing> ListRegistries(const ResolveOptions& options) {
   std::sort(listing.ids.begin(), listing.ids.end());
   listing.ids.erase(std::unique(listing.ids.begin(), listing.ids.end()), listing.ids.end());
   for (const std::string& r : options.registries) {
-    if (!WasmerRegistryUrl(r).empty()) listing.lookup_only = true;
+    if (!WasmerRegistryUrl(r).empty() || IsOciRegistry(r)) listing.lookup_only = true;
   }
   listing.warnings = warnings.Take();
   return listing;

@@ -289,7 +289,7 @@ Result<std::shared_ptr<const RegistryIndex>> RegistryIndex::Open(
   auto index = std::make_shared<RegistryIndex>();
   std::map<std::string, size_t, std::less<>> by_id;
   for (const std::string& folder : folders) {
-    if (!WasmerRegistryUrl(folder).empty()) continue;
+    if (!WasmerRegistryUrl(folder).empty() || IsOciRegistry(folder)) continue;
     Result<std::vector<RegistryEntry>> listed = std::vector<RegistryEntry>();
     if (IsHttpUrl(folder)) {
       listed = ListMirror(folder, http, answers);

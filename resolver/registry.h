@@ -96,6 +96,9 @@ std::string SkipWarning(const std::string& path, const std::string& why);
 inline constexpr const char* kWasmerRegistry = "https://registry.wasmer.io/graphql";
 std::string WasmerRegistryUrl(std::string_view registry);
 
+// True for OCI registries, "oci://..." and "oci+http://..." (resolver/oci.h).
+bool IsOciRegistry(std::string_view registry);
+
 // True for names a registry considers: "*.webc" and "*.webc.zst", not hidden.
 bool IsRegistryFileName(std::string_view file_name);
 

@@ -12,6 +12,7 @@
 #include "resolver/answers.h"
 #include "resolver/assemble.h"
 #include "resolver/http.h"
+#include "resolver/oci.h"
 #include "resolver/registry.h"
 #include "resolver/resolve_internal.h"
 #include "resolver/specifier.h"
@@ -52,6 +53,8 @@ class RegistrySource final : public PackageSource {
     for (const std::string& r : registries_) {
       if (std::string url = WasmerRegistryUrl(r); !url.empty()) {
         wasmer_.push_back(std::make_unique<WasmerRegistry>(r, url, context_.http, answers));
+      } else if (IsOciRegistry(r)) {
+        oci_.push_back(std::make_unique<OciRegistry>(r, context_.http));
       }
     }
   }
@@ -78,7 +81,16 @@ class RegistrySource final : public PackageSource {
     std::set<std::string, std::less<>> seen;
     const std::vector<const RegistryEntry*> listed = index_->Versions(full_name);
     size_t next_wasmer = 0;
+    size_t next_oci = 0;
     for (const std::string& r : registries_) {
+      if (IsOciRegistry(r)) {
+        auto answer = oci_[next_oci++]->Versions(full_name);
+        if (!answer) return std::move(answer).error();
+        for (const RegistryEntry& e : **answer) {
+          if (seen.insert(e.id).second) out.push_back(ForEntry(e));
+        }
+        continue;
+      }
       if (!WasmerRegistryUrl(r).empty()) {
         auto answer = wasmer_[next_wasmer++]->Versions(full_name);
         if (!answer) return std::move(answer).error();
@@ -266,6 +278,7 @@ class RegistrySource final : public PackageSource {
   std::vector<std::string> registries_;
   std::shared_ptr<const RegistryIndex> index_;
   std::vector<std::unique_ptr<WasmerRegistry>> wasmer_;  // in registry order
+  std::vector<std::unique_ptr<OciRegistry>> oci_;        // in registry order
   LoadContext context_;
   unsigned workers_;
   Warnings& warnings_;
@@ -338,12 +351,15 @@ webc::OpenOptions OpenOptionsFor(const ResolveOptions& options) {
 Result<std::unique_ptr<HttpClient>> HttpClientFor(const ResolveOptions& options,
                                                   const std::vector<std::string>& sources) {
   std::vector<std::string> hosts;
+  bool remote = false;
   for (const std::string& s : sources) {
     std::string url = WasmerRegistryUrl(s);
     if (url.empty() && IsHttpUrl(s)) url = s;
     if (!url.empty()) hosts.push_back(UrlAuthority(url));
+    // OCI registries get no token: it is Wasmer's.
+    remote = remote || !url.empty() || IsOciRegistry(s);
   }
-  if (hosts.empty() || options.offline) return std::unique_ptr<HttpClient>();
+  if (!remote || options.offline) return std::unique_ptr<HttpClient>();
   HttpOptions http;
   http.user_agent = "webcfs";
   http.bearer_token = options.registry_token;

@@ -11,6 +11,7 @@ packages=(
   wabt  # wat2wasm: compiles the example packages (examples/)
   # tests
   golang-go attr systemd psmisc nginx
+  docker-registry  # CNCF distribution: the OCI registry tests/remote/oci_test.cc pushes to
   systemd-container  # systemd-nspawn: boots a real systemd for tests/service/systemd_boot_test.sh
   # benchmarks
   squashfuse fuse-overlayfs erofs-utils squashfs-tools fio hyperfine gnuplot-nox time python3

@@ -69,19 +69,6 @@ class RemoteTest : public ::testing::Test {
     }
   }
 
-  // `webcfs mount` that must fail with one line containing each of `parts`,
-  // exit status 1, and nothing mounted.
-  void ExpectMountFails(const std::string& spec, const Strings& args, const Strings& parts) {
-    Mount m(spec, args);
-    EXPECT_EQ(m.result().exit_code, 1) << m.result().err;
-    for (const std::string& part : parts) {
-      EXPECT_NE(m.result().err.find(part), std::string::npos) << m.result().err;
-    }
-    EXPECT_EQ(std::count(m.result().err.begin(), m.result().err.end(), '\n'), 1)
-        << "one line: " << m.result().err;
-    EXPECT_FALSE(IsMounted(m.path()));
-  }
-
   std::string CoreutilsSha() const {
     return Sha256Hex(ReadHostFile(packages_ + "/" + kCoreutilsFile));
   }

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +19,7 @@
 #include "resolver/cache.h"
 #include "resolver/http.h"
 #include "resolver/registry.h"
+#include "tests/integration/mount_util.h"
 #include "tests/unit/resolver/package_util.h"
 #include "webc/container.h"
 
@@ -163,6 +165,33 @@ Server StartPythonHttpServer(const std::string& root, const std::string& work_di
                                root, std::to_string(port)},
       work_dir + "/http-server.log");
   return Started(std::move(process), port);
+}
+
+Server StartDockerRegistry(const std::string& work_dir) {
+  const int port = FreePort();
+  const std::string config = work_dir + "/docker-registry.yml";
+  std::ofstream(config) << "version: 0.1\n"
+                        << "log:\n  level: warn\n"
+                        << "storage:\n  filesystem:\n    rootdirectory: " << work_dir
+                        << "/registry-data\n"
+                        << "  delete:\n    enabled: true\n"
+                        << "http:\n  addr: 127.0.0.1:" << port << "\n";
+  auto process = std::make_unique<ChildProcess>(
+      std::vector<std::string>{"/usr/bin/docker-registry", "serve", config},
+      work_dir + "/docker-registry.log");
+  return Started(std::move(process), port);
+}
+
+void ExpectMountFails(const std::string& spec, const std::vector<std::string>& args,
+                      const std::vector<std::string>& parts) {
+  Mount m(spec, args);
+  EXPECT_EQ(m.result().exit_code, 1) << m.result().err;
+  for (const std::string& part : parts) {
+    EXPECT_NE(m.result().err.find(part), std::string::npos) << m.result().err;
+  }
+  EXPECT_EQ(std::count(m.result().err.begin(), m.result().err.end(), '\n'), 1)
+      << "one line: " << m.result().err;
+  EXPECT_FALSE(IsMounted(m.path()));
 }
 
 nlohmann::json Stats(const Server& server) {

@@ -49,6 +49,15 @@ Server StartNginx(const std::string& root, const std::string& work_dir);
 // `python3 -m http.server` serving `root`.
 Server StartPythonHttpServer(const std::string& root, const std::string& work_dir);
 
+// Debian's docker-registry (CNCF distribution) with a generated config:
+// filesystem storage under `work_dir`/registry-data.
+Server StartDockerRegistry(const std::string& work_dir);
+
+// `webcfs mount SPEC ... ARGS` that must fail with exit status 1 and one line
+// containing each of `parts`, and leave nothing mounted.
+void ExpectMountFails(const std::string& spec, const std::vector<std::string>& args,
+                      const std::vector<std::string>& parts);
+
 // GET /_stats of a registry double.
 nlohmann::json Stats(const Server& server);
 

@@ -1,0 +1,379 @@
+#include "resolver/oci.h"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "resolver/http.h"
+#include "resolver/specifier.h"
+#include "webc/container.h"
+#include "webc/sha256.h"
+
+namespace webcfs::resolver {
+namespace {
+
+using Json = nlohmann::json;
+
+// Tag lists and manifests are small; larger answers are refused.
+constexpr uint64_t kMaxOciAnswerBytes = uint64_t{16} << 20;
+// The digest of the empty config `{}`.
+constexpr std::string_view kEmptyConfig = "{}";
+
+constexpr const char* kTitleAnnotation = "org.opencontainers.image.title";
+constexpr const char* kUsesAnnotation = "org.webcfs.uses";
+constexpr const char* kPackageAnnotation = "org.webcfs.package";
+
+std::string Sha256HexOf(std::string_view bytes) { return webc::ToHex(webc::Sha256::Of(bytes)); }
+
+std::string ManifestAccept() {
+  return std::string("Accept: ") + kOciManifestType + ", " + kOciIndexType;
+}
+
+// A string member, or empty.
+std::string StringAt(const Json& obj, const char* key) {
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+// "sha256:<hex>" → hex, or an error naming `where`.
+Result<std::string> DigestHex(const std::string& digest, const std::string& where) {
+  if (!digest.starts_with("sha256:")) {
+    return Error::Corrupt(where + ": digest '" + digest + "' is not sha256:<hex>");
+  }
+  auto hex = ParseSha256Hex(std::string_view(digest).substr(7));
+  if (!hex) return std::move(hex).error().With(where);
+  return hex;
+}
+
+// The manifest at `url` (a tag or a digest), checked against the digest the
+// registry reports and against `digest` when asked by digest.
+Result<Json> GetManifest(HttpClient& http, const std::string& url, const std::string& digest) {
+  HttpRequest req;
+  req.url = url;
+  req.headers = {ManifestAccept()};
+  auto answer = http.Send(req, kMaxOciAnswerBytes);
+  if (!answer) return std::move(answer).error();
+  const std::string actual = "sha256:" + Sha256HexOf(answer->body);
+  const std::string reported = answer->Header("docker-content-digest");
+  for (const std::string& expected : {digest, reported}) {
+    if (!expected.empty() && expected != actual) {
+      return Error::Integrity("GET " + url + ": manifest digest mismatch: expected " + expected +
+                              ", actual " + actual);
+    }
+  }
+  Json doc = Json::parse(answer->body, nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_object()) return Error::Corrupt("GET " + url + ": the manifest is not a JSON object");
+  return doc;
+}
+
+// The one webc layer of an image manifest, following an index to its first
+// manifest that is a webc artifact (or its first manifest).
+Result<Json> WebcLayer(HttpClient& http, const std::string& repo_url, Json manifest,
+                       const std::string& where, Json* annotations) {
+  if (StringAt(manifest, "mediaType") == kOciIndexType || manifest.contains("manifests")) {
+    auto list = manifest.find("manifests");
+    if (list == manifest.end() || !list->is_array() || list->empty()) {
+      return Error::Corrupt(where + ": the index lists no manifests");
+    }
+    const Json* pick = &list->front();
+    for (const Json& m : *list) {
+      if (m.is_object() && StringAt(m, "artifactType") == kWebcMediaType) {
+        pick = &m;
+        break;
+      }
+    }
+    const std::string digest = pick->is_object() ? StringAt(*pick, "digest") : "";
+    if (auto hex = DigestHex(digest, where); !hex) return std::move(hex).error();
+    auto inner = GetManifest(http, repo_url + "/manifests/" + digest, digest);
+    if (!inner) return std::move(inner).error();
+    manifest = std::move(*inner);
+  }
+  if (auto a = manifest.find("annotations"); a != manifest.end() && a->is_object()) {
+    *annotations = *a;
+  }
+  auto layers = manifest.find("layers");
+  if (layers == manifest.end() || !layers->is_array()) {
+    return Error::Corrupt(where + ": the manifest has no layers");
+  }
+  std::optional<Json> found;
+  for (const Json& layer : *layers) {
+    if (!layer.is_object()) continue;
+    std::string title;
+    if (auto a = layer.find("annotations"); a != layer.end() && a->is_object()) {
+      title = StringAt(*a, kTitleAnnotation);
+    }
+    if (StringAt(layer, "mediaType") == kWebcMediaType || title.ends_with(".webc")) {
+      if (found) return Error::Corrupt(where + ": the manifest has more than one webc layer");
+      found = layer;
+    }
+  }
+  if (!found) return Error::Corrupt(where + ": the manifest has no webc layer");
+  return std::move(*found);
+}
+
+// The `use` map of the annotation, in the annotation's order of keys.
+Result<std::optional<std::vector<webc::Dependency>>> UsesAnnotation(const Json& annotations,
+                                                                    const std::string& where) {
+  const std::string text = StringAt(annotations, kUsesAnnotation);
+  if (text.empty()) return std::optional<std::vector<webc::Dependency>>();
+  auto doc = nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_object()) {
+    return Error::Corrupt(where + ": annotation " + kUsesAnnotation + " is not a JSON object");
+  }
+  std::vector<webc::Dependency> uses;
+  for (const auto& [alias, spec] : doc.items()) {
+    if (!spec.is_string()) {
+      return Error::Corrupt(where + ": annotation " + kUsesAnnotation + "." + alias +
+                            ": expected a string");
+    }
+    uses.push_back(webc::Dependency{alias, spec.get<std::string>(), nullptr});
+  }
+  return std::optional<std::vector<webc::Dependency>>(std::move(uses));
+}
+
+// Semver from a tag ('_' stands for '+'); nullopt for other tags.
+std::optional<Version> TagVersion(std::string tag) {
+  for (char& c : tag) {
+    if (c == '_') c = '+';
+  }
+  auto v = Version::Parse(tag);
+  if (!v) return std::nullopt;
+  return std::move(*v);
+}
+
+// The URL of the next page from a `Link: <url>; rel="next"` header, or empty.
+std::string NextPage(const std::string& url, const std::string& link) {
+  const size_t open = link.find('<');
+  const size_t close = link.find('>', open);
+  if (open == std::string::npos || close == std::string::npos ||
+      link.find("rel=\"next\"", close) == std::string::npos) {
+    return "";
+  }
+  return ResolveUrl(url, link.substr(open + 1, close - open - 1));
+}
+
+}  // namespace
+
+bool IsOciRegistry(std::string_view registry) {
+  return registry.starts_with("oci://") || registry.starts_with("oci+http://");
+}
+
+Result<OciLocation> ParseOciRegistry(std::string_view registry) {
+  std::string_view rest;
+  OciLocation loc;
+  if (registry.starts_with("oci://")) {
+    rest = registry.substr(6);
+    loc.base = "https://";
+  } else if (registry.starts_with("oci+http://")) {
+    rest = registry.substr(11);
+    loc.base = "http://";
+  } else {
+    return Error::InvalidArgument("registry " + std::string(registry) +
+                                  ": not an oci:// or oci+http:// URL");
+  }
+  const size_t slash = rest.find('/');
+  const std::string_view host = rest.substr(0, slash);
+  if (host.empty()) {
+    return Error::InvalidArgument("registry " + std::string(registry) + ": no host");
+  }
+  loc.base += std::string(host);
+  std::string_view prefix = slash == std::string_view::npos ? "" : rest.substr(slash + 1);
+  while (prefix.ends_with('/')) prefix.remove_suffix(1);
+  loc.prefix = std::string(prefix);
+  return loc;
+}
+
+std::string OciLocation::Repository(std::string_view full_name) const {
+  return prefix.empty() ? std::string(full_name) : prefix + "/" + std::string(full_name);
+}
+
+std::string OciTag(const Version& version) {
+  std::string tag = version.ToString();
+  for (char& c : tag) {
+    if (c == '+') c = '_';
+  }
+  return tag;
+}
+
+Result<const std::vector<RegistryEntry>*> OciRegistry::Versions(std::string_view full_name) {
+  if (auto it = answers_.find(full_name); it != answers_.end()) return &it->second;
+  const std::string where = "registry " + registry_ + ": " + std::string(full_name);
+  if (http_ == nullptr) return Error::NotFound(where + ": offline");
+  auto loc = ParseOciRegistry(registry_);
+  if (!loc) return std::move(loc).error();
+  const std::string repo_url = loc->base + "/v2/" + loc->Repository(full_name);
+  std::vector<std::string> tags;
+  for (std::string url = repo_url + "/tags/list"; !url.empty();) {
+    HttpRequest req;
+    req.url = url;
+    auto answer = http_->Send(req, kMaxOciAnswerBytes);
+    if (!answer && answer.error().code() == Error::Code::kNotFound) break;  // no such repository
+    if (!answer) return std::move(answer).error().With(where);
+    Json doc = Json::parse(answer->body, nullptr, /*allow_exceptions=*/false);
+    if (!doc.is_object()) return Error::Corrupt(where + ": GET " + url + ": not a JSON object");
+    if (auto t = doc.find("tags"); t != doc.end() && t->is_array()) {
+      for (const Json& tag : *t) {
+        if (tag.is_string()) tags.push_back(tag.get<std::string>());
+      }
+    }
+    url = NextPage(url, answer->Header("link"));
+  }
+  std::vector<RegistryEntry> entries;
+  for (const std::string& tag : tags) {
+    std::optional<Version> version = TagVersion(tag);
+    if (!version || OciTag(*version) != tag) continue;
+    const std::string at = where + "@" + version->ToString();
+    auto manifest = GetManifest(*http_, repo_url + "/manifests/" + tag, "");
+    if (!manifest) return std::move(manifest).error().With(where);
+    Json annotations = Json::object();
+    auto layer = WebcLayer(*http_, repo_url, std::move(*manifest), at, &annotations);
+    if (!layer) return std::move(layer).error();
+    const std::string digest = StringAt(*layer, "digest");
+    auto hex = DigestHex(digest, at);
+    if (!hex) return std::move(hex).error();
+    auto uses = UsesAnnotation(annotations, at);
+    if (!uses) return std::move(uses).error();
+    RegistryEntry e;
+    e.registry = registry_;
+    e.url = repo_url + "/blobs/" + digest;
+    e.full_name = std::string(full_name);
+    e.id = NamedId(full_name, *version);
+    e.version = std::move(*version);
+    e.sha256_hex = std::move(*hex);
+    if (auto size = layer->find("size"); size != layer->end() && size->is_number_unsigned()) {
+      e.size = size->get<uint64_t>();
+    }
+    e.uses = std::move(*uses);
+    entries.push_back(std::move(e));
+  }
+  return &answers_.emplace(std::string(full_name), std::move(entries)).first->second;
+}
+
+namespace {
+
+// Uploads `bytes` as blob sha256:`hex` unless the repository has it.
+Result<void> PushBlob(HttpClient& http, const std::string& repo_url, const std::string& hex,
+                      const std::string& bytes) {
+  const std::string digest = "sha256:" + hex;
+  HttpRequest head;
+  head.method = "HEAD";
+  head.url = repo_url + "/blobs/" + digest;
+  auto have = http.Send(head, 0);
+  if (have) return Ok();
+  if (have.error().code() != Error::Code::kNotFound) return std::move(have).error();
+  const std::string empty;
+  HttpRequest start;
+  start.method = "POST";
+  start.url = repo_url + "/blobs/uploads/";
+  start.body = &empty;
+  auto started = http.Send(start, kMaxOciAnswerBytes);
+  if (!started) return std::move(started).error();
+  const std::string location = started->Header("location");
+  if (location.empty()) return Error::Io("POST " + start.url + ": no Location in the answer");
+  std::string url = ResolveUrl(start.url, location);
+  url += (url.find('?') == std::string::npos ? "?" : "&") + std::string("digest=") + digest;
+  HttpRequest put;
+  put.method = "PUT";
+  put.url = url;
+  put.body = &bytes;
+  put.content_type = "application/octet-stream";
+  auto done = http.Send(put, kMaxOciAnswerBytes);
+  if (!done) return std::move(done).error();
+  return Ok();
+}
+
+Result<std::string> ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Error::Io(path + ": cannot open");
+  std::ostringstream out;
+  out << in.rdbuf();
+  if (!in.good() && !in.eof()) return Error::Io(path + ": read error");
+  return out.str();
+}
+
+}  // namespace
+
+Result<std::string> PushToOci(const std::string& file, const std::string& registry, bool force,
+                              HttpClient& http) {
+  auto loc = ParseOciRegistry(registry);
+  if (!loc) return std::move(loc).error();
+  auto container = webc::Container::OpenFile(file);
+  if (!container) return std::move(container).error();
+  const webc::Manifest& m = (*container)->manifest();
+  if (!m.package_name || !m.package_version) {
+    return Error::InvalidArgument(file + ": the package has no name and version to push under");
+  }
+  if (auto valid = ValidatePackageName(*m.package_name); !valid) {
+    return std::move(valid).error().With(file);
+  }
+  auto version = Version::Parse(*m.package_version);
+  if (!version) return std::move(version).error().With(file);
+  auto bytes = ReadWholeFile(file);
+  if (!bytes) return std::move(bytes).error();
+  const std::string hex = Sha256HexOf(*bytes);
+  const std::string id = NamedId(*m.package_name, *version);
+  const std::string tag = OciTag(*version);
+  const std::string repo_url = loc->base + "/v2/" + loc->Repository(*m.package_name);
+  const std::string where = "registry " + registry + ": " + id;
+
+  // An existing tag: the same bytes are already there; other bytes need --force.
+  if (auto old = GetManifest(http, repo_url + "/manifests/" + tag, ""); old) {
+    Json annotations;
+    auto layer = WebcLayer(http, repo_url, std::move(*old), where, &annotations);
+    const std::string old_digest = layer ? StringAt(*layer, "digest") : "";
+    if (old_digest == "sha256:" + hex) return id + " is already in " + registry;
+    if (!force) {
+      return Error::Conflict(where + " exists with other bytes (" +
+                             (old_digest.empty() ? "not a webc artifact" : old_digest) +
+                             "); pass --force to replace it");
+    }
+  } else if (old.error().code() != Error::Code::kNotFound) {
+    return std::move(old).error().With(where);
+  }
+
+  const std::string config(kEmptyConfig);
+  const std::string config_hex = Sha256HexOf(config);
+  const std::pair<const std::string*, const std::string*> blobs[] = {{&hex, &*bytes},
+                                                                     {&config_hex, &config}};
+  for (const auto& [blob_hex, blob] : blobs) {
+    if (auto pushed = PushBlob(http, repo_url, *blob_hex, *blob); !pushed) {
+      return std::move(pushed).error().With(where);
+    }
+  }
+  std::string title = *m.package_name;
+  title.replace(title.find('/'), 1, "--");
+  title += "@" + version->ToString() + ".webc";
+
+  Json annotations = Json::object();
+  annotations[kPackageAnnotation] = id;
+  bool all_strings = true;
+  nlohmann::ordered_json uses = nlohmann::ordered_json::object();
+  for (const webc::Dependency& d : m.uses) {
+    if (!d.specifier) all_strings = false;
+    if (d.specifier) uses[d.alias] = *d.specifier;
+  }
+  // Embedded manifests cannot be written as text: readers download the layer.
+  if (all_strings) annotations[kUsesAnnotation] = uses.dump();
+  Json manifest = {
+      {"schemaVersion", 2},
+      {"mediaType", kOciManifestType},
+      {"artifactType", kWebcMediaType},
+      {"config", {{"mediaType", kOciEmptyType}, {"digest", "sha256:" + config_hex}, {"size", 2}}},
+      {"layers", Json::array({{{"mediaType", kWebcMediaType},
+                               {"digest", "sha256:" + hex},
+                               {"size", bytes->size()},
+                               {"annotations", {{kTitleAnnotation, title}}}}})},
+      {"annotations", annotations}};
+  const std::string text = manifest.dump();
+  HttpRequest put;
+  put.method = "PUT";
+  put.url = repo_url + "/manifests/" + tag;
+  put.body = &text;
+  put.content_type = kOciManifestType;
+  auto done = http.Send(put, kMaxOciAnswerBytes);
+  if (!done) return std::move(done).error().With(where);
+  return "pushed " + id + " to " + registry + " (" + loc->Repository(*m.package_name) + ":" + tag +
+         ", sha256:" + hex + ")";
+}
+
+}  // namespace webcfs::resolver

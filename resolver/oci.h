@@ -1,0 +1,72 @@
+// OCI distribution registries as a source of packages and a place to push
+// them (docs/resolution.md, "OCI registries"). `oci://HOST[:PORT]/PREFIX`
+// speaks HTTPS, `oci+http://HOST[:PORT]/PREFIX` plain HTTP. Package
+// `ns/name@version` is repository `PREFIX/ns/name`, tag `version` with `+`
+// written `_` (tags have no `+`). The artifact is an image manifest with one
+// layer of media type application/vnd.wasmer.webc (or titled `*.webc`), the
+// webc itself; the manifest annotation `org.webcfs.uses` lists its `use`
+// entries so a tree resolves before any layer is downloaded.
+//
+// Manifests are verified against their digest; layers are downloaded through
+// the verified download path (resolver/loader.h), which checks the sha256.
+//
+// Thread-safety: none; the resolver asks from one thread.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "resolver/registry.h"
+#include "webc/result.h"
+
+namespace webcfs::resolver {
+
+class HttpClient;
+
+inline constexpr const char* kOciManifestType = "application/vnd.oci.image.manifest.v1+json";
+inline constexpr const char* kOciIndexType = "application/vnd.oci.image.index.v1+json";
+inline constexpr const char* kOciEmptyType = "application/vnd.oci.empty.v1+json";
+inline constexpr const char* kWebcMediaType = "application/vnd.wasmer.webc";
+
+// Where an `oci://` or `oci+http://` registry string points.
+struct OciLocation {
+  std::string base;    // "https://host:port", no trailing slash
+  std::string prefix;  // "a/b" or empty
+  // The repository of `full_name`: "PREFIX/ns/name".
+  std::string Repository(std::string_view full_name) const;
+};
+
+// The location, or an error naming `registry` (no host, not an OCI string).
+Result<OciLocation> ParseOciRegistry(std::string_view registry);
+
+// The tag of a version: its text with '+' written '_'.
+std::string OciTag(const Version& version);
+
+class OciRegistry {
+ public:
+  OciRegistry(std::string registry, HttpClient* http)
+      : registry_(std::move(registry)), http_(http) {}
+
+  const std::string& registry() const { return registry_; }
+
+  // Every version of `full_name` whose tag is semver, with the blob URL and
+  // sha256 of its webc layer; asked once per object. An unknown repository
+  // is an empty list.
+  Result<const std::vector<RegistryEntry>*> Versions(std::string_view full_name);
+
+ private:
+  std::string registry_;
+  HttpClient* http_;
+  std::map<std::string, std::vector<RegistryEntry>, std::less<>> answers_;
+};
+
+// Uploads the webc at `file` (named package required) and its manifest under
+// its version's tag. An existing tag with other bytes is refused unless
+// `force`. Returns one line saying what was done.
+Result<std::string> PushToOci(const std::string& file, const std::string& registry, bool force,
+                              HttpClient& http);
+
+}  // namespace webcfs::resolver

@@ -1,0 +1,132 @@
+// OCI registries end to end against Debian's docker-registry (CNCF
+// distribution) started on 127.0.0.1: `webcfs push`, then resolve and mount
+// from the tags, and the faults a registry can show.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "resolver/resolution.h"
+#include "tests/integration/mount_util.h"
+#include "tests/remote/remote_util.h"
+#include "tests/unit/resolver/package_util.h"
+
+namespace webcfs::testing {
+namespace {
+
+using Strings = std::vector<std::string>;
+using resolver::testing::PackageBuilder;
+
+class OciTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::filesystem::create_directories(packages_);
+    registry_ = StartDockerRegistry(work_.path());
+    url_ = "oci+http://127.0.0.1:" + std::to_string(registry_.port) + "/prefix";
+  }
+
+  // t/lib at `version`: /lib/version holds the version.
+  std::string Lib(const std::string& version, const std::string& extra = "") const {
+    return PackageBuilder("t/lib", version)
+        .Volume("/lib", {{"version", version + extra + "\n"}})
+        .WriteTo(packages_);
+  }
+  // t/app@1.0.0 using t/lib@^1, its /lib from the dependency.
+  std::string App() const {
+    return PackageBuilder("t/app", "1.0.0")
+        .Use("lib", "t/lib@^1")
+        .Volume("/app", {{"app.txt", "app\n"}})
+        .Fs("/app", "/app")
+        .Fs("/lib", "/lib", "lib")
+        .WriteTo(packages_);
+  }
+
+  CommandResult Push(const std::string& file, const Strings& extra = {}) const {
+    Strings argv = {WebcfsBinary(), "push", file, url_};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return RunCommand(argv);
+  }
+
+  // `webcfs mount` from the registry that must fail with one line holding `parts`.
+  void ExpectMountFails(const std::string& spec, const Strings& parts) const {
+    testing::ExpectMountFails(spec, {"--registry", url_, "--cache", cache_}, parts);
+  }
+
+  TempDir tmp_{"webcfs-oci"};
+  TempDir work_{"webcfs-oci-srv"};
+  std::string packages_ = tmp_ / "packages";
+  std::string cache_ = tmp_ / "cache";
+  Server registry_;
+  std::string url_;
+};
+
+TEST_F(OciTest, PushedTreeMountsWithVersionsChosenFromTags) {
+  for (const std::string& file : {Lib("1.0.0"), Lib("1.1.0+build.5"), Lib("2.0.0"), App()}) {
+    CommandResult pushed = Push(file);
+    ASSERT_EQ(pushed.exit_code, 0) << pushed.err;
+    EXPECT_NE(pushed.out.find("pushed "), std::string::npos) << pushed.out;
+  }
+  Mount m("t/app", {"--registry", url_, "--cache", cache_});
+  ASSERT_TRUE(m.ok()) << m.result().err;
+  EXPECT_EQ(ReadHostFile(m / "app/app.txt"), "app\n");
+  // ^1 takes the highest 1.x: the tag 1.1.0_build.5 read back as 1.1.0+build.5.
+  EXPECT_EQ(ReadHostFile(m / "lib/version"), "1.1.0+build.5\n");
+  const std::string resolution = ReadHostFile(m / ".webc/resolution.json");
+  EXPECT_NE(resolution.find("t/lib@1.1.0+build.5"), std::string::npos) << resolution;
+  EXPECT_NE(resolution.find("/v2/prefix/t/lib/blobs/sha256:"), std::string::npos) << resolution;
+
+  resolver::ResolveOptions o;
+  o.registries = {url_};
+  o.cache_dir = tmp_ / "cache2";
+  auto newest = resolver::Resolve("t/lib", o);
+  ASSERT_TRUE(newest) << newest.error().message();
+  EXPECT_EQ(newest->packages[0].id, "t/lib@2.0.0");
+}
+
+TEST_F(OciTest, PushIsIdempotentAndRefusesOtherBytesWithoutForce) {
+  ASSERT_EQ(Push(Lib("1.0.0")).exit_code, 0);
+  CommandResult again = Push(Lib("1.0.0"));
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("already"), std::string::npos) << again.out;
+
+  const std::string other = Lib("1.0.0", " changed");
+  CommandResult refused = Push(other);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("t/lib@1.0.0 exists with other bytes"), std::string::npos)
+      << refused.err;
+  EXPECT_NE(refused.err.find("--force"), std::string::npos) << refused.err;
+
+  CommandResult forced = Push(other, {"--force"});
+  ASSERT_EQ(forced.exit_code, 0) << forced.err;
+  Mount m("t/lib", {"--registry", url_, "--cache", cache_});
+  ASSERT_TRUE(m.ok()) << m.result().err;
+  const std::string resolution = ReadHostFile(m / ".webc/resolution.json");
+  EXPECT_NE(resolution.find(Sha256Hex(ReadHostFile(other))), std::string::npos) << resolution;
+}
+
+TEST_F(OciTest, BlobDigestMismatchAndMissingVersionsAreOneLineErrors) {
+  const std::string file = Lib("1.0.0");
+  ASSERT_EQ(Push(file).exit_code, 0);
+  ExpectMountFails("t/lib@^3", {"no version of t/lib matches ^3", "available: 1.0.0"});
+  ExpectMountFails("t/none", {"no package t/none"});
+
+  // The registry serves other bytes (of the same size) under the layer's digest.
+  std::string bytes = ReadHostFile(file);
+  const std::string hex = Sha256Hex(bytes);
+  bytes.back() ^= 1;
+  const std::filesystem::path data = std::filesystem::path(work_.path()) /
+                                     "registry-data/docker/registry/v2/blobs/sha256" /
+                                     hex.substr(0, 2) / hex / "data";
+  ASSERT_TRUE(std::filesystem::exists(data)) << data;
+  std::ofstream(data, std::ios::trunc | std::ios::binary) << bytes;
+  ExpectMountFails("t/lib", {"sha256 mismatch", hex});
+  for (const auto& e : std::filesystem::recursive_directory_iterator(cache_)) {
+    const std::string name = e.path().filename().string();
+    EXPECT_FALSE(name.starts_with(".tmp-")) << e.path();
+    EXPECT_NE(name, hex + ".webc") << e.path();
+  }
+}
+
+}  // namespace
+}  // namespace webcfs::testing
