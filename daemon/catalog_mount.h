@@ -11,7 +11,7 @@
 #include "daemon/status_file.h"
 #include "fuse/options.h"
 #include "fuse/server.h"
-#include "webc/result.h"
+#include "webc/base/result.h"
 
 namespace webcfs::daemon {
 

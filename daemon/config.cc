@@ -12,7 +12,7 @@
 #include "daemon/mount_settings.h"
 #include "resolver/http.h"
 #include "resolver/registry.h"
-#include "webc/byte_source.h"
+#include "webc/base/regular_file.h"
 
 namespace webcfs::daemon {
 

@@ -15,8 +15,8 @@
 
 #include "fuse/options.h"
 #include "resolver/resolution.h"
+#include "webc/base/result.h"
 #include "webc/container.h"
-#include "webc/result.h"
 
 namespace webcfs::daemon {
 

@@ -3,7 +3,7 @@
 // one, so systemd's default soft limit of 1024 is too low for large trees.
 #pragma once
 
-#include "webc/result.h"
+#include "webc/base/result.h"
 
 namespace webcfs::daemon {
 

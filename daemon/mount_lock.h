@@ -8,7 +8,7 @@
 
 #include <string>
 
-#include "webc/result.h"
+#include "webc/base/result.h"
 
 namespace webcfs::daemon {
 

@@ -18,7 +18,7 @@
 
 #include "daemon/config.h"
 #include "fuse/options.h"
-#include "webc/result.h"
+#include "webc/base/result.h"
 
 namespace CLI {
 class App;

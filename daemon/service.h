@@ -28,7 +28,7 @@
 
 #include "fuse/server.h"
 #include "fuse/snapshot.h"
-#include "webc/result.h"
+#include "webc/base/result.h"
 
 namespace webcfs::daemon {
 

@@ -14,7 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "webc/sha256.h"
+#include "webc/base/sha256.h"
 
 namespace webcfs::daemon {
 

@@ -25,7 +25,7 @@
 #include <string>
 #include <vector>
 
-#include "webc/result.h"
+#include "webc/base/result.h"
 
 namespace webcfs::daemon {
 

@@ -13,7 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "webc/unique_fd.h"
+#include "webc/base/unique_fd.h"
 
 namespace webcfs::daemon::systemd_protocol {
 

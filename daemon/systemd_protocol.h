@@ -16,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-#include "webc/result.h"
+#include "webc/base/result.h"
 
 namespace webcfs::daemon::systemd_protocol {
 

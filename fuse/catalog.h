@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "fuse/snapshot.h"
-#include "webc/result.h"
+#include "webc/base/result.h"
 
 namespace webcfs::fuse {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "webc/sha256.h"
+#include "webc/base/sha256.h"
 
 namespace webcfs::fuse {
 namespace {

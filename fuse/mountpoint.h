@@ -5,7 +5,7 @@
 #include <optional>
 #include <string>
 
-#include "webc/result.h"
+#include "webc/base/result.h"
 
 namespace webcfs::fuse {
 

@@ -27,7 +27,7 @@
 #include "fuse/catalog.h"
 #include "fuse/options.h"
 #include "fuse/snapshot.h"
-#include "webc/result.h"
+#include "webc/base/result.h"
 
 struct fuse_session;
 

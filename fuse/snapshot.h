@@ -52,9 +52,9 @@
 
 #include "fuse/options.h"
 #include "resolver/resolution.h"
+#include "webc/base/large_array.h"
+#include "webc/base/result.h"
 #include "webc/container.h"
-#include "webc/large_array.h"
-#include "webc/result.h"
 
 namespace webcfs::fuse {
 

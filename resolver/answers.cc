@@ -8,8 +8,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "webc/sha256.h"
-#include "webc/unique_fd.h"
+#include "webc/base/sha256.h"
+#include "webc/base/unique_fd.h"
 
 namespace webcfs::resolver {
 

@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include "resolver/resolution.h"
-#include "webc/result.h"
+#include "webc/base/result.h"
 
 namespace webcfs::resolver {
 

@@ -26,10 +26,11 @@
 #include <vector>
 
 #include "resolver/specifier.h"
+#include "webc/base/regular_file.h"
+#include "webc/base/sha256.h"
+#include "webc/base/unique_fd.h"
 #include "webc/byte_source.h"
 #include "webc/recorded_reads.h"
-#include "webc/sha256.h"
-#include "webc/unique_fd.h"
 
 namespace webcfs::resolver {
 namespace {

@@ -33,11 +33,11 @@
 #include <string>
 #include <string_view>
 
+#include "webc/base/result.h"
+#include "webc/base/unique_fd.h"
 #include "webc/byte_source.h"
 #include "webc/container.h"
 #include "webc/recorded_reads.h"
-#include "webc/result.h"
-#include "webc/unique_fd.h"
 
 namespace webcfs::resolver {
 

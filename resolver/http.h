@@ -29,7 +29,7 @@
 #include <utility>
 #include <vector>
 
-#include "webc/result.h"
+#include "webc/base/result.h"
 
 namespace webcfs::resolver {
 

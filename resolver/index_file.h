@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "resolver/semver.h"
+#include "webc/base/result.h"
 #include "webc/manifest.h"
-#include "webc/result.h"
 
 namespace webcfs::resolver {
 

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "resolver/resolution.h"
-#include "webc/result.h"
+#include "webc/base/result.h"
 
 namespace webcfs::resolver {
 

@@ -7,8 +7,8 @@
 #include <string>
 
 #include "resolver/cache.h"
+#include "webc/base/result.h"
 #include "webc/container.h"
-#include "webc/result.h"
 
 namespace webcfs::resolver {
 

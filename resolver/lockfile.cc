@@ -20,8 +20,8 @@
 
 #include "resolver/resolve_internal.h"
 #include "resolver/specifier.h"
-#include "webc/byte_source.h"
-#include "webc/utf8.h"
+#include "webc/base/regular_file.h"
+#include "webc/base/utf8.h"
 
 namespace webcfs::resolver {
 namespace {

@@ -30,8 +30,8 @@
 
 #include "resolver/cache.h"
 #include "resolver/semver.h"
+#include "webc/base/result.h"
 #include "webc/manifest.h"
-#include "webc/result.h"
 
 namespace webcfs::resolver {
 

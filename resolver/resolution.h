@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "webc/base/result.h"
 #include "webc/container.h"
-#include "webc/result.h"
 
 namespace webcfs::resolver {
 

@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "webc/result.h"
+#include "webc/base/result.h"
 
 namespace webcfs::resolver {
 

@@ -10,7 +10,7 @@
 #include <string_view>
 
 #include "resolver/semver.h"
-#include "webc/result.h"
+#include "webc/base/result.h"
 
 namespace webcfs::resolver {
 

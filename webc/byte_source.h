@@ -12,10 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "webc/result.h"
-#include "webc/unique_fd.h"
-
-struct stat;
+#include "webc/base/result.h"
 
 namespace webcfs::webc {
 
@@ -41,17 +38,6 @@ class ByteSource {
   // What the source is, for error messages (usually the file path).
   virtual const std::string& name() const = 0;
 };
-
-// Opens `path` read-only (O_CLOEXEC) and refuses anything but a regular file
-// ("<path>: is not a regular file (a FIFO)"). The open does not block: a FIFO
-// with no writer, or a device, would otherwise hang the caller before its type
-// could be checked. With `st`, also the file's fstat. Errors name the path.
-Result<UniqueFd> OpenRegularFile(const std::string& path, struct stat* st = nullptr);
-
-// The whole of the regular file `path` (OpenRegularFile), refusing one larger
-// than `max_bytes` (kResourceLimit). For small text files: configuration,
-// lockfiles, wasmer.toml.
-Result<std::string> ReadRegularFile(const std::string& path, uint64_t max_bytes);
 
 // Reads with pread(2) on an open descriptor: a file truncated underneath turns
 // into an Io error instead of SIGBUS. The descriptor is opened O_RDONLY|O_CLOEXEC.

@@ -10,8 +10,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "webc/base/result.h"
 #include "webc/byte_source.h"
-#include "webc/result.h"
 
 namespace webcfs::webc {
 

@@ -9,9 +9,9 @@
 #include <mutex>
 #include <utility>
 
+#include "webc/base/large_array.h"
 #include "webc/byte_cursor.h"
 #include "webc/container_internal.h"
-#include "webc/large_array.h"
 
 namespace webcfs::webc {
 

@@ -21,11 +21,11 @@
 #include <string_view>
 #include <vector>
 
+#include "webc/base/large_array.h"
+#include "webc/base/result.h"
+#include "webc/base/sha256.h"
 #include "webc/byte_source.h"
-#include "webc/large_array.h"
 #include "webc/manifest.h"
-#include "webc/result.h"
-#include "webc/sha256.h"
 
 namespace webcfs::webc {
 

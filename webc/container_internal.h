@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "webc/base/result.h"
 #include "webc/byte_source.h"
 #include "webc/container.h"
-#include "webc/result.h"
 
 namespace webcfs::webc {
 

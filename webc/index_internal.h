@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "webc/base/result.h"
+#include "webc/base/sha256.h"
 #include "webc/byte_source.h"
-#include "webc/result.h"
-#include "webc/sha256.h"
 
 namespace webcfs::webc {
 

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "webc/result.h"
+#include "webc/base/result.h"
 
 namespace webcfs::webc {
 

@@ -20,8 +20,8 @@
 #include <optional>
 #include <vector>
 
+#include "webc/base/result.h"
 #include "webc/byte_source.h"
-#include "webc/result.h"
 
 namespace webcfs::webc {
 

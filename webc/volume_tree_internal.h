@@ -19,9 +19,9 @@
 #include <unordered_set>
 #include <vector>
 
+#include "webc/base/large_array.h"
+#include "webc/base/result.h"
 #include "webc/container.h"
-#include "webc/large_array.h"
-#include "webc/result.h"
 
 namespace webcfs::webc {
 

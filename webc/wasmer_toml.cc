@@ -32,8 +32,8 @@
 #include <string>
 #include <vector>
 
-#include "webc/sha256.h"
-#include "webc/unique_fd.h"
+#include "webc/base/sha256.h"
+#include "webc/base/unique_fd.h"
 #include "webc/writer.h"
 #include "webc/writer_internal.h"
 

@@ -27,13 +27,13 @@
 #include <string_view>
 #include <vector>
 
+#include "webc/base/sha256.h"
+#include "webc/base/unique_fd.h"
+#include "webc/base/utf8.h"
 #include "webc/byte_source.h"
 #include "webc/container.h"
 #include "webc/format_internal.h"
 #include "webc/manifest.h"
-#include "webc/sha256.h"
-#include "webc/unique_fd.h"
-#include "webc/utf8.h"
 #include "webc/writer_internal.h"
 
 namespace webcfs::webc {

@@ -4,7 +4,7 @@
 
 #include <string_view>
 
-#include "webc/result.h"
+#include "webc/base/result.h"
 
 namespace webcfs::webc {
 

@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "tests/common/paths.h"
+#include "webc/base/sha256.h"
 #include "webc/container.h"
-#include "webc/sha256.h"
 #include "webc/writer.h"
 
 namespace webcfs::testing {

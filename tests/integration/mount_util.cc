@@ -16,7 +16,7 @@
 #include <fstream>
 #include <thread>
 
-#include "webc/sha256.h"
+#include "webc/base/sha256.h"
 
 extern char** environ;
 

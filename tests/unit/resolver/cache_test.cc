@@ -16,7 +16,7 @@
 
 #include "resolver/loader.h"
 #include "tests/unit/resolver/package_util.h"
-#include "webc/sha256.h"
+#include "webc/base/sha256.h"
 
 namespace webcfs::resolver {
 namespace {

@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "tests/common/paths.h"
-#include "webc/sha256.h"
+#include "webc/base/sha256.h"
 #include "webc/writer.h"
 
 namespace webcfs::resolver::testing {

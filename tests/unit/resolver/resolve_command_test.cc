@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/unit/resolver/package_util.h"
-#include "webc/sha256.h"
+#include "webc/base/sha256.h"
 
 namespace webcfs::resolver {
 namespace {

@@ -4,8 +4,8 @@
 
 #include "resolver/resolution.h"
 #include "tests/unit/resolver/package_util.h"
+#include "webc/base/sha256.h"
 #include "webc/container.h"
-#include "webc/sha256.h"
 
 namespace webcfs::resolver {
 namespace {

@@ -4,8 +4,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "webc/base/sha256.h"
 #include "webc/index_internal.h"
-#include "webc/sha256.h"
 
 namespace webcfs::webc::testing {
 namespace {

@@ -1,4 +1,4 @@
-#include "webc/large_array.h"
+#include "webc/base/large_array.h"
 
 #include <gtest/gtest.h>
 #include <sys/mman.h>

@@ -20,8 +20,8 @@
 
 #include "tests/common/wasmer_oracle.h"
 #include "tests/unit/webc/webc_test_util.h"
+#include "webc/base/sha256.h"
 #include "webc/container.h"
-#include "webc/sha256.h"
 
 namespace webcfs::webc {
 namespace {

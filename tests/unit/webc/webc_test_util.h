@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "tests/common/paths.h"
-#include "webc/result.h"
+#include "webc/base/result.h"
 #include "webc/writer.h"
 
 namespace webcfs::webc::testing {

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <fstream>
 
-#include "webc/sha256.h"
+#include "webc/base/sha256.h"
 
 namespace webcfs::webc::testing {
 namespace {

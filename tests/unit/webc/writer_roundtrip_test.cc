@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "tests/unit/webc/webc_test_util.h"
+#include "webc/base/sha256.h"
 #include "webc/container.h"
-#include "webc/sha256.h"
 #include "webc/writer.h"
 
 namespace webcfs::webc {

@@ -21,8 +21,8 @@
 #include <vector>
 
 #include "tests/unit/webc/webc_v3_decode_util.h"
+#include "webc/base/sha256.h"
 #include "webc/manifest.h"
-#include "webc/sha256.h"
 
 namespace webcfs::webc {
 namespace {

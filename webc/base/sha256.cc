@@ -1,4 +1,4 @@
-#include "webc/sha256.h"
+#include "webc/base/sha256.h"
 
 // The one-digest SHA256_* interface, deprecated in OpenSSL 3 in favour of
 // EVP, is used on purpose: EVP's first digest initializes the library

@@ -1,4 +1,4 @@
-#include "webc/utf8.h"
+#include "webc/base/utf8.h"
 
 #include <cstdint>
 
