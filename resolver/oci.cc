@@ -6,8 +6,8 @@
 
 #include "resolver/http.h"
 #include "resolver/specifier.h"
+#include "webc/base/sha256.h"
 #include "webc/container.h"
-#include "webc/sha256.h"
 
 namespace webcfs::resolver {
 namespace {

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "resolver/registry.h"
-#include "webc/result.h"
+#include "webc/base/result.h"
 
 namespace webcfs::resolver {
 
