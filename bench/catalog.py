@@ -12,30 +12,23 @@ import argparse
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import system  # noqa: E402
 
 
 def daemon_pid(mountpoint):
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if argv and argv[0].endswith(b"webcfs") and b"mount" in argv and mountpoint.encode() in argv:
-            return int(pid)
-    raise RuntimeError("no daemon for " + mountpoint)
+    pids = system.daemon_pids(mountpoint)
+    if not pids:
+        raise RuntimeError("no daemon for " + mountpoint)
+    return pids[0]
+
+
+def rss_kib(pid):
+    return system.proc_status_kib(pid, "VmRSS") or 0
 
 
 def make_registry(webcfs, registry, stage, n):
