@@ -211,9 +211,7 @@ HttpClient::HttpClient(HttpOptions options)
 HttpClient::~HttpClient() = default;
 
 Result<std::unique_ptr<HttpClient>> HttpClient::Create(HttpOptions options) {
-  std::unique_ptr<HttpClient> client(new HttpClient(std::move(options)));
-  for (std::string& host : client->options_.token_hosts) host = Lower(host);
-  return client;
+  return std::unique_ptr<HttpClient>(new HttpClient(std::move(options)));
 }
 
 Result<void> HttpClient::Ready() {
@@ -346,7 +344,7 @@ Result<void> HttpClient::Attempt(Transfer& t, bool* retry, std::chrono::millisec
     header_list.release();
     header_list.reset(headers);
   };
-  if (SendsTokenTo(UrlAuthority(t.url))) {
+  if (SendsTokenTo(t.url)) {
     add_header("Authorization: Bearer " + options_.bearer_token);
   }
   if (t.extra_headers != nullptr) {
@@ -409,18 +407,26 @@ Result<void> HttpClient::Attempt(Transfer& t, bool* retry, std::chrono::millisec
   return StatusError(t.What(), status, t.error_body);
 }
 
-void HttpClient::AddTokenHost(std::string_view authority) {
+void HttpClient::AddTokenUrl(std::string_view url) {
+  if (options_.bearer_token.empty()) return;
   std::lock_guard lock(token_hosts_mu_);
-  std::string host = Lower(authority);
-  auto& hosts = options_.token_hosts;
-  if (std::find(hosts.begin(), hosts.end(), host) == hosts.end()) hosts.push_back(std::move(host));
+  options_.token_urls.emplace_back(url);
 }
 
-bool HttpClient::SendsTokenTo(const std::string& authority) {
-  if (options_.bearer_token.empty() || authority.empty()) return false;
+bool HttpClient::SendsTokenTo(const std::string& url) {
+  if (options_.bearer_token.empty()) return false;
+  std::string authority = UrlAuthority(url);
+  if (authority.empty()) return false;
   std::lock_guard lock(token_hosts_mu_);
-  const auto& hosts = options_.token_hosts;
-  return std::find(hosts.begin(), hosts.end(), authority) != hosts.end();
+  for (const std::string& added : options_.token_urls) {
+    std::string host = UrlAuthority(added);
+    if (!host.empty() &&
+        std::find(token_hosts_.begin(), token_hosts_.end(), host) == token_hosts_.end()) {
+      token_hosts_.push_back(std::move(host));
+    }
+  }
+  options_.token_urls.clear();
+  return std::find(token_hosts_.begin(), token_hosts_.end(), authority) != token_hosts_.end();
 }
 
 Result<void> HttpClient::Run(Transfer& t) {

@@ -37,9 +37,10 @@ inline constexpr long kMaxRedirects = 10;
 
 struct HttpOptions {
   std::string user_agent = "webcfs";
-  // Sent as `Authorization: Bearer` to URLs whose host[:port] is in `token_hosts`.
+  // Sent as `Authorization: Bearer` to URLs on the host[:port] of one of
+  // `token_urls`.
   std::string bearer_token;
-  std::vector<std::string> token_hosts;
+  std::vector<std::string> token_urls;
   std::chrono::milliseconds connect_timeout{10'000};
   // A transfer slower than low_speed_bytes per second for this long fails.
   std::chrono::milliseconds low_speed_time{30'000};
@@ -96,8 +97,8 @@ class HttpClient {
   // error (NotFound for 404 and 410).
   Result<HttpResponse> Send(const HttpRequest& request, uint64_t max_body);
 
-  // Also sends the bearer token to `authority` ("host[:port]") from now on.
-  void AddTokenHost(std::string_view authority);
+  // Also sends the bearer token to the host[:port] of `url` from now on.
+  void AddTokenUrl(std::string_view url);
 
   // Requests sent so far, retries included (for tests and statistics).
   uint64_t requests() const { return requests_.load(); }
@@ -112,10 +113,13 @@ class HttpClient {
   Result<void> Run(Transfer& t);
   Result<void> Attempt(Transfer& t, bool* retry, std::chrono::milliseconds* wait);
 
-  bool SendsTokenTo(const std::string& authority);
+  bool SendsTokenTo(const std::string& url);
 
   HttpOptions options_;
-  std::mutex token_hosts_mu_;  // guards options_.token_hosts
+  // URLs are parsed into token_hosts_ only when a request is sent: parsing
+  // needs libcurl, which a mount served from stored answers never loads.
+  std::mutex token_hosts_mu_;  // guards options_.token_urls and token_hosts_
+  std::vector<std::string> token_hosts_;
   std::unique_ptr<Shared> shared_;
   std::atomic<uint64_t> requests_{0};
 };

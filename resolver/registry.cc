@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -128,6 +129,35 @@ namespace {
 
 constexpr const char* kIndexFileName = "index.json";
 
+// True for a relative path of plain segments ("ns--name@1.0.0.webc",
+// "pkgs/a.webc"): no scheme, query, fragment, escape, "." or "..".
+bool IsPlainRelativePath(std::string_view file) {
+  if (file.empty() || file.front() == '/' || file.back() == '/') return false;
+  for (char c : file) {
+    bool plain = std::isalnum(static_cast<unsigned char>(c)) || c == '/' ||
+                 std::string_view("-._~@+=,;!$&'()*").find(c) != std::string_view::npos;
+    if (!plain) return false;
+  }
+  for (std::string_view rest = file; !rest.empty();) {
+    size_t slash = rest.find('/');
+    std::string_view segment = rest.substr(0, slash);
+    if (segment.empty() || segment == "." || segment == "..") return false;
+    rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+  }
+  return true;
+}
+
+// `file` resolved against `index_url`. For plain paths (all `webcfs index`
+// writes) RFC 3986 resolution is a join: done here, because libcurl's
+// resolver loads libcurl, which a mount from stored answers otherwise never
+// needs.
+std::string FileUrl(const std::string& index_url, const std::string& file) {
+  if (IsPlainRelativePath(file) && index_url.find_first_of("?#") == std::string::npos) {
+    return index_url.substr(0, index_url.rfind('/') + 1) + file;
+  }
+  return ResolveUrl(index_url, file);
+}
+
 // The entries an index.json lists; `base` is the folder (ending in '/') or the
 // mirror's URL its `file`s are relative to.
 std::vector<RegistryEntry> FromIndexFile(const std::vector<IndexFileEntry>& listed,
@@ -137,7 +167,7 @@ std::vector<RegistryEntry> FromIndexFile(const std::vector<IndexFileEntry>& list
   for (const IndexFileEntry& f : listed) {
     RegistryEntry e;
     if (remote) {
-      e.url = ResolveUrl(base, f.file);
+      e.url = FileUrl(base, f.file);
     } else {
       e.path = base + f.file;
     }

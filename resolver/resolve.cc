@@ -350,12 +350,12 @@ webc::OpenOptions OpenOptionsFor(const ResolveOptions& options) {
 
 Result<std::unique_ptr<HttpClient>> HttpClientFor(const ResolveOptions& options,
                                                   const std::vector<std::string>& sources) {
-  std::vector<std::string> hosts;
+  std::vector<std::string> token_urls;
   bool remote = false;
   for (const std::string& s : sources) {
     std::string url = WasmerRegistryUrl(s);
     if (url.empty() && IsHttpUrl(s)) url = s;
-    if (!url.empty()) hosts.push_back(UrlAuthority(url));
+    if (!url.empty()) token_urls.push_back(url);
     // OCI registries get no token: it is Wasmer's.
     remote = remote || !url.empty() || IsOciRegistry(s);
   }
@@ -363,7 +363,7 @@ Result<std::unique_ptr<HttpClient>> HttpClientFor(const ResolveOptions& options,
   HttpOptions http;
   http.user_agent = "webcfs";
   http.bearer_token = options.registry_token;
-  http.token_hosts = std::move(hosts);
+  http.token_urls = std::move(token_urls);
   http.low_speed_time = std::chrono::milliseconds(options.http_timeout_ms);
   http.connect_timeout = std::min(http.connect_timeout, http.low_speed_time);
   http.max_retries = options.http_retries;

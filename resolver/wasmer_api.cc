@@ -247,7 +247,7 @@ Result<const std::vector<RegistryEntry>*> WasmerRegistry::Versions(std::string_v
   if (!entries) return std::move(entries).error();
   // Downloads go to the hosts the registry names; the token goes with them.
   if (http_ != nullptr) {
-    for (const RegistryEntry& e : *entries) http_->AddTokenHost(UrlAuthority(e.url));
+    for (const RegistryEntry& e : *entries) http_->AddTokenUrl(e.url);
   }
   return &answers_.emplace(std::string(full_name), std::move(*entries)).first->second;
 }
@@ -260,7 +260,7 @@ Result<const RegistryEntry*> WasmerRegistry::ByHash(std::string_view sha256_hex)
   if (!entry) return std::move(entry).error();
   std::unique_ptr<RegistryEntry> kept;
   if (*entry) {
-    if (http_ != nullptr) http_->AddTokenHost(UrlAuthority((*entry)->url));
+    if (http_ != nullptr) http_->AddTokenUrl((*entry)->url);
     kept = std::make_unique<RegistryEntry>(std::move(**entry));
   }
   const RegistryEntry* out = kept.get();

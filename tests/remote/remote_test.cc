@@ -228,6 +228,25 @@ TEST_F(RemoteTest, WarmResolveSendsNoRequestAndOfflineUsesStoredAnswers) {
       << unknown.error().message();
 }
 
+// A mount from stored answers and cached packages sends nothing, so it must
+// not pay for loading libcurl (and libssl) either: that doubled its start-up.
+TEST_F(RemoteTest, WarmMountDoesNotLoadTheHttpLibrary) {
+  WriteIndex();
+  Server server = StartDouble();
+  for (const std::string& registry : {server.Url("/graphql"), server.Url("/")}) {
+    SCOPED_TRACE(registry);
+    const Strings args = {"--registry", registry, "--cache", cache_, "--registry-token", "t0k"};
+    ASSERT_TRUE(Mount("sharrattj/bash", args).ok()) << "cold mount";
+    Mount warm("sharrattj/bash", args);
+    ASSERT_TRUE(warm.ok()) << warm.result().err;
+    ASSERT_GT(warm.DaemonPid(), 0);
+    const std::string maps =
+        resolver::testing::ReadFile("/proc/" + std::to_string(warm.DaemonPid()) + "/maps");
+    ASSERT_FALSE(maps.empty());
+    EXPECT_EQ(maps.find("libcurl"), std::string::npos) << maps;
+  }
+}
+
 TEST_F(RemoteTest, TwoMountsAtOnceDownloadEachPackageOnce) {
   // Slow answers make the two daemons overlap.
   Server server = StartDouble({"--fault", "sleep", "--delay", "1"});
