@@ -24,7 +24,9 @@ void AddPushSubcommand(CLI::App& app, int& exit_code) {
       ->required();
   cmd->add_flag("--force", args->force, "replace a version the registry has with other bytes");
   cmd->callback([args, &exit_code] {
-    auto http = resolver::HttpClient::Create(resolver::HttpOptions{});
+    resolver::HttpOptions options;
+    options.registry_auth = true;
+    auto http = resolver::HttpClient::Create(std::move(options));
     Result<std::string> done =
         http ? resolver::PushToOci(args->file, args->registry, args->force, **http)
              : Result<std::string>(std::move(http).error());

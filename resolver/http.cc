@@ -9,8 +9,11 @@
 #include <array>
 #include <cctype>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
+
+#include "resolver/registry_auth.h"
 
 namespace webcfs::resolver {
 namespace {
@@ -94,6 +97,13 @@ const LoadedCurl& Loaded() {
 // REQUIRES: Loaded().error is empty (HttpClient::Create checked it).
 const CurlApi& Api() { return Loaded().api; }
 
+// Token answers are small; a larger one is refused.
+constexpr uint64_t kMaxTokenAnswer = 1 << 20;
+// A token without `expires_in` lives this long (the token spec's default).
+constexpr std::chrono::seconds kDefaultTokenLife{60};
+// Tokens are dropped this long before they expire, so none expires in flight.
+constexpr std::chrono::seconds kTokenMargin{5};
+
 // Bytes of an error answer's body kept for the message.
 constexpr size_t kMaxErrorBody = 512;
 
@@ -169,7 +179,7 @@ struct HttpClient::Shared {
 
 // One request and what came back.
 struct HttpClient::Transfer {
-  std::string method;  // "GET", "HEAD", "POST" or "PUT"
+  std::string method;  // "GET", "HEAD", "POST", "PUT" or "PATCH"
   std::string url;
   const std::string* post_body = nullptr;  // the body of a POST or PUT
   std::string content_type;
@@ -187,6 +197,13 @@ struct HttpClient::Transfer {
   std::optional<Error> sink_error;
   bool too_large = false;
   CURL* easy = nullptr;
+  // Authentication (registry_auth): the Authorization value sent, whether a
+  // challenge was answered already, and whether this is a token request
+  // (which answers no challenge itself).
+  std::string authorization;
+  bool answered_challenge = false;
+  bool token_request = false;
+  std::vector<std::pair<std::string, std::string>> own_headers;
 
   std::string What() const { return method + " " + url; }
 };
@@ -344,7 +361,9 @@ Result<void> HttpClient::Attempt(Transfer& t, bool* retry, std::chrono::millisec
     header_list.release();
     header_list.reset(headers);
   };
-  if (SendsTokenTo(t.url)) {
+  if (!t.authorization.empty()) {
+    add_header("Authorization: " + t.authorization);
+  } else if (SendsTokenTo(t.url)) {
     add_header("Authorization: Bearer " + options_.bearer_token);
   }
   if (t.extra_headers != nullptr) {
@@ -431,11 +450,24 @@ bool HttpClient::SendsTokenTo(const std::string& url) {
 
 Result<void> HttpClient::Run(Transfer& t) {
   if (auto ready = Ready(); !ready) return std::move(ready).error().With(t.What());
+  // The challenge is in the headers, also of a GET that streams its body.
+  if (t.response_headers == nullptr) t.response_headers = &t.own_headers;
+  const bool answers = options_.registry_auth && !t.token_request;
+  if (answers) t.authorization = StoredAuthorization(t);
   std::chrono::milliseconds backoff = options_.first_backoff;
   for (int attempt = 0;; ++attempt) {
     bool retry = false;
     std::chrono::milliseconds wait{-1};
     auto r = Attempt(t, &retry, &wait);
+    if (!r && t.status == 401 && answers) {
+      if (t.answered_challenge) return Unauthorized(t);
+      t.answered_challenge = true;
+      auto auth = AnswerChallenge(t);
+      if (!auth) return std::move(auth).error();
+      t.authorization = std::move(*auth);
+      --attempt;  // a challenge answered is not a failed attempt
+      continue;
+    }
     if (r || !retry || attempt >= options_.max_retries) {
       if (!r && retry) {
         return std::move(r).error().With("after " + std::to_string(attempt + 1) + " attempts");
@@ -445,6 +477,136 @@ Result<void> HttpClient::Run(Transfer& t) {
     std::this_thread::sleep_for(wait.count() >= 0 ? wait : backoff);
     backoff = std::min(backoff * 2, options_.max_backoff);
   }
+}
+
+namespace {
+
+std::string PercentEncode(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    }
+  }
+  return out;
+}
+
+bool IsUpload(const std::string& method) { return method != "GET" && method != "HEAD"; }
+
+HttpSink StringSink(std::string* body);
+
+}  // namespace
+
+std::string HttpClient::StoredAuthorization(const Transfer& t) {
+  const std::string authority = UrlAuthority(t.url);
+  const std::string repository = OciRepositoryOfUrl(t.url);
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(auth_mu_);
+  for (const StoredAuth& a : auth_) {
+    if (a.authority == authority && (a.every_repository || a.repository == repository) &&
+        (a.push || !IsUpload(t.method)) && a.expires > now) {
+      return a.header;
+    }
+  }
+  return "";
+}
+
+Error HttpClient::Unauthorized(const Transfer& t) {
+  const std::string authority = UrlAuthority(t.url);
+  const std::string m = t.What() + ": HTTP 401: ";
+  if (auto creds = FindRegistryCredentials(authority)) {
+    return Error::InvalidArgument(m + "the registry refused the credentials for " + authority +
+                                  " from " + creds->file);
+  }
+  return Error::InvalidArgument(m + "the registry needs credentials: run with credentials in " +
+                                AuthFilesHint() + " for " + authority);
+}
+
+Result<std::string> HttpClient::AnswerChallenge(const Transfer& t) {
+  const std::string authority = UrlAuthority(t.url);
+  std::string header;
+  for (const auto& [name, value] : *t.response_headers) {
+    if (name == "www-authenticate" && header.empty()) header = value;
+  }
+  auto challenge = ParseAuthChallenge(header);
+  if (!challenge) return Unauthorized(t);
+  const auto creds = FindRegistryCredentials(authority);
+  StoredAuth stored{authority, "", true, true, "", std::chrono::steady_clock::time_point::max()};
+  if (challenge->scheme == "basic") {
+    if (!creds) return Unauthorized(t);
+    stored.header = "Basic " + Base64Encode(creds->user + ":" + creds->password);
+  } else if (challenge->scheme == "bearer") {
+    const std::string realm = challenge->params["realm"];
+    if (!IsHttpUrl(realm)) {
+      return Error::Corrupt(t.What() + ": HTTP 401 with a Bearer challenge whose realm '" + realm +
+                            "' is not an http(s) URL");
+    }
+    std::string url = realm;
+    char sep = realm.find('?') == std::string::npos ? '?' : '&';
+    for (const char* name : {"service", "scope"}) {
+      if (auto it = challenge->params.find(name); it != challenge->params.end()) {
+        url += sep + std::string(name) + "=" + PercentEncode(it->second);
+        sep = '&';
+      }
+    }
+    std::string body;
+    const HttpSink sink = StringSink(&body);
+    Transfer token;
+    token.method = "GET";
+    token.url = url;
+    token.max_body = kMaxTokenAnswer;
+    token.sink = &sink;
+    token.token_request = true;
+    if (creds) token.authorization = "Basic " + Base64Encode(creds->user + ":" + creds->password);
+    if (auto got = Run(token); !got) {
+      if (token.status == 401 || token.status == 403) {
+        return Error::InvalidArgument(
+            t.What() + ": HTTP 401: the token server " + realm +
+            (creds ? " refused the credentials for " + authority + " from " + creds->file
+                   : " needs credentials: run with credentials in " + AuthFilesHint() + " for " +
+                         authority));
+      }
+      return std::move(got).error().With("a token for " + t.What());
+    }
+    auto doc = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+    std::string value;
+    if (doc.is_object()) {
+      for (const char* key : {"token", "access_token"}) {
+        if (auto it = doc.find(key); value.empty() && it != doc.end() && it->is_string()) {
+          value = it->get<std::string>();
+        }
+      }
+    }
+    if (value.empty()) {
+      return Error::Corrupt("GET " + realm + ": the token answer has no token (for " + t.What() +
+                            ")");
+    }
+    std::chrono::seconds life = kDefaultTokenLife;
+    if (auto it = doc.find("expires_in"); it != doc.end() && it->is_number_integer()) {
+      life = std::max(kDefaultTokenLife, std::chrono::seconds(it->get<int64_t>()));
+    }
+    const std::string scope = challenge->params["scope"];
+    stored.repository = OciRepositoryOfUrl(t.url);
+    stored.every_repository = false;
+    stored.push = scope.find("push") != std::string::npos;
+    stored.header = "Bearer " + value;
+    stored.expires = std::chrono::steady_clock::now() + life - kTokenMargin;
+  } else {
+    return Error::Unsupported(t.What() + ": HTTP 401 asks for auth scheme '" + challenge->scheme +
+                              "' (only Bearer and Basic are answered)");
+  }
+  std::lock_guard lock(auth_mu_);
+  std::erase_if(auth_, [&](const StoredAuth& a) {
+    return a.authority == stored.authority && a.repository == stored.repository;
+  });
+  auth_.push_back(stored);
+  return stored.header;
 }
 
 namespace {

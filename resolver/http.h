@@ -10,8 +10,12 @@
 //   exponential backoff, honouring Retry-After; an interrupted GET resumes
 //   with a Range request, or starts again when the server ignores it.
 // - A bearer token is sent only to the hosts it was given for.
+// - With registry_auth, a 401 challenge is answered as docker does: a Bearer
+//   token from the challenge's realm (asked with the host's credentials when
+//   an auth file has them, resolver/registry_auth.h), or Basic credentials;
+//   tokens are kept per host and repository until they expire.
 // - Errors carry the method, the URL and the HTTP status; 401/403 say how to
-//   give credentials.
+//   give credentials. No credential or token is ever part of a message.
 //
 // Thread-safety: all methods may be called concurrently; connections, DNS
 // answers and TLS sessions are shared between calls.
@@ -41,6 +45,8 @@ struct HttpOptions {
   // `token_urls`.
   std::string bearer_token;
   std::vector<std::string> token_urls;
+  // Answer `WWW-Authenticate` challenges (OCI registries).
+  bool registry_auth = false;
   std::chrono::milliseconds connect_timeout{10'000};
   // A transfer slower than low_speed_bytes per second for this long fails.
   std::chrono::milliseconds low_speed_time{30'000};
@@ -61,7 +67,7 @@ struct HttpSink {
 // A request other than a plain GET or a JSON POST (registries that speak in
 // methods and headers, such as OCI distribution).
 struct HttpRequest {
-  std::string method = "GET";  // GET, HEAD, POST or PUT
+  std::string method = "GET";  // GET, HEAD, POST, PUT or PATCH
   std::string url;
   std::vector<std::string> headers;   // "Name: value"
   const std::string* body = nullptr;  // sent with POST and PUT (may be empty)
@@ -114,12 +120,28 @@ class HttpClient {
   Result<void> Attempt(Transfer& t, bool* retry, std::chrono::milliseconds* wait);
 
   bool SendsTokenTo(const std::string& url);
+  // The Authorization value kept for `t`'s host and repository, or empty.
+  std::string StoredAuthorization(const Transfer& t);
+  // Answers the 401 challenge `t` received: the Authorization value to retry with.
+  Result<std::string> AnswerChallenge(const Transfer& t);
+  Error Unauthorized(const Transfer& t);
+
+  struct StoredAuth {
+    std::string authority;
+    std::string repository;
+    bool every_repository = false;  // Basic credentials
+    bool push = false;              // also good for uploads
+    std::string header;             // "Bearer ..." or "Basic ..."
+    std::chrono::steady_clock::time_point expires;
+  };
 
   HttpOptions options_;
   // URLs are parsed into token_hosts_ only when a request is sent: parsing
   // needs libcurl, which a mount served from stored answers never loads.
   std::mutex token_hosts_mu_;  // guards options_.token_urls and token_hosts_
   std::vector<std::string> token_hosts_;
+  std::mutex auth_mu_;  // guards auth_
+  std::vector<StoredAuth> auth_;
   std::unique_ptr<Shared> shared_;
   std::atomic<uint64_t> requests_{0};
 };

@@ -352,7 +352,9 @@ Result<std::unique_ptr<HttpClient>> HttpClientFor(const ResolveOptions& options,
                                                   const std::vector<std::string>& sources) {
   std::vector<std::string> token_urls;
   bool remote = false;
+  bool oci = false;
   for (const std::string& s : sources) {
+    oci = oci || IsOciRegistry(s);
     std::string url = WasmerRegistryUrl(s);
     if (url.empty() && IsHttpUrl(s)) url = s;
     if (!url.empty()) token_urls.push_back(url);
@@ -364,6 +366,7 @@ Result<std::unique_ptr<HttpClient>> HttpClientFor(const ResolveOptions& options,
   http.user_agent = "webcfs";
   http.bearer_token = options.registry_token;
   http.token_urls = std::move(token_urls);
+  http.registry_auth = oci;
   http.low_speed_time = std::chrono::milliseconds(options.http_timeout_ms);
   http.connect_timeout = std::min(http.connect_timeout, http.low_speed_time);
   http.max_retries = options.http_retries;

@@ -42,6 +42,22 @@ Server Started(std::unique_ptr<ChildProcess> process, int port) {
   return Server{std::move(process), port};
 }
 
+// A server that writes its port to the file given by --port-file; `stem`.port
+// and `stem`.log are its files.
+Server StartWithPortFile(std::vector<std::string> argv, const std::string& stem) {
+  const std::string port_file = stem + ".port";
+  std::filesystem::remove(port_file);
+  argv.insert(argv.end(), {"--port-file", port_file});
+  auto process = std::make_unique<ChildProcess>(argv, stem + ".log");
+  int port = 0;
+  for (int i = 0; i < 500 && port == 0; ++i) {
+    if (std::filesystem::exists(port_file)) port = std::stoi(ReadAll(port_file));
+    if (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_NE(port, 0) << ReadAll(stem + ".log");
+  return Started(std::move(process), port);
+}
+
 }  // namespace
 
 ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::string& log_path) {
@@ -112,20 +128,10 @@ bool WaitForPort(int port, int timeout_ms) {
 
 Server StartRegistryDouble(const std::string& root, const std::string& catalog,
                            const std::vector<std::string>& args, const std::string& work_dir) {
-  const std::string port_file = work_dir + "/registry.port";
-  std::filesystem::remove(port_file);
-  std::vector<std::string> argv = {"python3", RegistryDoubleScript(), "--root",
-                                   root,      "--port-file",          port_file};
+  std::vector<std::string> argv = {"python3", RegistryDoubleScript(), "--root", root};
   if (!catalog.empty()) argv.insert(argv.end(), {"--catalog", catalog});
   argv.insert(argv.end(), args.begin(), args.end());
-  auto process = std::make_unique<ChildProcess>(argv, work_dir + "/registry.log");
-  int port = 0;
-  for (int i = 0; i < 500 && port == 0; ++i) {
-    if (std::filesystem::exists(port_file)) port = std::stoi(ReadAll(port_file));
-    if (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  EXPECT_NE(port, 0) << ReadAll(work_dir + "/registry.log");
-  return Started(std::move(process), port);
+  return StartWithPortFile(argv, work_dir + "/registry");
 }
 
 Server StartNginx(const std::string& root, const std::string& work_dir) {
@@ -167,7 +173,8 @@ Server StartPythonHttpServer(const std::string& root, const std::string& work_di
   return Started(std::move(process), port);
 }
 
-Server StartDockerRegistry(const std::string& work_dir) {
+Server StartDockerRegistry(const std::string& work_dir, const std::string& extra_config) {
+  std::filesystem::create_directories(work_dir);
   const int port = FreePort();
   const std::string config = work_dir + "/docker-registry.yml";
   std::ofstream(config) << "version: 0.1\n"
@@ -175,11 +182,42 @@ Server StartDockerRegistry(const std::string& work_dir) {
                         << "storage:\n  filesystem:\n    rootdirectory: " << work_dir
                         << "/registry-data\n"
                         << "  delete:\n    enabled: true\n"
-                        << "http:\n  addr: 127.0.0.1:" << port << "\n";
+                        << "http:\n  addr: 127.0.0.1:" << port << "\n"
+                        << extra_config;
   auto process = std::make_unique<ChildProcess>(
       std::vector<std::string>{"/usr/bin/docker-registry", "serve", config},
       work_dir + "/docker-registry.log");
   return Started(std::move(process), port);
+}
+
+TokenServer StartTokenServer(const std::string& work_dir, const std::string& users) {
+  std::filesystem::create_directories(work_dir);
+  TokenServer t;
+  t.cert = work_dir + "/token-cert.pem";
+  const std::string key = work_dir + "/token-key.pem";
+  CommandResult made =
+      RunCommand({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                  "-out", t.cert, "-days", "2", "-subj", "/CN=webcfs-test-token"});
+  EXPECT_EQ(made.exit_code, 0) << made.err;
+  t.server =
+      StartWithPortFile({"python3", std::string(WEBCFS_REMOTE_TEST_DIR) + "/token_server.py",
+                         "--key", key, "--cert", t.cert, "--issuer", t.issuer, "--users", users},
+                        work_dir + "/token");
+  return t;
+}
+
+std::string TokenServer::RegistryConfig() const {
+  return "auth:\n  token:\n    realm: " + server.Url("/token") + "\n    service: " + service +
+         "\n    issuer: " + issuer + "\n    rootcertbundle: " + cert + "\n";
+}
+
+std::string HtpasswdConfig(const std::string& work_dir, const std::string& user,
+                           const std::string& password) {
+  std::filesystem::create_directories(work_dir);
+  const std::string file = work_dir + "/htpasswd";
+  CommandResult made = RunCommand({"htpasswd", "-B", "-b", "-c", file, user, password});
+  EXPECT_EQ(made.exit_code, 0) << made.err;
+  return "auth:\n  htpasswd:\n    realm: webcfs-test\n    path: " + file + "\n";
 }
 
 void ExpectMountFails(const std::string& spec, const std::vector<std::string>& args,

@@ -50,8 +50,27 @@ Server StartNginx(const std::string& root, const std::string& work_dir);
 Server StartPythonHttpServer(const std::string& root, const std::string& work_dir);
 
 // Debian's docker-registry (CNCF distribution) with a generated config:
-// filesystem storage under `work_dir`/registry-data.
-Server StartDockerRegistry(const std::string& work_dir);
+// filesystem storage under `work_dir`/registry-data, plus `extra_config`
+// (top-level YAML sections such as `auth:` or `proxy:`).
+Server StartDockerRegistry(const std::string& work_dir, const std::string& extra_config = "");
+
+// token_server.py (a token server for distribution's `auth: token:`) with a
+// certificate and key made by openssl under `work_dir`; `users` is
+// "user:password,..." (they get push tokens; anonymous requests pull only).
+struct TokenServer {
+  Server server;
+  std::string cert;
+  std::string issuer = "webcfs-test-issuer";
+  std::string service = "webcfs-test-registry";
+  // The `auth:` section of a registry that trusts this server's tokens.
+  std::string RegistryConfig() const;
+};
+TokenServer StartTokenServer(const std::string& work_dir, const std::string& users);
+
+// The `auth:` section of a registry checking an htpasswd file (bcrypt, made
+// by htpasswd -B under `work_dir`) with one user.
+std::string HtpasswdConfig(const std::string& work_dir, const std::string& user,
+                           const std::string& password);
 
 // `webcfs mount SPEC ... ARGS` that must fail with exit status 1 and one line
 // containing each of `parts`, and leave nothing mounted.
