@@ -18,6 +18,7 @@
 #include <optional>
 #include <string_view>
 
+#include "resolver/oci.h"
 #include "resolver/resolve_internal.h"
 #include "resolver/specifier.h"
 #include "webc/base/regular_file.h"
@@ -223,6 +224,20 @@ Result<Locked> Decode(const Json& doc) {
 // else (a URL source) a download into the cache.
 Result<LoadedPackage> LoadLocked(const LockedPackage& p, const LoadContext& context) {
   if (IsHttpUrl(p.source)) return LoadRemote(p.id, p.source, p.sha256, 0, context);
+  if (IsOciRegistry(p.source)) {
+    // The cache first: a pinned package costs no request once it is there.
+    auto cached = LoadCached(p.sha256, context);
+    if (cached || cached.error().code() != Error::Code::kNotFound || context.http == nullptr) {
+      if (!cached) return std::move(cached).error().With(p.id + " (" + p.source + ")");
+      cached->source = p.source;
+      return cached;
+    }
+    auto url = OciPinnedBlobUrl(p.source, p.sha256, *context.http);
+    if (!url) return std::move(url).error().With(p.id);
+    auto loaded = LoadRemote(p.id, *url, p.sha256, 0, context);
+    if (loaded) loaded->source = p.source;
+    return loaded;
+  }
   std::error_code ec;
   if (std::filesystem::exists(p.source, ec)) {
     auto loaded = LoadPackage(p.source, context);

@@ -46,8 +46,10 @@ Result<std::string> DigestHex(const std::string& digest, const std::string& wher
 }
 
 // The manifest at `url` (a tag or a digest), checked against the digest the
-// registry reports and against `digest` when asked by digest.
-Result<Json> GetManifest(HttpClient& http, const std::string& url, const std::string& digest) {
+// registry reports and against `digest` when asked by digest; its own digest
+// in `*actual_digest` when not null.
+Result<Json> GetManifest(HttpClient& http, const std::string& url, const std::string& digest,
+                         std::string* actual_digest = nullptr) {
   HttpRequest req;
   req.url = url;
   req.headers = {ManifestAccept()};
@@ -63,13 +65,15 @@ Result<Json> GetManifest(HttpClient& http, const std::string& url, const std::st
   }
   Json doc = Json::parse(answer->body, nullptr, /*allow_exceptions=*/false);
   if (!doc.is_object()) return Error::Corrupt("GET " + url + ": the manifest is not a JSON object");
+  if (actual_digest != nullptr) *actual_digest = actual;
   return doc;
 }
 
 // The one webc layer of an image manifest, following an index to its first
-// manifest that is a webc artifact (or its first manifest).
+// manifest that is a webc artifact (or its first manifest); `*digest` becomes
+// the digest of the image manifest followed to.
 Result<Json> WebcLayer(HttpClient& http, const std::string& repo_url, Json manifest,
-                       const std::string& where, Json* annotations) {
+                       const std::string& where, Json* annotations, std::string* digest) {
   if (StringAt(manifest, "mediaType") == kOciIndexType || manifest.contains("manifests")) {
     auto list = manifest.find("manifests");
     if (list == manifest.end() || !list->is_array() || list->empty()) {
@@ -82,9 +86,9 @@ Result<Json> WebcLayer(HttpClient& http, const std::string& repo_url, Json manif
         break;
       }
     }
-    const std::string digest = pick->is_object() ? StringAt(*pick, "digest") : "";
-    if (auto hex = DigestHex(digest, where); !hex) return std::move(hex).error();
-    auto inner = GetManifest(http, repo_url + "/manifests/" + digest, digest);
+    *digest = pick->is_object() ? StringAt(*pick, "digest") : "";
+    if (auto hex = DigestHex(*digest, where); !hex) return std::move(hex).error();
+    auto inner = GetManifest(http, repo_url + "/manifests/" + *digest, *digest);
     if (!inner) return std::move(inner).error();
     manifest = std::move(*inner);
   }
@@ -195,6 +199,39 @@ std::string OciTag(const Version& version) {
   return tag;
 }
 
+std::string OciPin(std::string_view registry, std::string_view repository,
+                   std::string_view manifest_digest) {
+  const size_t scheme = registry.find("://") + 3;
+  const std::string_view host = registry.substr(scheme, registry.find('/', scheme) - scheme);
+  return std::string(registry.substr(0, scheme)) + std::string(host) + "/" +
+         std::string(repository) + "@" + std::string(manifest_digest);
+}
+
+Result<std::string> OciPinnedBlobUrl(const std::string& pin, const std::string& sha256_hex,
+                                     HttpClient& http) {
+  const size_t at = pin.rfind('@');
+  if (at == std::string::npos) {
+    return Error::Corrupt(pin + ": not oci://HOST/REPOSITORY@sha256:<manifest digest>");
+  }
+  const std::string digest = pin.substr(at + 1);
+  WEBCFS_RETURN_IF_ERROR(DigestHex(digest, pin));
+  auto loc = ParseOciRegistry(pin.substr(0, at));
+  if (!loc) return std::move(loc).error();
+  const std::string repo_url = loc->base + "/v2/" + loc->prefix;
+  auto manifest = GetManifest(http, repo_url + "/manifests/" + digest, digest);
+  if (!manifest) return std::move(manifest).error();
+  Json annotations;
+  std::string followed = digest;
+  auto layer = WebcLayer(http, repo_url, std::move(*manifest), pin, &annotations, &followed);
+  if (!layer) return std::move(layer).error();
+  const std::string layer_digest = StringAt(*layer, "digest");
+  if (layer_digest != "sha256:" + sha256_hex) {
+    return Error::Integrity(pin + ": the manifest's webc layer is " + layer_digest +
+                            ", the lockfile says sha256:" + sha256_hex);
+  }
+  return repo_url + "/blobs/" + layer_digest;
+}
+
 Result<const std::vector<RegistryEntry>*> OciRegistry::Versions(std::string_view full_name) {
   if (auto it = answers_.find(full_name); it != answers_.end()) return &it->second;
   const std::string where = "registry " + registry_ + ": " + std::string(full_name);
@@ -223,10 +260,12 @@ Result<const std::vector<RegistryEntry>*> OciRegistry::Versions(std::string_view
     std::optional<Version> version = TagVersion(tag);
     if (!version || OciTag(*version) != tag) continue;
     const std::string at = where + "@" + version->ToString();
-    auto manifest = GetManifest(*http_, repo_url + "/manifests/" + tag, "");
+    std::string manifest_digest;
+    auto manifest = GetManifest(*http_, repo_url + "/manifests/" + tag, "", &manifest_digest);
     if (!manifest) return std::move(manifest).error().With(where);
     Json annotations = Json::object();
-    auto layer = WebcLayer(*http_, repo_url, std::move(*manifest), at, &annotations);
+    auto layer =
+        WebcLayer(*http_, repo_url, std::move(*manifest), at, &annotations, &manifest_digest);
     if (!layer) return std::move(layer).error();
     const std::string digest = StringAt(*layer, "digest");
     auto hex = DigestHex(digest, at);
@@ -236,6 +275,7 @@ Result<const std::vector<RegistryEntry>*> OciRegistry::Versions(std::string_view
     RegistryEntry e;
     e.registry = registry_;
     e.url = repo_url + "/blobs/" + digest;
+    e.pin = OciPin(registry_, loc->Repository(full_name), manifest_digest);
     e.full_name = std::string(full_name);
     e.id = NamedId(full_name, *version);
     e.version = std::move(*version);
@@ -319,7 +359,8 @@ Result<std::string> PushToOci(const std::string& file, const std::string& regist
   // An existing tag: the same bytes are already there; other bytes need --force.
   if (auto old = GetManifest(http, repo_url + "/manifests/" + tag, ""); old) {
     Json annotations;
-    auto layer = WebcLayer(http, repo_url, std::move(*old), where, &annotations);
+    std::string old_manifest;
+    auto layer = WebcLayer(http, repo_url, std::move(*old), where, &annotations, &old_manifest);
     const std::string old_digest = layer ? StringAt(*layer, "digest") : "";
     if (old_digest == "sha256:" + hex) return id + " is already in " + registry;
     if (!force) {

@@ -45,6 +45,17 @@ Result<OciLocation> ParseOciRegistry(std::string_view registry);
 // The tag of a version: its text with '+' written '_'.
 std::string OciTag(const Version& version);
 
+// What a lockfile records for a package pulled from `registry`: the
+// manifest by digest, "oci[+http]://HOST[:PORT]/REPOSITORY@sha256:<hex>", so
+// that a locked mount never depends on a tag.
+std::string OciPin(std::string_view registry, std::string_view repository,
+                   std::string_view manifest_digest);
+
+// The blob URL of the webc layer of the manifest `pin` names, fetched by its
+// digest and verified; its layer must be sha256 `sha256_hex`.
+Result<std::string> OciPinnedBlobUrl(const std::string& pin, const std::string& sha256_hex,
+                                     HttpClient& http);
+
 class OciRegistry {
  public:
   OciRegistry(std::string registry, HttpClient* http)

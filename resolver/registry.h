@@ -39,8 +39,11 @@ class AnswerCache;
 class HttpClient;
 
 struct RegistryEntry {
-  std::string path;                // absolute path of the file; empty when remote
-  std::string url;                 // where a remote file is downloaded from
+  std::string path;  // absolute path of the file; empty when remote
+  std::string url;   // where a remote file is downloaded from
+  // What the lockfile records instead of `url`, when not empty (an OCI
+  // manifest by digest, resolver/oci.h).
+  std::string pin;
   std::string registry;            // the registry as given (for messages)
   std::string id;                  // "ns/name@1.2.3" or "sha256:<hex>"
   std::string full_name;           // empty for an unnamed container

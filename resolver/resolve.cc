@@ -184,6 +184,7 @@ class RegistrySource final : public PackageSource {
       if (p && s.entry != nullptr) {
         if (auto same = CheckIdentity(*s.entry, *p); !same) p = std::move(same).error();
       }
+      if (p && s.entry != nullptr && !s.entry->pin.empty()) p->source = s.entry->pin;
       if (!p) {
         // A download names the package and the URL; the registry too.
         if (s.entry != nullptr && !s.entry->url.empty()) {

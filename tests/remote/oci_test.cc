@@ -74,7 +74,8 @@ TEST_F(OciTest, PushedTreeMountsWithVersionsChosenFromTags) {
   EXPECT_EQ(ReadHostFile(m / "lib/version"), "1.1.0+build.5\n");
   const std::string resolution = ReadHostFile(m / ".webc/resolution.json");
   EXPECT_NE(resolution.find("t/lib@1.1.0+build.5"), std::string::npos) << resolution;
-  EXPECT_NE(resolution.find("/v2/prefix/t/lib/blobs/sha256:"), std::string::npos) << resolution;
+  // The source is the manifest by digest, what a lockfile pins.
+  EXPECT_NE(resolution.find(url_ + "/t/lib@sha256:"), std::string::npos) << resolution;
 
   resolver::ResolveOptions o;
   o.registries = {url_};
@@ -103,6 +104,34 @@ TEST_F(OciTest, PushIsIdempotentAndRefusesOtherBytesWithoutForce) {
   ASSERT_TRUE(m.ok()) << m.result().err;
   const std::string resolution = ReadHostFile(m / ".webc/resolution.json");
   EXPECT_NE(resolution.find(Sha256Hex(ReadHostFile(other))), std::string::npos) << resolution;
+}
+
+TEST_F(OciTest, LockfilePinsTheManifestDigestSoARetagChangesNothing) {
+  auto lib = [this](const std::string& text) {
+    return PackageBuilder("t/lib", "1.0.0")
+        .Volume("/lib", {{"version", text}})
+        .Fs("/lib", "/lib")
+        .WriteTo(tmp_ / ("pkg-" + std::to_string(text.size())));
+  };
+  ASSERT_EQ(Push(lib("locked\n")).exit_code, 0);
+  const std::string lock = tmp_ / "webcfs.lock.json";
+  CommandResult resolved = RunCommand(
+      {WebcfsBinary(), "resolve", "t/lib", "--registry", url_, "--cache", cache_, "--lock", lock});
+  ASSERT_EQ(resolved.exit_code, 0) << resolved.err;
+  const std::string text = ReadHostFile(lock);
+  EXPECT_NE(text.find(url_ + "/t/lib@sha256:"), std::string::npos) << text;
+  EXPECT_EQ(text.find("/blobs/"), std::string::npos) << text;
+
+  // The tag now names other bytes; the lockfile still names the old manifest.
+  ASSERT_EQ(Push(lib("retagged!\n"), {"--force"}).exit_code, 0);
+  {
+    Mount locked(lock, {"--cache", tmp_ / "fresh-cache"});
+    ASSERT_TRUE(locked.ok()) << locked.result().err;
+    EXPECT_EQ(ReadHostFile(locked / "lib/version"), "locked\n");
+  }
+  Mount by_tag("t/lib", {"--registry", url_, "--cache", tmp_ / "other-cache"});
+  ASSERT_TRUE(by_tag.ok()) << by_tag.result().err;
+  EXPECT_EQ(ReadHostFile(by_tag / "lib/version"), "retagged!\n");
 }
 
 TEST_F(OciTest, BlobDigestMismatchAndMissingVersionsAreOneLineErrors) {
