@@ -13,6 +13,7 @@ packages=(
   golang-go attr systemd psmisc nginx
   docker-registry  # CNCF distribution: the OCI registry tests/remote/oci_test.cc pushes to
   apache2-utils openssl  # htpasswd -B and the token server's key: OCI auth tests
+  skopeo  # OCI interop: copies an OCI layout to the test registry, reads manifests back
   systemd-container  # systemd-nspawn: boots a real systemd for tests/service/systemd_boot_test.sh
   # benchmarks
   squashfuse fuse-overlayfs erofs-utils squashfs-tools fio hyperfine gnuplot-nox time python3

@@ -134,6 +134,81 @@ TEST_F(OciTest, LockfilePinsTheManifestDigestSoARetagChangesNothing) {
   EXPECT_EQ(ReadHostFile(by_tag / "lib/version"), "retagged!\n");
 }
 
+// An OCI image layout holding `webc` as ORAS would push it (a generic layer
+// type, the file name in its title, no webcfs annotations), tagged `tag`.
+void WriteOciLayout(const std::string& dir, const std::string& webc, const std::string& title,
+                    const std::string& tag) {
+  const std::filesystem::path blobs = std::filesystem::path(dir) / "blobs/sha256";
+  std::filesystem::create_directories(blobs);
+  auto blob = [&blobs](const std::string& bytes) {
+    const std::string hex = Sha256Hex(bytes);
+    std::ofstream(blobs / hex, std::ios::binary) << bytes;
+    return "sha256:" + hex;
+  };
+  nlohmann::json manifest = {
+      {"schemaVersion", 2},
+      {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+      {"config",
+       {{"mediaType", "application/vnd.oci.empty.v1+json"}, {"digest", blob("{}")}, {"size", 2}}},
+      {"layers",
+       {{{"mediaType", "application/vnd.oci.image.layer.v1.tar"},
+         {"digest", blob(webc)},
+         {"size", webc.size()},
+         {"annotations", {{"org.opencontainers.image.title", title}}}}}}};
+  const std::string text = manifest.dump();
+  nlohmann::json index = {{"schemaVersion", 2},
+                          {"manifests",
+                           {{{"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                             {"digest", blob(text)},
+                             {"size", text.size()},
+                             {"annotations", {{"org.opencontainers.image.ref.name", tag}}}}}}};
+  std::ofstream(std::filesystem::path(dir) / "index.json") << index.dump();
+  std::ofstream(std::filesystem::path(dir) / "oci-layout") << R"({"imageLayoutVersion":"1.0.0"})";
+}
+
+TEST_F(OciTest, SkopeoCopiedArtifactMountsAndReadsBackWhatPushWrote) {
+  // t/lib as another tool pushes it: skopeo from an OCI layout.
+  const std::string lib = ReadHostFile(Lib("1.0.0"));
+  const std::string layout = tmp_ / "layout";
+  WriteOciLayout(layout, lib, "t--lib@1.0.0.webc", "1.0.0");
+  const std::string authority = "127.0.0.1:" + std::to_string(registry_.port);
+  CommandResult copied =
+      RunCommand({"skopeo", "copy", "oci:" + layout + ":1.0.0",
+                  "docker://" + authority + "/prefix/t/lib:1.0.0", "--dest-tls-verify=false"});
+  ASSERT_EQ(copied.exit_code, 0) << copied.err;
+  // t/app with webcfs push; the tree mounts across both.
+  const std::string app = App();
+  ASSERT_EQ(Push(app).exit_code, 0);
+  {
+    Mount m("t/app", {"--registry", url_, "--cache", cache_});
+    ASSERT_TRUE(m.ok()) << m.result().err;
+    EXPECT_EQ(ReadHostFile(m / "lib/version"), "1.0.0\n");
+    EXPECT_EQ(ReadHostFile(m / "app/app.txt"), "app\n");
+  }
+
+  // What webcfs push wrote, as skopeo reads it.
+  CommandResult raw = RunCommand({"skopeo", "inspect", "--raw", "--tls-verify=false",
+                                  "docker://" + authority + "/prefix/t/app:1.0.0"});
+  ASSERT_EQ(raw.exit_code, 0) << raw.err;
+  const nlohmann::json m = nlohmann::json::parse(raw.out);
+  EXPECT_EQ(m["schemaVersion"], 2);
+  EXPECT_EQ(m["mediaType"], "application/vnd.oci.image.manifest.v1+json");
+  EXPECT_EQ(m["artifactType"], "application/vnd.wasmer.webc");
+  EXPECT_EQ(m["config"]["mediaType"], "application/vnd.oci.empty.v1+json");
+  EXPECT_EQ(m["config"]["digest"], "sha256:" + Sha256Hex("{}"));
+  EXPECT_EQ(m["config"]["size"], 2);
+  ASSERT_EQ(m["layers"].size(), 1u) << raw.out;
+  const nlohmann::json& layer = m["layers"][0];
+  const std::string app_bytes = ReadHostFile(app);
+  EXPECT_EQ(layer["mediaType"], "application/vnd.wasmer.webc");
+  EXPECT_EQ(layer["digest"], "sha256:" + Sha256Hex(app_bytes));
+  EXPECT_EQ(layer["size"], app_bytes.size());
+  EXPECT_EQ(layer["annotations"]["org.opencontainers.image.title"], "t--app@1.0.0.webc");
+  EXPECT_EQ(m["annotations"]["org.webcfs.package"], "t/app@1.0.0");
+  EXPECT_EQ(nlohmann::json::parse(m["annotations"]["org.webcfs.uses"].get<std::string>()),
+            nlohmann::json({{"lib", "t/lib@^1"}}));
+}
+
 TEST_F(OciTest, BlobDigestMismatchAndMissingVersionsAreOneLineErrors) {
   const std::string file = Lib("1.0.0");
   ASSERT_EQ(Push(file).exit_code, 0);
