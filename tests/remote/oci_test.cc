@@ -134,6 +134,79 @@ TEST_F(OciTest, LockfilePinsTheManifestDigestSoARetagChangesNothing) {
   EXPECT_EQ(ReadHostFile(by_tag / "lib/version"), "retagged!\n");
 }
 
+// Every file under the cache: no temporary file, no entry `hex`.webc.
+void ExpectNothingPartial(const std::string& cache, const std::string& hex = "") {
+  if (!std::filesystem::exists(cache)) return;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(cache)) {
+    const std::string name = e.path().filename().string();
+    EXPECT_FALSE(name.starts_with(".tmp-")) << e.path();
+    EXPECT_TRUE(hex.empty() || name != hex + ".webc") << e.path();
+  }
+}
+
+TEST_F(OciTest, PullThroughCacheServesMountsAfterTheOriginStops) {
+  for (const std::string& file : {Lib("1.0.0"), App()}) ASSERT_EQ(Push(file).exit_code, 0);
+  Server proxy = StartDockerRegistry(work_ / "proxy", "proxy:\n  remoteurl: http://127.0.0.1:" +
+                                                          std::to_string(registry_.port) + "\n");
+  const std::string through = "oci+http://127.0.0.1:" + std::to_string(proxy.port) + "/prefix";
+  auto mount_through_proxy = [&](const std::string& cache) {
+    Mount m("t/app", {"--registry", through, "--cache", cache});
+    ASSERT_TRUE(m.ok()) << m.result().err;
+    EXPECT_EQ(ReadHostFile(m / "lib/version"), "1.0.0\n");
+    EXPECT_EQ(ReadHostFile(m / "app/app.txt"), "app\n");
+  };
+  mount_through_proxy(tmp_ / "node1-cache");
+
+  // The origin goes away: a direct mount fails in one line naming it...
+  registry_.process->Stop();
+  ExpectMountFails("t/app", {"127.0.0.1:" + std::to_string(registry_.port), "/tags/list"});
+  ExpectNothingPartial(cache_);
+  // ...and a node with an empty cache still mounts through the pull-through cache.
+  mount_through_proxy(tmp_ / "node2-cache");
+}
+
+TEST_F(OciTest, FaultsAreOneLineErrorsWithNothingMountedOrCached) {
+  const std::string lib = Lib("1.0.0");
+  for (const std::string& file : {lib, App()}) ASSERT_EQ(Push(file).exit_code, 0);
+  const std::string lib_hex = Sha256Hex(ReadHostFile(lib));
+  Server proxy = StartOciFaultProxy(registry_.Url(""), work_ / "faults");
+  const std::string via = "oci+http://127.0.0.1:" + std::to_string(proxy.port) + "/prefix";
+  struct Fault {
+    std::string mode, match;
+    Strings parts;
+  };
+  const std::string lib_url = "127.0.0.1:" + std::to_string(proxy.port) + "/v2/prefix/t/lib";
+  const Fault faults[] = {
+      {"corrupt", "/t/lib/manifests/", {"manifest digest mismatch", lib_url + "/manifests/1.0.0"}},
+      {"corrupt", "/t/lib/blobs/", {"sha256 mismatch", lib_url + "/blobs/sha256:" + lib_hex}},
+      // Listed by tags/list, gone when its manifest is asked for.
+      {"404", "/t/lib/manifests/1.0.0", {"HTTP 404", lib_url + "/manifests/1.0.0"}},
+      {"503", "/t/lib/blobs/", {"HTTP 503", "after 4 attempts", lib_url + "/blobs/"}},
+      {"429", "/t/lib/tags/list", {"HTTP 429", "after 4 attempts", lib_url + "/tags/list"}},
+  };
+  for (const Fault& f : faults) {
+    SCOPED_TRACE(f.mode + " " + f.match);
+    SetFault(proxy, f.mode, f.match);
+    const std::string cache = tmp_ / ("cache-" + f.mode + std::to_string(f.match.size()));
+    testing::ExpectMountFails("t/app", {"--registry", via, "--cache", cache}, f.parts);
+    ExpectNothingPartial(cache, lib_hex);
+  }
+
+  // A live mount keeps its tree when a reload meets a fault.
+  SetFault(proxy, "none");
+  Mount m("t/app", {"--registry", via, "--cache", cache_});
+  ASSERT_TRUE(m.ok()) << m.result().err;
+  ASSERT_EQ(Push(Lib("1.2.0")).exit_code, 0);
+  SetFault(proxy, "corrupt", "/t/lib/manifests/");
+  CommandResult failed = RunCommand({WebcfsBinary(), "reload", m.path()});
+  EXPECT_NE(failed.exit_code, 0);
+  EXPECT_EQ(ReadHostFile(m / "lib/version"), "1.0.0\n");
+  SetFault(proxy, "none");
+  CommandResult reloaded = RunCommand({WebcfsBinary(), "reload", m.path()});
+  ASSERT_EQ(reloaded.exit_code, 0) << reloaded.err;
+  EXPECT_EQ(ReadHostFile(m / "lib/version"), "1.2.0\n");
+}
+
 // An OCI image layout holding `webc` as ORAS would push it (a generic layer
 // type, the file name in its title, no webcfs annotations), tagged `tag`.
 void WriteOciLayout(const std::string& dir, const std::string& webc, const std::string& title,
@@ -225,11 +298,7 @@ TEST_F(OciTest, BlobDigestMismatchAndMissingVersionsAreOneLineErrors) {
   ASSERT_TRUE(std::filesystem::exists(data)) << data;
   std::ofstream(data, std::ios::trunc | std::ios::binary) << bytes;
   ExpectMountFails("t/lib", {"sha256 mismatch", hex});
-  for (const auto& e : std::filesystem::recursive_directory_iterator(cache_)) {
-    const std::string name = e.path().filename().string();
-    EXPECT_FALSE(name.starts_with(".tmp-")) << e.path();
-    EXPECT_NE(name, hex + ".webc") << e.path();
-  }
+  ExpectNothingPartial(cache_, hex);
 }
 
 }  // namespace

@@ -220,6 +220,20 @@ std::string HtpasswdConfig(const std::string& work_dir, const std::string& user,
   return "auth:\n  htpasswd:\n    realm: webcfs-test\n    path: " + file + "\n";
 }
 
+Server StartOciFaultProxy(const std::string& upstream, const std::string& work_dir) {
+  std::filesystem::create_directories(work_dir);
+  return StartWithPortFile({"python3", std::string(WEBCFS_REMOTE_TEST_DIR) + "/oci_fault_proxy.py",
+                            "--upstream", upstream},
+                           work_dir + "/fault-proxy");
+}
+
+void SetFault(const Server& proxy, const std::string& mode, const std::string& match) {
+  auto http = resolver::HttpClient::Create({});
+  ASSERT_TRUE(http);
+  auto set = (*http)->GetString(proxy.Url("/_fault?mode=" + mode + "&match=" + match), 1 << 10);
+  ASSERT_TRUE(set) << set.error().message();
+}
+
 void ExpectMountFails(const std::string& spec, const std::vector<std::string>& args,
                       const std::vector<std::string>& parts) {
   Mount m(spec, args);

@@ -72,6 +72,12 @@ TokenServer StartTokenServer(const std::string& work_dir, const std::string& use
 std::string HtpasswdConfig(const std::string& work_dir, const std::string& user,
                            const std::string& password);
 
+// oci_fault_proxy.py in front of `upstream` (an http:// URL); SetFault
+// sets its fault: mode "corrupt", "404", "429" or "503" for request paths
+// containing `match` ("none" clears it).
+Server StartOciFaultProxy(const std::string& upstream, const std::string& work_dir);
+void SetFault(const Server& proxy, const std::string& mode, const std::string& match = "");
+
 // `webcfs mount SPEC ... ARGS` that must fail with exit status 1 and one line
 // containing each of `parts`, and leave nothing mounted.
 void ExpectMountFails(const std::string& spec, const std::vector<std::string>& args,
