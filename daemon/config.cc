@@ -1,5 +1,6 @@
 #include "daemon/config.h"
 
+#include <cstdlib>
 #include <filesystem>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -8,7 +9,6 @@
 #include <string>
 #include <vector>
 
-#include "daemon/commands.h"
 #include "daemon/mount_settings.h"
 #include "resolver/http.h"
 #include "resolver/registry.h"
@@ -223,6 +223,12 @@ resolver::ResolveOptions ResolveOptionsFor(const MountConfig& config) {
   o.verify = config.verify;
   o.max_decompressed_size = config.max_decompressed_size;
   return o;
+}
+
+std::string RegistryToken(const std::string& given) {
+  if (!given.empty()) return given;
+  const char* env = std::getenv("WASMER_TOKEN");
+  return env != nullptr ? std::string(env) : std::string();
 }
 
 }  // namespace webcfs::daemon

@@ -70,4 +70,7 @@ Result<void> ApplyConfigFile(const std::string& path, MountConfig* config);
 // the same paths again there.
 void MakePathsAbsolute(const std::string& base, MountConfig* config);
 
+// The token for remote registries: `given`, else $WASMER_TOKEN, else empty.
+std::string RegistryToken(const std::string& given);
+
 }  // namespace webcfs::daemon

@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 
-# The serving daemon's entry point (daemon/mount_command.cc), as callgrind sees
+# The serving daemon's entry point (daemon/serve.cc), as callgrind sees
 # it with --demangle=no: counts before it are the start-up's, after it serving's.
 SERVE_PATTERN = "_ZN6webcfs6daemon*5Serve*"
 DEMO_PACKAGE = "webcfs/demo"

@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "daemon/commands.h"
+#include "daemon/cli/subcommands.h"
 #include "daemon/status_file.h"
 #include "fuse/mountpoint.h"
 

@@ -4,7 +4,7 @@
 #include <memory>
 #include <string>
 
-#include "daemon/commands.h"
+#include "daemon/cli/subcommands.h"
 #include "resolver/http.h"
 #include "resolver/oci.h"
 

@@ -3,7 +3,7 @@
 #include <memory>
 #include <string>
 
-#include "daemon/commands.h"
+#include "daemon/cli/subcommands.h"
 #include "webc/writer.h"
 
 namespace webcfs::daemon {

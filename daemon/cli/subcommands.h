@@ -5,8 +5,6 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
-#include "webc/base/result.h"
-
 namespace webcfs::daemon {
 
 // webcfs inspect FILE [--json] [--verify]
@@ -22,18 +20,11 @@ void AddStatusSubcommand(CLI::App& app, int& exit_code);
 // webcfs reload MOUNTPOINT|--config FILE: SIGHUP the daemon, wait for the outcome
 void AddReloadSubcommand(CLI::App& app, int& exit_code);
 
-// webcfs pack DIR -o OUT.webc (daemon/pack_command.cc)
+// webcfs pack DIR -o OUT.webc
 void AddPackSubcommand(CLI::App& app, int& exit_code);
-// webcfs push FILE.webc oci://HOST/PREFIX [--force] (daemon/push_command.cc)
+// webcfs push FILE.webc oci://HOST/PREFIX [--force] (daemon/cli/push.cc)
 void AddPushSubcommand(CLI::App& app, int& exit_code);
 // webcfs index DIR: write DIR/index.json for serving DIR as a static mirror
 void AddIndexSubcommand(CLI::App& app, int& exit_code);
-
-// Writes `text` to `path` atomically (temp file + rename, mode 0644): a
-// reader never sees half a file.
-Result<void> WriteFileAtomically(const std::string& path, const std::string& text);
-
-// The token for remote registries: `given`, else $WASMER_TOKEN, else empty.
-std::string RegistryToken(const std::string& given);
 
 }  // namespace webcfs::daemon

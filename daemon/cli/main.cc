@@ -3,13 +3,13 @@
 #include <cstdio>
 #include <exception>
 
-#include "daemon/commands.h"
+#include "daemon/cli/subcommands.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"webcfs: serve WebAssembly (WEBC) packages as a read-only filesystem"};
   app.require_subcommand(1);
   int exit_code = 0;
-  // Each subcommand registers itself here (declared in daemon/commands.h).
+  // Each subcommand registers itself here (declared in daemon/cli/subcommands.h).
   webcfs::daemon::AddInspectSubcommand(app, exit_code);
   webcfs::daemon::AddResolveSubcommand(app, exit_code);
   webcfs::daemon::AddPackSubcommand(app, exit_code);

@@ -13,7 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "daemon/commands.h"
+#include "daemon/cli/subcommands.h"
+#include "daemon/cli/write_file.h"
+#include "daemon/config.h"
 #include "resolver/resolution.h"
 
 namespace webcfs::daemon {
@@ -62,36 +64,6 @@ int Run(const ResolveArgs& args) {
 }
 
 }  // namespace
-
-Result<void> WriteFileAtomically(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".tmp-XXXXXX";
-  int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
-  if (fd < 0) return Error::Io(path, errno);
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return Error::Io(path, err);
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fchmod(fd, 0644) != 0 || ::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return Error::Io(path, err);
-  }
-  return Ok();
-}
-
-std::string RegistryToken(const std::string& given) {
-  if (!given.empty()) return given;
-  const char* env = std::getenv("WASMER_TOKEN");
-  return env != nullptr ? std::string(env) : std::string();
-}
 
 void AddResolveSubcommand(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<ResolveArgs>();

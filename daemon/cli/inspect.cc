@@ -10,7 +10,7 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "daemon/commands.h"
+#include "daemon/cli/subcommands.h"
 #include "resolver/resolution.h"
 #include "webc/container.h"
 

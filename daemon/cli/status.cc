@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "daemon/catalog_mount.h"
-#include "daemon/commands.h"
+#include "daemon/cli/subcommands.h"
 #include "daemon/config.h"
 #include "daemon/status_file.h"
 

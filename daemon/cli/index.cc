@@ -6,7 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "daemon/commands.h"
+#include "daemon/cli/subcommands.h"
+#include "daemon/cli/write_file.h"
 #include "resolver/index_file.h"
 #include "resolver/resolution.h"
 
