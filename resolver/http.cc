@@ -4,6 +4,7 @@
 #define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -182,6 +183,12 @@ struct HttpClient::Transfer {
   std::string method;  // "GET", "HEAD", "POST", "PUT" or "PATCH"
   std::string url;
   const std::string* post_body = nullptr;  // the body of a POST or PUT
+  // A body read from a file while it is sent (HttpRequest::body_fd).
+  int body_fd = -1;
+  uint64_t body_offset = 0;
+  uint64_t body_size = 0;
+  uint64_t body_sent = 0;  // in this attempt
+  int body_errno = 0;
   std::string content_type;
   const std::vector<std::string>* extra_headers = nullptr;
   std::vector<std::pair<std::string, std::string>>* response_headers = nullptr;
@@ -212,6 +219,21 @@ namespace {
 
 size_t WriteCallback(char* data, size_t size, size_t n, void* user);
 size_t HeaderCallback(char* data, size_t size, size_t n, void* user);
+
+// The next piece of a file body.
+size_t ReadCallback(char* data, size_t size, size_t n, void* user) {
+  auto& t = *static_cast<HttpClient::Transfer*>(user);
+  const size_t want = static_cast<size_t>(std::min<uint64_t>(size * n, t.body_size - t.body_sent));
+  if (want == 0) return 0;
+  const ssize_t got =
+      ::pread(t.body_fd, data, want, static_cast<off_t>(t.body_offset + t.body_sent));
+  if (got <= 0) {
+    t.body_errno = got < 0 ? errno : EIO;  // a file shorter than announced
+    return CURL_READFUNC_ABORT;
+  }
+  t.body_sent += static_cast<uint64_t>(got);
+  return static_cast<size_t>(got);
+}
 
 void LockShare(CURL*, curl_lock_data data, curl_lock_access, void* user) {
   static_cast<std::array<std::mutex, CURL_LOCK_DATA_LAST>*>(user)->at(data).lock();
@@ -377,8 +399,19 @@ Result<void> HttpClient::Attempt(Transfer& t, bool* retry, std::chrono::millisec
     Api().easy_setopt(h, CURLOPT_POSTFIELDS, t.post_body->data());
     Api().easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t.post_body->size()));
   }
-  t.resuming = t.post_body == nullptr && t.delivered > 0;
-  if (t.post_body != nullptr && t.delivered > 0) {
+  if (t.body_fd >= 0) {
+    t.body_sent = 0;
+    t.body_errno = 0;
+    if (!t.content_type.empty()) add_header("Content-Type: " + t.content_type);
+    add_header("Expect:");  // no 100-continue round trip
+    Api().easy_setopt(h, CURLOPT_UPLOAD, 1L);
+    if (t.method != "PUT") Api().easy_setopt(h, CURLOPT_CUSTOMREQUEST, t.method.c_str());
+    Api().easy_setopt(h, CURLOPT_READFUNCTION, ReadCallback);
+    Api().easy_setopt(h, CURLOPT_READDATA, &t);
+    Api().easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(t.body_size));
+  }
+  t.resuming = t.post_body == nullptr && t.body_fd < 0 && t.delivered > 0;
+  if ((t.post_body != nullptr || t.body_fd >= 0) && t.delivered > 0) {
     // A POST is repeated whole, never resumed.
     WEBCFS_RETURN_IF_ERROR(t.sink->restart());
     t.delivered = 0;
@@ -394,6 +427,9 @@ Result<void> HttpClient::Attempt(Transfer& t, bool* retry, std::chrono::millisec
   t.status = status;
   t.easy = nullptr;
   if (t.sink_error) return std::move(*t.sink_error);
+  if (t.body_errno != 0) {
+    return Error::Io(t.What() + ": reading the body to send", t.body_errno);
+  }
   if (t.too_large || code == CURLE_FILESIZE_EXCEEDED) {
     return Error::ResourceLimit(t.What() + ": body larger than " + std::to_string(t.max_body) +
                                 " bytes");
@@ -666,6 +702,9 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request, uint64_t max_b
   t.method = request.method;
   t.url = request.url;
   t.post_body = request.body;
+  t.body_fd = request.body_fd;
+  t.body_offset = request.body_offset;
+  t.body_size = request.body_size;
   t.content_type = request.content_type;
   t.extra_headers = &request.headers;
   t.response_headers = &response.headers;

@@ -70,7 +70,13 @@ struct HttpRequest {
   std::string method = "GET";  // GET, HEAD, POST, PUT or PATCH
   std::string url;
   std::vector<std::string> headers;   // "Name: value"
-  const std::string* body = nullptr;  // sent with POST and PUT (may be empty)
+  const std::string* body = nullptr;  // sent with POST, PUT and PATCH (may be empty)
+  // Instead of `body`: `body_size` bytes of the file `body_fd` from
+  // `body_offset`, read while they are sent, so an upload never holds a file
+  // in memory.
+  int body_fd = -1;
+  uint64_t body_offset = 0;
+  uint64_t body_size = 0;
   std::string content_type;
 };
 

@@ -1,12 +1,18 @@
 #include "resolver/oci.h"
 
-#include <fstream>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <nlohmann/json.hpp>
-#include <sstream>
+#include <vector>
 
 #include "resolver/http.h"
 #include "resolver/specifier.h"
 #include "webc/base/sha256.h"
+#include "webc/base/unique_fd.h"
 #include "webc/container.h"
 
 namespace webcfs::resolver {
@@ -16,6 +22,10 @@ using Json = nlohmann::json;
 
 // Tag lists and manifests are small; larger answers are refused.
 constexpr uint64_t kMaxOciAnswerBytes = uint64_t{16} << 20;
+// Blobs up to this size are uploaded in one PUT; larger files in PATCHes of
+// kUploadChunkBytes, so no request carries more than that.
+constexpr uint64_t kMonolithicUploadBytes = uint64_t{64} << 20;
+constexpr uint64_t kUploadChunkBytes = uint64_t{16} << 20;
 // The digest of the empty config `{}`.
 constexpr std::string_view kEmptyConfig = "{}";
 
@@ -291,9 +301,18 @@ Result<const std::vector<RegistryEntry>*> OciRegistry::Versions(std::string_view
 
 namespace {
 
-// Uploads `bytes` as blob sha256:`hex` unless the repository has it.
+// What a blob upload sends: `bytes`, or `size` bytes of the file `fd`.
+struct BlobBody {
+  const std::string* bytes = nullptr;
+  int fd = -1;
+  uint64_t size = 0;
+};
+
+// Uploads `body` as blob sha256:`hex` unless the repository has it: one PUT,
+// or, for a file over kMonolithicUploadBytes, PATCHes of kUploadChunkBytes
+// each and a closing PUT.
 Result<void> PushBlob(HttpClient& http, const std::string& repo_url, const std::string& hex,
-                      const std::string& bytes) {
+                      const BlobBody& body) {
   const std::string digest = "sha256:" + hex;
   HttpRequest head;
   head.method = "HEAD";
@@ -308,27 +327,60 @@ Result<void> PushBlob(HttpClient& http, const std::string& repo_url, const std::
   start.body = &empty;
   auto started = http.Send(start, kMaxOciAnswerBytes);
   if (!started) return std::move(started).error();
-  const std::string location = started->Header("location");
-  if (location.empty()) return Error::Io("POST " + start.url + ": no Location in the answer");
-  std::string url = ResolveUrl(start.url, location);
-  url += (url.find('?') == std::string::npos ? "?" : "&") + std::string("digest=") + digest;
+  auto next_location = [](const HttpRequest& req,
+                          const HttpResponse& answer) -> Result<std::string> {
+    const std::string location = answer.Header("location");
+    if (location.empty())
+      return Error::Io(req.method + " " + req.url + ": no Location in the answer");
+    return ResolveUrl(req.url, location);
+  };
+  auto url = next_location(start, *started);
+  if (!url) return std::move(url).error();
   HttpRequest put;
   put.method = "PUT";
-  put.url = url;
-  put.body = &bytes;
   put.content_type = "application/octet-stream";
+  if (body.fd >= 0 && body.size > kMonolithicUploadBytes) {
+    for (uint64_t offset = 0; offset < body.size; offset += kUploadChunkBytes) {
+      HttpRequest patch;
+      patch.method = "PATCH";
+      patch.url = *url;
+      patch.body_fd = body.fd;
+      patch.body_offset = offset;
+      patch.body_size = std::min(kUploadChunkBytes, body.size - offset);
+      patch.content_type = "application/octet-stream";
+      patch.headers = {"Content-Range: " + std::to_string(offset) + "-" +
+                       std::to_string(offset + patch.body_size - 1)};
+      auto sent = http.Send(patch, kMaxOciAnswerBytes);
+      if (!sent) return std::move(sent).error();
+      url = next_location(patch, *sent);
+      if (!url) return std::move(url).error();
+    }
+    put.body = &empty;
+  } else if (body.fd >= 0) {
+    put.body_fd = body.fd;
+    put.body_size = body.size;
+  } else {
+    put.body = body.bytes;
+  }
+  put.url = *url + (url->find('?') == std::string::npos ? "?" : "&") + "digest=" + digest;
   auto done = http.Send(put, kMaxOciAnswerBytes);
   if (!done) return std::move(done).error();
   return Ok();
 }
 
-Result<std::string> ReadWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error::Io(path + ": cannot open");
-  std::ostringstream out;
-  out << in.rdbuf();
-  if (!in.good() && !in.eof()) return Error::Io(path + ": read error");
-  return out.str();
+// The sha256 (hex) of the file at `fd`, read in pieces.
+Result<std::string> Sha256OfFile(int fd, uint64_t size, const std::string& path) {
+  webc::Sha256 sha;
+  std::vector<char> buffer(1 << 20);
+  for (uint64_t offset = 0; offset < size;) {
+    const ssize_t got = ::pread(fd, buffer.data(), std::min<uint64_t>(buffer.size(), size - offset),
+                                static_cast<off_t>(offset));
+    if (got < 0) return Error::Io(path + ": read", errno);
+    if (got == 0) return Error::Io(path + ": the file shrank while it was read");
+    sha.Update(std::string_view(buffer.data(), static_cast<size_t>(got)));
+    offset += static_cast<uint64_t>(got);
+  }
+  return webc::ToHex(sha.Finish());
 }
 
 }  // namespace
@@ -348,9 +400,13 @@ Result<std::string> PushToOci(const std::string& file, const std::string& regist
   }
   auto version = Version::Parse(*m.package_version);
   if (!version) return std::move(version).error().With(file);
-  auto bytes = ReadWholeFile(file);
-  if (!bytes) return std::move(bytes).error();
-  const std::string hex = Sha256HexOf(*bytes);
+  webc::UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  struct stat st;
+  if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0) return Error::Io(file + ": open", errno);
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  auto file_hex = Sha256OfFile(fd.get(), size, file);
+  if (!file_hex) return std::move(file_hex).error();
+  const std::string& hex = *file_hex;
   const std::string id = NamedId(*m.package_name, *version);
   const std::string tag = OciTag(*version);
   const std::string repo_url = loc->base + "/v2/" + loc->Repository(*m.package_name);
@@ -374,10 +430,10 @@ Result<std::string> PushToOci(const std::string& file, const std::string& regist
 
   const std::string config(kEmptyConfig);
   const std::string config_hex = Sha256HexOf(config);
-  const std::pair<const std::string*, const std::string*> blobs[] = {{&hex, &*bytes},
-                                                                     {&config_hex, &config}};
+  const std::pair<const std::string*, BlobBody> blobs[] = {
+      {&hex, BlobBody{nullptr, fd.get(), size}}, {&config_hex, BlobBody{&config, -1, 0}}};
   for (const auto& [blob_hex, blob] : blobs) {
-    if (auto pushed = PushBlob(http, repo_url, *blob_hex, *blob); !pushed) {
+    if (auto pushed = PushBlob(http, repo_url, *blob_hex, blob); !pushed) {
       return std::move(pushed).error().With(where);
     }
   }
@@ -402,7 +458,7 @@ Result<std::string> PushToOci(const std::string& file, const std::string& regist
       {"config", {{"mediaType", kOciEmptyType}, {"digest", "sha256:" + config_hex}, {"size", 2}}},
       {"layers", Json::array({{{"mediaType", kWebcMediaType},
                                {"digest", "sha256:" + hex},
-                               {"size", bytes->size()},
+                               {"size", size},
                                {"annotations", {{kTitleAnnotation, title}}}}})},
       {"annotations", annotations}};
   const std::string text = manifest.dump();

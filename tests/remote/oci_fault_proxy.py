@@ -7,7 +7,7 @@ Forwards every request to --upstream and its answer back, unless a fault is
 set for requests whose path contains MATCH:
 
     GET /_fault?mode=MODE&match=MATCH[&retry_after=N]   set it (mode=none clears)
-    GET /_stats                                         {"faulted": N, "requests": N}
+    GET /_stats        {"faulted": N, "requests": N, "methods": {"GET": N, ...}}
 
 Modes:
   corrupt     forward, but flip the last byte of the body (same size; the
@@ -24,7 +24,8 @@ from urllib.parse import parse_qs, urlparse
 
 from serve_on_free_port import serve
 
-HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
+# Host is forwarded: the registry builds upload Locations from it.
+HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length"}
 
 
 def main():
@@ -33,7 +34,8 @@ def main():
     ap.add_argument("--port-file", required=True)
     args = ap.parse_args()
     upstream = urlparse(args.upstream)
-    state = {"mode": "none", "match": "", "retry_after": "1", "faulted": 0, "requests": 0}
+    state = {"mode": "none", "match": "", "retry_after": "1", "faulted": 0, "requests": 0,
+             "methods": {}}
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
@@ -62,10 +64,11 @@ def main():
                 return self.reply(200, [], b"ok\n")
             if url.path == "/_stats":
                 with lock:
-                    body = json.dumps({k: state[k] for k in ("faulted", "requests")}).encode()
+                    body = json.dumps({k: state[k] for k in ("faulted", "requests", "methods")}).encode()
                 return self.reply(200, [("Content-Type", "application/json")], body)
             with lock:
                 state["requests"] += 1
+                state["methods"][self.command] = state["methods"].get(self.command, 0) + 1
                 mode = state["mode"] if state["match"] in self.path else "none"
                 retry_after = state["retry_after"]
                 if mode != "none":

@@ -207,6 +207,27 @@ TEST_F(OciTest, FaultsAreOneLineErrorsWithNothingMountedOrCached) {
   EXPECT_EQ(ReadHostFile(m / "lib/version"), "1.2.0\n");
 }
 
+TEST_F(OciTest, PackageOver64MiBUploadsInChunksAndMountsBack) {
+  std::string big(size_t{70} << 20, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 2654435761u) >> 13);
+  const std::string file = PackageBuilder("t/big", "1.0.0")
+                               .Volume("/data", {{"blob.bin", big}})
+                               .Fs("/data", "/data")
+                               .WriteTo(packages_);
+  // Pushed through a proxy that counts the requests.
+  Server proxy = StartOciFaultProxy(registry_.Url(""), work_ / "counting");
+  CommandResult pushed =
+      RunCommand({WebcfsBinary(), "push", file,
+                  "oci+http://127.0.0.1:" + std::to_string(proxy.port) + "/prefix"});
+  ASSERT_EQ(pushed.exit_code, 0) << pushed.err;
+  const nlohmann::json stats = Stats(proxy);
+  // 16 MiB pieces of a file over 70 MiB.
+  EXPECT_EQ(stats["methods"].value("PATCH", 0), 5) << stats;
+  Mount m("t/big", {"--registry", url_, "--cache", cache_});
+  ASSERT_TRUE(m.ok()) << m.result().err;
+  EXPECT_EQ(Sha256Hex(ReadHostFile(m / "data/blob.bin")), Sha256Hex(big));
+}
+
 // An OCI image layout holding `webc` as ORAS would push it (a generic layer
 // type, the file name in its title, no webcfs annotations), tagged `tag`.
 void WriteOciLayout(const std::string& dir, const std::string& webc, const std::string& title,
