@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "resolver/resolution.h"
 #include "tests/integration/mount_util.h"
@@ -83,6 +84,53 @@ TEST_F(OciTest, PushedTreeMountsWithVersionsChosenFromTags) {
   auto newest = resolver::Resolve("t/lib", o);
   ASSERT_TRUE(newest) << newest.error().message();
   EXPECT_EQ(newest->packages[0].id, "t/lib@2.0.0");
+}
+
+TEST_F(OciTest, TenPackageTreeWithADiamondMountsFromPushedTags) {
+  // root → a, b, e; a → c@^1 and b → c@~1.2 (the diamond, one c); c → d;
+  // e → f → g → h → i. Each package X serves /X/id.
+  const std::map<std::string, Strings> uses = {{"root", {"a@^1", "b@^1", "e@^1"}},
+                                               {"a", {"c@^1"}},
+                                               {"b", {"c@~1.2"}},
+                                               {"c", {"d@^1"}},
+                                               {"e", {"f@^1"}},
+                                               {"f", {"g@^1"}},
+                                               {"g", {"h@^1"}},
+                                               {"h", {"i@^1"}}};
+  auto package = [&](const std::string& name, const std::string& version) {
+    PackageBuilder b("t/" + name, version);
+    auto it = uses.find(name);
+    for (const std::string& dep : it == uses.end() ? Strings{} : it->second) {
+      b.Use(dep.substr(0, dep.find('@')), "t/" + dep);
+    }
+    return b.Volume("/" + name, {{"id", "t/" + name + "@" + version + "\n"}})
+        .Fs("/" + name, "/" + name)
+        .WriteTo(tmp_ / ("push-" + name + "-" + version));
+  };
+  for (const char* name : {"root", "a", "b", "d", "e", "f", "g", "h", "i"}) {
+    ASSERT_EQ(Push(package(name, "1.0.0")).exit_code, 0) << name;
+  }
+  // c's versions: ^1 and ~1.2 meet at the highest 1.2.x, which carries build metadata.
+  for (const char* version : {"1.0.0", "1.2.0+build.7", "2.0.0"}) {
+    CommandResult pushed = Push(package("c", version));
+    ASSERT_EQ(pushed.exit_code, 0) << pushed.err;
+  }
+  Mount m("t/root", {"--registry", url_, "--cache", cache_});
+  ASSERT_TRUE(m.ok()) << m.result().err;
+  for (const char* name : {"root", "a", "b", "d", "e", "f", "g", "h", "i"}) {
+    EXPECT_EQ(ReadHostFile(m / (std::string(name) + "/id")), "t/" + std::string(name) + "@1.0.0\n");
+  }
+  EXPECT_EQ(ReadHostFile(m / "c/id"), "t/c@1.2.0+build.7\n");
+  const nlohmann::json resolution =
+      nlohmann::json::parse(ReadHostFile(m / ".webc/resolution.json"));
+  const std::string text = resolution.dump();
+  EXPECT_NE(text.find(url_ + "/t/c@sha256:"), std::string::npos) << text;
+  size_t packages = 0;
+  for (const auto& p : resolution["packages"]) {
+    ++packages;
+    EXPECT_NE(p.dump().find("@sha256:"), std::string::npos) << p;
+  }
+  EXPECT_EQ(packages, 10u) << text;
 }
 
 TEST_F(OciTest, PushIsIdempotentAndRefusesOtherBytesWithoutForce) {
