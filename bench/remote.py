@@ -15,7 +15,9 @@ Two networks, in one run:
 - netem: webcfs and curl run in a network namespace the script creates,
   joined to the servers by a veth pair whose namespace end delays every
   packet by 20 ms (`tc qdisc ... netem delay 20ms`): 20 ms round trips.
-The namespace and veth are removed at exit.
+  The namespace and veth are removed at exit.
+- delay, when the kernel has no netem: the servers on 127.0.0.1 behind
+  bench/benchlib/delay_proxy.py, which adds the same 20 ms round trips.
 
     bench/remote.py [--webcfs PATH] [--reps N] [--big-mib N] [--workdir DIR] [--out FILE]
 
@@ -38,6 +40,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 DOUBLE = os.path.join(ROOT, "tests", "remote", "wasmer_registry.py")
+DELAY_PROXY = os.path.join(HERE, "benchlib", "delay_proxy.py")
 
 NETNS = "webcfs-bench"
 VETH_HOST, VETH_NS = "wcb-host", "wcb-ns"
@@ -130,10 +133,12 @@ def write_catalog(reg, path):
 
 
 class Servers:
-    """The registry double and nginx on `host`, serving `reg`."""
+    """The registry double and nginx on `host`, serving `reg`; with `rtt_ms`,
+    clients reach them through delay proxies (benchlib/delay_proxy.py)."""
 
-    def __init__(self, reg, catalog, host, workdir):
+    def __init__(self, reg, catalog, host, workdir, rtt_ms=0):
         self.host = host
+        self.proxies = []
         self.work = tempfile.mkdtemp(prefix="srv-", dir=workdir)
         port_file = os.path.join(self.work, "double.port")
         self.double = subprocess.Popen(
@@ -160,12 +165,30 @@ class Servers:
             self.double_port = int(f.read())
         wait_http(f"http://{host}:{self.nginx_port}/index.json")
         wait_http(f"http://{host}:{self.double_port}/_stats")
+        self.api_port, self.mirror_port = self.double_port, self.nginx_port
+        if rtt_ms:
+            self.api_port = self.delay(self.double_port, rtt_ms)
+            self.mirror_port = self.delay(self.nginx_port, rtt_ms)
+
+    def delay(self, port, rtt_ms):
+        """The port of a new delay proxy in front of `port`."""
+        port_file = os.path.join(self.work, f"delay-{port}.port")
+        self.proxies.append(subprocess.Popen(
+            [sys.executable, DELAY_PROXY, "--to", f"{self.host}:{port}", "--rtt-ms", str(rtt_ms),
+             "--listen", f"{self.host}:0", "--port-file", port_file]))
+        deadline = time.time() + 10
+        while not os.path.exists(port_file):
+            if time.time() > deadline:
+                sys.exit("bench/remote: the delay proxy did not start")
+            time.sleep(0.05)
+        with open(port_file) as f:
+            return int(f.read())
 
     def api(self):
-        return f"http://{self.host}:{self.double_port}/graphql"
+        return f"http://{self.host}:{self.api_port}/graphql"
 
     def mirror(self):
-        return f"http://{self.host}:{self.nginx_port}/"
+        return f"http://{self.host}:{self.mirror_port}/"
 
     def requests(self, source):
         if source == "api":
@@ -177,7 +200,7 @@ class Servers:
         return 0
 
     def stop(self):
-        for p in (self.double, self.nginx):
+        for p in [self.double, self.nginx] + self.proxies:
             p.terminate()
             p.wait()
         shutil.rmtree(self.work, ignore_errors=True)
@@ -356,6 +379,16 @@ def main():
                                                 args.workdir, big_bytes))
             finally:
                 servers.stop()
+        else:
+            # No netem in this kernel: the same round trips from a user-space proxy.
+            servers = Servers(reg, catalog, "127.0.0.1", args.workdir, rtt_ms=DELAY_MS)
+            try:
+                nets["delay"] = (f"delay proxy, {DELAY_MS} ms RTT", "",
+                                 bench_tree(webcfs, reg, servers, False, args.reps, args.workdir),
+                                 bench_download(webcfs, servers, False, args.big_reps,
+                                                args.workdir, big_bytes))
+            finally:
+                servers.stop()
     finally:
         netns_down()
 
@@ -388,7 +421,7 @@ def main():
             lines.append(f"| {source} | {cell(cold)} | {cold_req:g} | {cell(warm)} | "
                          f"{warm_req:g} | ×{median_ms(cold) / dir_cold:.2f} | "
                          f"×{median_ms(warm) / dir_warm:.2f} |")
-        if net == "netem":
+        if net in ("netem", "delay"):
             for source in ("api", "nginx"):
                 extra = median_ms(tree[(source, "cold")][0]) - dir_cold
                 lines.append("")
@@ -405,7 +438,9 @@ def main():
         lines += ["## netem (not run)", "",
                   f"The {DELAY_MS} ms network could not be made on this machine: "
                   f"{netem_failure}. The kernel needs `CONFIG_NET_SCH_NETEM` "
-                  "(module `sch_netem`).", ""]
+                  "(module `sch_netem`). The `delay` section above gives the same round "
+                  "trips from `bench/benchlib/delay_proxy.py` (user space; TCP slow start over "
+                  "the long path is not modelled, and the proxy caps throughput).", ""]
     report = "\n".join(lines) + "\n"
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:

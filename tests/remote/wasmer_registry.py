@@ -223,7 +223,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_body(200, json.dumps(doc).encode())
 
     def frontend(self):
-        return "http://%s:%d" % self.server.server_address[:2]
+        # Download URLs name the host the client asked, as real servers do, so
+        # that a proxy in front of the double also carries the downloads.
+        host = self.headers.get("Host")
+        return "http://" + host if host else "http://%s:%d" % self.server.server_address[:2]
 
     def file_url(self, name):
         return "%s/%s" % (self.frontend(), urllib.parse.quote(name))
