@@ -12,6 +12,7 @@
 //   "entrypoint": "<command>" | null
 // }
 // Packages are listed in precedence order (the root first).
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -382,15 +383,16 @@ Result<Resolution> ParseLockfile(const std::string& text, const std::string& nam
   if (!http) return std::move(http).error();
   LoadContext context{cache->get(), OpenOptionsFor(options), http->get()};
   std::vector<LoadedPackage> loaded(locked->packages.size());
-  WEBCFS_RETURN_IF_ERROR(
-      ParallelFor(loaded.size(), options.load_workers, [&](size_t i) -> Result<void> {
-        auto p = LoadLocked(locked->packages[i], context);
-        if (!p) return std::move(p).error().With(name);
-        auto same = CheckId(locked->packages[i], *p);
-        if (!same) return std::move(same).error().With(name);
-        loaded[i] = std::move(*p);
-        return Ok();
-      }));
+  const unsigned workers =
+      *http ? std::max(options.load_workers, kParallelDownloads) : options.load_workers;
+  WEBCFS_RETURN_IF_ERROR(ParallelFor(loaded.size(), workers, [&](size_t i) -> Result<void> {
+    auto p = LoadLocked(locked->packages[i], context);
+    if (!p) return std::move(p).error().With(name);
+    auto same = CheckId(locked->packages[i], *p);
+    if (!same) return std::move(same).error().With(name);
+    loaded[i] = std::move(*p);
+    return Ok();
+  }));
   auto loaded_of = [&](size_t node) -> const LoadedPackage& { return loaded[node]; };
   for (size_t i = 0; i < graph.nodes.size(); ++i) {
     auto edges = CheckEdges(graph, i, loaded_of);

@@ -175,7 +175,11 @@ class RegistrySource final : public PackageSource {
     }
     std::vector<std::optional<LoadedPackage>> results(todo.size());
     std::vector<std::optional<Error>> errors(todo.size());
-    auto loaded = ParallelFor(todo.size(), workers_, [&](size_t i) -> Result<void> {
+    const bool downloads = std::any_of(todo.begin(), todo.end(), [&](size_t handle) {
+      return slots_[handle].entry != nullptr && !slots_[handle].entry->url.empty();
+    });
+    const unsigned workers = downloads ? std::max(workers_, kParallelDownloads) : workers_;
+    auto loaded = ParallelFor(todo.size(), workers, [&](size_t i) -> Result<void> {
       const Slot& s = slots_[todo[i]];
       auto p =
           s.entry != nullptr && !s.entry->url.empty()
