@@ -10,7 +10,6 @@
 
 #include "webc/container.h"
 #include "webc/writer.h"
-#include "webc/writer_internal.h"
 
 namespace webcfs::webc {
 namespace {

@@ -4,7 +4,7 @@
 
 #include "webc/container_internal.h"
 #include "webc/volume_tree_internal.h"
-#include "webc/writer_internal.h"
+#include "webc/writer.h"
 
 namespace webcfs::webc {
 namespace {

@@ -34,7 +34,6 @@
 #include "webc/container.h"
 #include "webc/format_internal.h"
 #include "webc/manifest.h"
-#include "webc/writer_internal.h"
 
 namespace webcfs::webc {
 namespace {

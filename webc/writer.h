@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "webc/base/result.h"
@@ -42,8 +43,9 @@ Result<void> WriteV3(const WriteInput& input, const std::string& out_path);
 // symlinks and other types are an InvalidArgument error naming the path).
 Result<WriteNode> TreeFromHostDirectory(const std::string& dir);
 
-// Reads DIR/wasmer.toml (Wasmer's authoring format) and writes a v3 container.
-// Errors name wasmer.toml with line:column where toml++ provides them.
-Result<void> PackDirectory(const std::string& dir, const std::string& out_path);
+// A volume entry name must be one path component: not empty, not "." or "..",
+// no '/' or NUL, at most kMaxNameLength bytes, valid UTF-8 (docs/architecture.md,
+// "Safety rules"). The writer refuses what the reader would reject.
+Result<void> ValidateEntryName(std::string_view name);
 
 }  // namespace webcfs::webc

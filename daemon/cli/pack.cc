@@ -1,10 +1,11 @@
 // `webcfs pack DIR -o OUT.webc`: wasmer.toml package directory → WEBC v3.
+#include "resolver/pack/pack.h"
+
 #include <cstdio>
 #include <memory>
 #include <string>
 
 #include "daemon/cli/subcommands.h"
-#include "webc/writer.h"
 
 namespace webcfs::daemon {
 
@@ -19,7 +20,7 @@ void AddPackSubcommand(CLI::App& app, int& exit_code) {
   cmd->add_option("DIR", args->dir, "package directory (contains wasmer.toml)")->required();
   cmd->add_option("-o,--output", args->out, "container file to write")->required();
   cmd->callback([args, &exit_code] {
-    auto r = webc::PackDirectory(args->dir, args->out);
+    auto r = pack::PackDirectory(args->dir, args->out);
     if (!r) {
       std::fprintf(stderr, "webcfs pack: %s\n", r.error().message().c_str());
       exit_code = 1;

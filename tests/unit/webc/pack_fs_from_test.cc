@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "resolver/pack/pack.h"
 #include "webc/container.h"
 #include "webc/writer.h"
 
@@ -31,7 +32,7 @@ class PackFsFromTest : public ::testing::Test {
         << "[package]\nname = \"t/app\"\nversion = \"1.0.0\"\n\n"
         << "[dependencies]\n\"t/data\" = \"^1\"\n\n[fs]\n"
         << fs_table;
-    return PackDirectory((dir_ / "pkg").string(), (dir_ / "out.webc").string());
+    return pack::PackDirectory((dir_ / "pkg").string(), (dir_ / "out.webc").string());
   }
 
   fs::path dir_;

@@ -2,6 +2,8 @@
 // transformation (the expected manifests below are the YAML snapshots of
 // Wasmer's wasmer-package crate tests, as JSON), plus the
 // errors a user sees for a broken wasmer.toml.
+#include "resolver/pack/pack.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -41,7 +43,7 @@ class PackTest : public ::testing::Test {
   // Packs and decodes; fails the test on error.
   void PackOk(const std::string& toml, Decoded& d) {
     Put("wasmer.toml", toml);
-    auto r = PackDirectory(Pkg(), Out());
+    auto r = pack::PackDirectory(Pkg(), Out());
     ASSERT_TRUE(r.ok()) << r.error().message();
     ASSERT_NO_FATAL_FAILURE(Decode(ReadHostFile(Out()), d));
   }
@@ -49,7 +51,7 @@ class PackTest : public ::testing::Test {
   // Packs expecting an error; returns its message.
   std::string PackError(const std::string& toml) {
     Put("wasmer.toml", toml);
-    auto r = PackDirectory(Pkg(), Out());
+    auto r = pack::PackDirectory(Pkg(), Out());
     EXPECT_FALSE(r.ok()) << "packing succeeded";
     EXPECT_FALSE(fs::exists(Out()));
     return r.ok() ? "" : r.error().message();
@@ -297,7 +299,7 @@ TEST_F(PackTest, ErrorsPointIntoWasmerToml) {
        ":3:10: command 'c' references the undeclared dependency 'ns/x'"},
       {"[dependencies]\nbad = \"1\"\n", ":2:7: dependency 'bad' is not in the \"namespace/name\""},
       {"[dependencies]\n\"a/b\" = \"latest\"\n", ":2:9: dependency 'a/b': invalid version"},
-      {"[fs]\n\"/x\" = \"../outside\"\n", ":2:8: fs '/x': '../outside' is outside the package"},
+      {"[fs]\n\"/x\" = \"../outside\"\n", ":2:8: fs '/x': path '../outside' escapes its root"},
       {"[fs]\n\"/x\" = \"nodir\"\n", ":2:8: fs '/x': "},
       {"[fs]\n\"/x\" = \"d\"\n\"x\" = \"d\"\n", ":3:7: fs: mount path '/x' is mapped twice"},
       {"[extra]\n", ":1:2: unknown section 'extra'"},
@@ -318,7 +320,7 @@ TEST_F(PackTest, ErrorsPointIntoWasmerToml) {
 }
 
 TEST_F(PackTest, MissingWasmerTomlAndSymlinksAreClearErrors) {
-  auto r = PackDirectory(Pkg(), Out());
+  auto r = pack::PackDirectory(Pkg(), Out());
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message().find(Pkg("wasmer.toml")), std::string::npos);
 

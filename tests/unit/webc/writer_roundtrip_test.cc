@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "resolver/pack/pack.h"
 #include "tests/unit/webc/webc_test_util.h"
 #include "webc/base/sha256.h"
 #include "webc/container.h"
@@ -262,8 +263,8 @@ runner = "wasi"
 [fs]
 "/site" = "site"
 )");
-  ASSERT_OK(PackDirectory(Path("pkg"), Path("one.webc")));
-  ASSERT_OK(PackDirectory(Path("pkg"), Path("two.webc")));
+  ASSERT_OK(pack::PackDirectory(Path("pkg"), Path("one.webc")));
+  ASSERT_OK(pack::PackDirectory(Path("pkg"), Path("two.webc")));
   EXPECT_TRUE(ReadHostFile(Path("one.webc")) == ReadHostFile(Path("two.webc")))
       << "packing the same tree twice gave different bytes";
 

@@ -1,4 +1,4 @@
-// PackDirectory: Wasmer's authoring format (wasmer.toml) → a WEBC v3 manifest
+// pack::PackDirectory: Wasmer's authoring format (wasmer.toml) → a WEBC v3 manifest
 // and volumes, shaped like Wasmer's own transformation (wasmer-package
 // `wasmer_manifest_to_webc`, see docs/webc-format.md §11):
 //
@@ -32,13 +32,25 @@
 #include <string>
 #include <vector>
 
+#include "resolver/assemble.h"
+#include "resolver/pack/pack.h"
+#include "resolver/semver.h"
 #include "webc/base/sha256.h"
 #include "webc/base/unique_fd.h"
 #include "webc/writer.h"
-#include "webc/writer_internal.h"
 
-namespace webcfs::webc {
+namespace webcfs::pack {
 namespace {
+
+using webc::Sha256;
+using webc::Sha256Digest;
+using webc::ToBase64;
+using webc::TreeFromHostDirectory;
+using webc::UniqueFd;
+using webc::ValidateEntryName;
+using webc::WriteInput;
+using webc::WriteNode;
+using webc::WriteV3;
 
 using OrderedJson = nlohmann::ordered_json;
 
@@ -181,54 +193,6 @@ bool Merge(OrderedJson& into, const OrderedJson& add) {
   return into == add && !into.is_object() && !into.is_array();
 }
 
-bool IsNumericId(std::string_view s) {
-  if (s.empty() || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return false;
-  }
-  return s.size() == 1 || s[0] != '0';
-}
-
-bool IsIdentifiers(std::string_view s) {
-  if (s.empty()) return false;
-  size_t start = 0;
-  while (true) {
-    size_t dot = s.find('.', start);
-    std::string_view part = s.substr(start, dot == std::string_view::npos ? dot : dot - start);
-    if (part.empty() || !std::all_of(part.begin(), part.end(), [](char c) {
-          return std::isalnum(static_cast<unsigned char>(c)) || c == '-';
-        })) {
-      return false;
-    }
-    if (dot == std::string_view::npos) return true;
-    start = dot + 1;
-  }
-}
-
-// Semantic version MAJOR.MINOR.PATCH[-pre][+build] (what Wasmer's `version` accepts).
-bool IsSemver(std::string_view v) {
-  size_t plus = v.find('+');
-  if (plus != std::string_view::npos) {
-    if (!IsIdentifiers(v.substr(plus + 1))) return false;
-    v = v.substr(0, plus);
-  }
-  size_t dash = v.find('-');
-  if (dash != std::string_view::npos) {
-    if (!IsIdentifiers(v.substr(dash + 1))) return false;
-    v = v.substr(0, dash);
-  }
-  int parts = 0;
-  size_t start = 0;
-  while (true) {
-    size_t dot = v.find('.', start);
-    std::string_view p = v.substr(start, dot == std::string_view::npos ? dot : dot - start);
-    if (!IsNumericId(p)) return false;
-    ++parts;
-    if (dot == std::string_view::npos) break;
-    start = dot + 1;
-  }
-  return parts == 3;
-}
-
 std::string Trim(std::string_view s) {
   size_t b = s.find_first_not_of(" \t");
   if (b == std::string_view::npos) return "";
@@ -238,7 +202,15 @@ std::string Trim(std::string_view s) {
 
 // A version requirement as Rust's semver::VersionReq prints it: comparators
 // joined by ", ", a bare version meaning ^version ("1.0.16" → "^1.0.16").
+// Checked by the resolver's VersionReq, so a package declares only what a
+// mount can resolve; `latest` and "" are specifier shorthands, not
+// requirements Wasmer's wasmer.toml accepts.
 Result<std::string> NormalizeRequirement(std::string_view req) {
+  const std::string whole = Trim(req);
+  if (whole.empty() || whole == "latest") {
+    return Error::InvalidArgument("'" + whole + "' is not a version requirement");
+  }
+  WEBCFS_RETURN_IF_ERROR(resolver::VersionReq::Parse(whole));
   std::string out;
   size_t start = 0;
   while (true) {
@@ -254,16 +226,8 @@ Result<std::string> NormalizeRequirement(std::string_view req) {
           break;
         }
       }
-      std::string version = Trim(std::string_view(c).substr(op_len));
-      const bool wildcard = version == "*" || version == "x" || version == "X";
-      const bool ok = !version.empty() &&
-                      (wildcard || std::isdigit(static_cast<unsigned char>(version[0]))) &&
-                      std::all_of(version.begin(), version.end(), [](char ch) {
-                        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' ||
-                               ch == '-' || ch == '+' || ch == '*';
-                      });
-      if (!ok) return Error::InvalidArgument("'" + c + "' is not a version comparator");
-      c = (op_len == 0 ? std::string("^") : c.substr(0, op_len)) + version;
+      c = (op_len == 0 ? std::string("^") : c.substr(0, op_len)) +
+          Trim(std::string_view(c).substr(op_len));
     }
     if (!out.empty()) out += ", ";
     out += c;
@@ -279,49 +243,19 @@ bool IsPackagePart(std::string_view s) {
   });
 }
 
-// Normalizes a package-relative path ("./out/", "lib") to "/out", "/lib",
-// refusing anything that leaves the package directory.
+// Normalizes a package-relative path ("./out/", "lib") to "/out", "/lib" by
+// the resolver's rule for paths inside a volume, refusing anything that
+// leaves the package directory.
 Result<std::string> PackagePath(std::string_view path) {
-  if (path.empty()) return Error::InvalidArgument("empty path");
-  if (path.find('\0') != std::string_view::npos) return Error::InvalidArgument("path contains NUL");
-  if (path[0] == '/') return Error::InvalidArgument("'" + std::string(path) + "' is absolute");
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t slash = path.find('/', start);
-    std::string part(path.substr(start, slash == std::string_view::npos ? slash : slash - start));
-    if (part == "..") {
-      if (parts.empty()) {
-        return Error::InvalidArgument("'" + std::string(path) + "' is outside the package");
-      }
-      parts.pop_back();
-    } else if (!part.empty() && part != ".") {
-      parts.push_back(std::move(part));
-    }
-    if (slash == std::string_view::npos) break;
-    start = slash + 1;
+  if (!path.empty() && path[0] == '/') {
+    return Error::InvalidArgument("'" + std::string(path) + "' is absolute");
   }
-  std::string out;
-  for (const auto& p : parts) out += "/" + p;
-  return out.empty() ? "/" : out;
+  return resolver::NormalizeVolumePath(path);
 }
 
-// Guest mount paths: absolute, normalized, no "..".
-Result<std::string> MountPath(std::string_view path) {
-  if (path.find('\0') != std::string_view::npos) return Error::InvalidArgument("path contains NUL");
-  std::string out;
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t slash = path.find('/', start);
-    std::string_view part =
-        path.substr(start, slash == std::string_view::npos ? slash : slash - start);
-    if (part == "..") return Error::InvalidArgument("'" + std::string(path) + "' contains '..'");
-    if (!part.empty() && part != ".") out += "/" + std::string(part);
-    if (slash == std::string_view::npos) break;
-    start = slash + 1;
-  }
-  return out.empty() ? "/" : out;
-}
+// Guest mount paths, by the resolver's rule for mount paths; a relative one
+// counts from the root ("lib" → "/lib"), as Wasmer's packer takes it.
+Result<std::string> MountPath(std::string_view path) { return resolver::NormalizeVolumePath(path); }
 
 std::string Join(const std::string& dir, const std::string& package_path) {
   return package_path == "/" ? dir : dir + package_path;
@@ -434,7 +368,8 @@ class Packer {
       if (!v) return std::move(v).error();
       if (*v) wapm_[key] = **v;
     }
-    if (wapm_.contains("version") && !IsSemver(wapm_["version"].get<std::string>())) {
+    if (wapm_.contains("version") &&
+        !resolver::Version::Parse(wapm_["version"].get<std::string>()).ok()) {
       return src_.Invalid(*t.get("version"), "package.version '" +
                                                  wapm_["version"].get<std::string>() +
                                                  "' is not a semantic version (x.y.z)");
@@ -781,4 +716,4 @@ Result<void> PackDirectory(const std::string& dir_in, const std::string& out_pat
   }
 }
 
-}  // namespace webcfs::webc
+}  // namespace webcfs::pack
