@@ -3,6 +3,7 @@
 #include <set>
 
 #include "resolver/assemble.h"
+#include "resolver/quote.h"
 #include "webc/container.h"
 
 namespace webcfs::resolver {
@@ -11,8 +12,6 @@ namespace {
 // Runners whose commands default to the atom named like the command.
 constexpr std::string_view kWasiRunner = "https://webc.org/runner/wasi";
 constexpr std::string_view kWcgiRunner = "https://webc.org/runner/wcgi";
-
-std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
 
 // The atom of `c` first in byte order of names ("first atom" of the legacy
 // rule: Wasmer's container hands atoms out as a sorted map).

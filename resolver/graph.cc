@@ -5,6 +5,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "resolver/quote.h"
 #include "resolver/specifier.h"
 
 namespace webcfs::resolver {
@@ -17,8 +18,6 @@ constexpr int kMaxUnifyRounds = 64;
 constexpr size_t kMaxPackages = 100'000;
 
 using Pins = std::map<std::string, Candidate, std::less<>>;
-
-std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
 
 // The graph plus, per edge, the requirement it expresses (for unification).
 struct Walk {

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "resolver/assemble.h"
+#include "resolver/quote.h"
 #include "webc/container.h"
 
 namespace webcfs::resolver {
@@ -11,8 +12,6 @@ namespace {
 
 constexpr size_t kMaxComponent = 255;  // like NAME_MAX
 constexpr std::string_view kLegacyVolume = "atom";
-
-std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
 
 Result<std::string> Normalize(std::string_view path, bool must_be_absolute) {
   if (path.find('\0') != std::string_view::npos) {

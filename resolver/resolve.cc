@@ -13,6 +13,7 @@
 #include "resolver/assemble.h"
 #include "resolver/http.h"
 #include "resolver/oci.h"
+#include "resolver/quote.h"
 #include "resolver/registry.h"
 #include "resolver/resolve_internal.h"
 #include "resolver/specifier.h"
@@ -293,8 +294,6 @@ class RegistrySource final : public PackageSource {
   std::set<std::string> bad_;
   bool retry_ = false;
 };
-
-std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
 
 Result<Candidate> ChooseRoot(const Specifier& spec, RegistrySource& packages,
                              const LoadContext& context, const ResolveOptions& options) {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "resolver/quote.h"
+
 namespace webcfs::resolver {
 namespace {
 
@@ -13,8 +15,6 @@ bool IsDigits(std::string_view s) {
 bool IsIdentifierChar(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-';
 }
-
-std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
 
 // A numeric version part: digits, no leading zero, fits in 64 bits.
 Result<uint64_t> ParseNumber(std::string_view s, std::string_view what) {

@@ -2,12 +2,12 @@
 
 #include <algorithm>
 
+#include "resolver/quote.h"
+
 namespace webcfs::resolver {
 namespace {
 
 inline constexpr std::string_view kHashPrefix = "sha256:";
-
-std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
 
 bool IsNameChar(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.' ||
