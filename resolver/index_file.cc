@@ -46,6 +46,13 @@ Result<IndexFileEntry> ParseEntry(const std::string& name, const Json& j, const 
   auto hex = ParseSha256Hex(*sha);
   if (!hex) return std::move(hex).error().With(at + ".sha256");
   e.sha256_hex = std::move(*hex);
+  if (auto header = j.find("header_sha256"); header != j.end() && !header->is_null()) {
+    auto hs = str("header_sha256");
+    if (!hs) return std::move(hs).error();
+    auto hh = ParseSha256Hex(*hs);
+    if (!hh) return std::move(hh).error().With(at + ".header_sha256");
+    e.header_sha256_hex = std::move(*hh);
+  }
   auto size = j.find("size");
   if (size == j.end() || !size->is_number_unsigned()) {
     return Error::Corrupt(at + ".size: missing or not a non-negative integer");
@@ -133,6 +140,9 @@ Result<std::string> BuildIndexFile(const std::string& dir, std::vector<std::stri
     e["version"] = *m.package_version;
     e["file"] = name;
     e["sha256"] = *hex;
+    auto header = (*container)->HeaderDigest();
+    if (!header) return std::move(header).error().With(path);
+    if (*header) e["header_sha256"] = webc::ToHex(**header);
     e["size"] = static_cast<uint64_t>(st.st_size);
     bool all_strings = std::all_of(m.uses.begin(), m.uses.end(), [](const webc::Dependency& d) {
       return d.specifier.has_value();

@@ -4,13 +4,15 @@
 //
 //   {"webcfs_index": 1,
 //    "packages": {"ns/name": [{"version": "1.2.0", "file": "ns--name@1.2.0.webc",
-//                              "sha256": "<64 hex>", "size": N,
+//                              "sha256": "<64 hex>", "header_sha256": "<64 hex>",
+//                              "size": N,
 //                              "uses": {"alias": "ns/dep@^1", ...}}, ...]}}
 //
 // `file` is relative to the index's own URL or folder. `uses` lists the
 // manifest's `use` entries in manifest order; it is left out when one of them
 // is an embedded manifest, and then the container is read to learn them.
-// Readers ignore keys they do not know (`header_sha256`, for instance).
+// `header_sha256` (v3 only) is the header digest (docs/webc-format.md §5.4).
+// Readers ignore keys they do not know.
 #pragma once
 
 #include <cstdint>
@@ -31,6 +33,7 @@ struct IndexFileEntry {
   Version version;
   std::string file;
   std::string sha256_hex;
+  std::string header_sha256_hex;  // v3 only; empty when not listed
   uint64_t size = 0;
   std::optional<std::vector<webc::Dependency>> uses;
 };

@@ -5,13 +5,14 @@
 // {
 //   "webcfs_lockfile": 1,
 //   "root": "<id>",
-//   "packages": [ { "id", "source", ["source_hex",] "webc_sha256",
+//   "packages": [ { "id", "source", ["source_hex",] "webc_sha256", ["header_sha256",]
 //                   "dependencies": [ { "alias", "requirement", "package": "<id>" } ] } ],
 //   "mappings": [ { "package", "volume_package", "volume", "volume_path", "mount_path" } ],
 //   "commands": [ { "name", "package", "atom_package", "atom", "runner" } ],
 //   "entrypoint": "<command>" | null
 // }
-// Packages are listed in precedence order (the root first).
+// Packages are listed in precedence order (the root first). `header_sha256` is
+// the v3 header digest (docs/webc-format.md §5.4), present for v3 packages.
 #include <algorithm>
 #include <filesystem>
 #include <map>
@@ -97,6 +98,7 @@ Json ToJson(const Resolution& r) {
     j["source"] = p.source;  // invalid UTF-8 shows as U+FFFD (ToLockfileJson)
     if (!webc::IsValidUtf8(p.source)) j["source_hex"] = HexOf(p.source);
     j["webc_sha256"] = p.webc_sha256;
+    if (!p.header_sha256.empty()) j["header_sha256"] = p.header_sha256;
     Json deps = Json::array();
     for (const Edge& e : p.dependencies) {
       Json d = Json::object();
@@ -146,6 +148,7 @@ struct LockedEdge {
 };
 struct LockedPackage {
   std::string id, source, sha256;
+  std::string header_sha256;  // empty when not recorded
   std::vector<LockedEdge> edges;
 };
 struct Locked {
@@ -192,6 +195,13 @@ Result<Locked> Decode(const Json& doc) {
     lp.id = *id;
     lp.source = *source;
     lp.sha256 = *hex;
+    if (p.contains("header_sha256")) {
+      auto header = StringField(p, "header_sha256", where);
+      if (!header) return std::move(header).error();
+      auto header_hex = ParseSha256Hex(*header);
+      if (!header_hex) return std::move(header_hex).error().With(where + ".header_sha256");
+      lp.header_sha256 = *header_hex;
+    }
     auto deps = Field(p, "dependencies", Json::value_t::array, where);
     if (!deps) return std::move(deps).error();
     for (size_t k = 0; k < (*deps)->size(); ++k) {
@@ -417,6 +427,16 @@ Result<Resolution> ParseLockfile(const std::string& text, const std::string& nam
 
   auto r = Assemble(graph, loaded_of);
   if (!r) return std::move(r).error().With(name);
+  for (size_t i = 0; i < r->packages.size(); ++i) {
+    const std::string& recorded = locked->packages[i].header_sha256;
+    if (!recorded.empty() && recorded != r->packages[i].header_sha256) {
+      return Error::Integrity(name + ": " + r->packages[i].id +
+                              ": header digest mismatch: expected " + recorded + ", actual " +
+                              (r->packages[i].header_sha256.empty()
+                                   ? std::string("none")
+                                   : r->packages[i].header_sha256));
+    }
+  }
   // The mappings and commands follow from the verified packages; a lockfile
   // that records others was edited or written by a different webcfs.
   Json recomputed = ToJson(*r);

@@ -32,6 +32,9 @@ constexpr std::string_view kEmptyConfig = "{}";
 constexpr const char* kTitleAnnotation = "org.opencontainers.image.title";
 constexpr const char* kUsesAnnotation = "org.webcfs.uses";
 constexpr const char* kPackageAnnotation = "org.webcfs.package";
+// The v3 header digest (docs/webc-format.md §5.4): lets a reader mount the
+// layer before it has downloaded it.
+constexpr const char* kHeaderAnnotation = "org.webcfs.header.sha256";
 
 std::string Sha256HexOf(std::string_view bytes) { return webc::ToHex(webc::Sha256::Of(bytes)); }
 
@@ -294,6 +297,11 @@ Result<const std::vector<RegistryEntry>*> OciRegistry::Versions(std::string_view
       e.size = size->get<uint64_t>();
     }
     e.uses = std::move(*uses);
+    if (const std::string h = StringAt(annotations, kHeaderAnnotation); !h.empty()) {
+      auto header = ParseSha256Hex(h);
+      if (!header) return std::move(header).error().With(at + ": " + kHeaderAnnotation);
+      e.header_sha256_hex = std::move(*header);
+    }
     entries.push_back(std::move(e));
   }
   return &answers_.emplace(std::string(full_name), std::move(entries)).first->second;
@@ -407,6 +415,8 @@ Result<std::string> PushToOci(const std::string& file, const std::string& regist
   auto file_hex = Sha256OfFile(fd.get(), size, file);
   if (!file_hex) return std::move(file_hex).error();
   const std::string& hex = *file_hex;
+  auto header = (*container)->HeaderDigest();
+  if (!header) return std::move(header).error().With(file);
   const std::string id = NamedId(*m.package_name, *version);
   const std::string tag = OciTag(*version);
   const std::string repo_url = loc->base + "/v2/" + loc->Repository(*m.package_name);
@@ -443,6 +453,7 @@ Result<std::string> PushToOci(const std::string& file, const std::string& regist
 
   Json annotations = Json::object();
   annotations[kPackageAnnotation] = id;
+  if (*header) annotations[kHeaderAnnotation] = webc::ToHex(**header);
   bool all_strings = true;
   nlohmann::ordered_json uses = nlohmann::ordered_json::object();
   for (const webc::Dependency& d : m.uses) {

@@ -176,6 +176,7 @@ std::vector<RegistryEntry> FromIndexFile(const std::vector<IndexFileEntry>& list
     e.version = f.version;
     e.id = NamedId(f.full_name, f.version);
     e.sha256_hex = f.sha256_hex;
+    e.header_sha256_hex = f.header_sha256_hex;
     e.size = f.size;
     e.uses = f.uses;
     out.push_back(std::move(e));

@@ -51,6 +51,9 @@ struct RegistryEntry {
   // Set for unnamed containers (their id) and for entries from an index.json
   // (the hash the bytes must have).
   std::string sha256_hex;
+  // From an index.json: the v3 header digest (docs/webc-format.md §5.4), which
+  // lets the package be mounted before it is downloaded; empty when not listed.
+  std::string header_sha256_hex;
   uint64_t size = 0;                                  // from an index.json; 0 = unknown
   std::optional<std::vector<webc::Dependency>> uses;  // from an index.json
   bool from_file_name = false;                        // indexed by file name; not opened yet

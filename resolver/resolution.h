@@ -28,6 +28,7 @@ struct ResolvedPackage {
   std::string id;                  // "ns/name@1.2.3" or "sha256:<64 hex>"
   std::string source;              // where it came from: registry file path, local path
   std::string webc_sha256;         // hex SHA-256 of the container file
+  std::string header_sha256;       // v3: hex header digest (webc::HeaderDigest); else empty
   std::vector<Edge> dependencies;  // manifest order
   std::shared_ptr<const webc::Container> container;
   // The file `container` reads: the private, verified copy in the content

@@ -412,6 +412,12 @@ void EvictOverLimit(const ContentCache* cache, const ResolveOptions& options, Wa
   }
 }
 
+Result<std::string> HeaderDigestHex(const webc::Container& container) {
+  auto header = container.HeaderDigest();
+  if (!header) return std::move(header).error();
+  return *header ? webc::ToHex(**header) : std::string();
+}
+
 Result<Resolution> Assemble(const Graph& graph,
                             const std::function<const LoadedPackage&(size_t)>& loaded) {
   Resolution r;
@@ -425,6 +431,9 @@ Result<Resolution> Assemble(const Graph& graph,
     rp.id = n.package.id;
     rp.source = p.source;
     rp.webc_sha256 = p.sha256_hex;
+    auto header = HeaderDigestHex(*p.container);
+    if (!header) return std::move(header).error().With(rp.id);
+    rp.header_sha256 = std::move(*header);
     rp.container = p.container;
     rp.container_path = p.container_path;
     for (const GraphEdge& e : n.edges) {

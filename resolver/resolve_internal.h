@@ -57,6 +57,9 @@ struct RegistryAccess {
 };
 Result<RegistryAccess> OpenRegistryAccess(const ResolveOptions& options, Warnings& warnings);
 
+// The hex header digest of a v3 container (webc::HeaderDigest); empty for v1 and v2.
+Result<std::string> HeaderDigestHex(const webc::Container& container);
+
 // The Resolution of an acyclic graph whose packages are loaded: packages in
 // precedence order, then mappings, commands and entrypoint.
 // `loaded(node index)` gives each node's LoadedPackage.

@@ -225,6 +225,9 @@ class Container {
   // The error names the section, volume or file that does not match.
   Result<void> Verify() const;
 
+  // v3 only: HeaderDigest() of the source; nullopt for v1 and v2.
+  Result<std::optional<Sha256Digest>> HeaderDigest() const;
+
   // v1 only: recomputes the whole-file checksum (§3.2) and compares it with the
   // stored one. nullopt when the file is not v1 or its checksum type is none.
   Result<std::optional<bool>> CheckV1Checksum() const;
@@ -262,6 +265,23 @@ class Container {
 // trees do not grow the thread's stack.
 using VolumeVisitor = std::function<Result<void>(const Entry& entry, std::string_view path)>;
 Result<void> WalkVolume(const Volume& volume, const VolumeVisitor& visit);
+
+// A range of container bytes.
+struct ByteRange {
+  uint64_t offset = 0;
+  uint64_t length = 0;
+};
+
+// The bytes a v3 header digest covers (docs/webc-format.md §5.4), in index
+// order: the index section's payload, the manifest section, the atoms section,
+// and each volume section up to its file data. Reads only the index and each
+// volume section's first bytes. Unsupported for v1 and v2.
+Result<std::vector<ByteRange>> HeaderRegions(const ByteSource& source);
+
+// The header digest: SHA-256 of HeaderRegions() concatenated. It vouches for
+// every per-file hash a v3 container stores, so a trusted digest lets each file
+// be checked alone before the rest of the container has arrived.
+Result<Sha256Digest> HeaderDigest(const ByteSource& source);
 
 // Version from the first 8 bytes; Unsupported for an unknown version, Corrupt
 // for a bad magic.

@@ -75,6 +75,9 @@ class ReadBuffer {
   bool mapped_ = false;
 };
 
+// The v2/v3 index section's payload (the first section; tag and size checked).
+Result<ByteView> ReadIndexPayload(const ByteSource& src, ReadBuffer& buffer);
+
 // [offset, offset + n) of `src`, checked against its size first (Corrupt),
 // then read into `buffer` or viewed in the source's memory.
 Result<ByteView> ReadRegion(const ByteSource& src, uint64_t offset, uint64_t n, ReadBuffer& buffer);

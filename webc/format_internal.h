@@ -20,4 +20,9 @@ inline constexpr uint8_t kTagFile = 31;
 inline constexpr uint64_t kHashSize = 32;        // SHA-256 everywhere
 inline constexpr uint64_t kTimestampsSize = 24;  // §5.2: accessed, modified, created (u64 each)
 
+// §5.1: the index payload follows the magic, the index tag and its u64 length.
+inline constexpr uint64_t kIndexPayloadOffset = kMagicSize + 1 + 8;
+// The index must fit in memory comfortably; real ones are a few hundred bytes.
+inline constexpr uint64_t kMaxIndexBytes = 64 << 20;
+
 }  // namespace webcfs::webc::format

@@ -18,7 +18,9 @@ namespace webcfs::webc {
 namespace {
 
 using format::kHashSize;
+using format::kIndexPayloadOffset;
 using format::kMagicSize;
+using format::kMaxIndexBytes;
 using format::kTagAtoms;
 using format::kTagDirectory;
 using format::kTagFile;
@@ -27,8 +29,6 @@ using format::kTagManifest;
 using format::kTagVolume;
 using format::kTimestampsSize;
 
-// The index must fit in memory comfortably; real ones are a few hundred bytes.
-constexpr uint64_t kMaxIndexBytes = 64 << 20;
 // Volume names are written as section payload strings; real ones are paths.
 constexpr uint64_t kMaxVolumeNameBytes = 4096;
 
@@ -452,13 +452,8 @@ Result<Volume> ReadVolumeBody(ContainerBuilder& b, const Layout& layout, Payload
 
 }  // namespace
 
-Result<void> ReadV2OrV3(ContainerBuilder& b, const OpenOptions& options) {
-  Layout layout;
-  layout.v3 = b.version() == Version::kV3;
-  const ByteSource& src = b.source();
-
+Result<ByteView> ReadIndexPayload(const ByteSource& src, ReadBuffer& buf) {
   // The index section comes first and never has an inline hash (§5.1).
-  ReadBuffer buf;
   auto head = ReadRegion(src, kMagicSize, 9, buf);
   if (!head) return std::move(head).error().With("index section header");
   ByteCursor in(*head);
@@ -474,8 +469,19 @@ Result<void> ReadV2OrV3(ContainerBuilder& b, const OpenOptions& options) {
     return Error::ResourceLimit("index section of " + std::to_string(index_length) +
                                 " bytes is larger than the limit");
   }
-  auto index_bytes = ReadRegion(src, kMagicSize + 9, index_length, buf);
-  if (!index_bytes) return std::move(index_bytes).error().With("index section");
+  auto payload = ReadRegion(src, kIndexPayloadOffset, index_length, buf);
+  if (!payload) return std::move(payload).error().With("index section");
+  return payload;
+}
+
+Result<void> ReadV2OrV3(ContainerBuilder& b, const OpenOptions& options) {
+  Layout layout;
+  layout.v3 = b.version() == Version::kV3;
+  const ByteSource& src = b.source();
+
+  ReadBuffer buf;
+  auto index_bytes = ReadIndexPayload(src, buf);
+  if (!index_bytes) return std::move(index_bytes).error();
   auto index = DecodeIndex(*index_bytes);
   if (!index) return std::move(index).error();
   b.SetIndexPadding(index->padding);

@@ -147,6 +147,9 @@ Result<Json> BuildJson(const Container& c) {
   auto whole = c.WholeFileHash();
   if (!whole) return std::move(whole).error();
   out["sha256"] = webc::ToHex(*whole);
+  auto header = c.HeaderDigest();
+  if (!header) return std::move(header).error();
+  out["header_sha256"] = *header ? Json(webc::ToHex(**header)) : Json(nullptr);
   out["package_name"] = OptionalString(m.package_name);
   out["package_version"] = OptionalString(m.package_version);
   out["wapm"] = Parse(m.wapm_json);
