@@ -221,6 +221,7 @@ resolver::ResolveOptions ResolveOptionsFor(const MountConfig& config) {
   o.cache_max_bytes = config.cache_max_bytes;
   o.use_cache = !config.no_cache;
   o.verify = config.verify;
+  o.lazy = !config.no_lazy;
   o.max_decompressed_size = config.max_decompressed_size;
   return o;
 }

@@ -64,6 +64,11 @@ constexpr MountSetting kSettings[] = {
      &MountConfig::foreground},
     {"--verify", "verify", "verify", "verify every container checksum before mounting",
      &MountConfig::verify},
+    {"--no-lazy", "no_lazy", "no_lazy",
+     "download remote packages whole before mounting (default: a remote v3 package whose "
+     "registry gives its header digest is mounted at once and each file fetched and verified on "
+     "first read)",
+     &MountConfig::no_lazy},
     {"--max-decompressed", "", "",
      "refuse a .webc.zst package that inflates past this many bytes",
      &MountConfig::max_decompressed_size},

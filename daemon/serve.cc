@@ -12,6 +12,7 @@
 #include "daemon/file_limit.h"
 #include "daemon/service.h"
 #include "daemon/status_file.h"
+#include "resolver/lazy_source.h"
 
 namespace webcfs::daemon {
 namespace {
@@ -38,6 +39,10 @@ void RefreshCounters(const fuse::Server& server, DaemonStatus* s) {
   s->reads = c.reads;
   s->bytes_read = c.bytes_read;
   s->errors = c.errors;
+  const resolver::LazyCounters& lazy = resolver::GlobalLazyCounters();
+  s->bytes_fetched = lazy.bytes_fetched.load();
+  s->files_verified = lazy.files_verified.load();
+  s->fetch_errors = lazy.fetch_errors.load();
   s->updated_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::system_clock::now().time_since_epoch())
                       .count();

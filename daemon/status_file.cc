@@ -116,7 +116,10 @@ Result<void> WriteStatus(const DaemonStatus& s) {
              {{"lookups", s.lookups},
               {"reads", s.reads},
               {"bytes_read", s.bytes_read},
-              {"errors", s.errors}}},
+              {"errors", s.errors},
+              {"bytes_fetched", s.bytes_fetched},
+              {"files_verified", s.files_verified},
+              {"fetch_errors", s.fetch_errors}}},
             {"log", s.log}};
   const std::string path = StatusFilePath(s.mountpoint);
   const std::string tmp = path + ".tmp." + std::to_string(getpid());
@@ -160,6 +163,9 @@ Result<DaemonStatus> ReadStatus(const std::string& mountpoint) {
     s.reads = counters.value("reads", uint64_t{0});
     s.bytes_read = counters.value("bytes_read", uint64_t{0});
     s.errors = counters.value("errors", uint64_t{0});
+    s.bytes_fetched = counters.value("bytes_fetched", uint64_t{0});
+    s.files_verified = counters.value("files_verified", uint64_t{0});
+    s.fetch_errors = counters.value("fetch_errors", uint64_t{0});
     s.log = j.value("log", std::string());
   } catch (const Json::exception& e) {
     return Error::Corrupt(path + ": " + e.what());

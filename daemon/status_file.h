@@ -9,7 +9,8 @@
 //    "generation": 2, "started": <unix seconds>, "start_ticks": 81234,
 //    "reloads": 1,
 //    "last_reload_error": null, "updated_ms": <unix milliseconds>,
-//    "counters": {"lookups": 10, "reads": 4, "bytes_read": 4096, "errors": 0},
+//    "counters": {"lookups": 10, "reads": 4, "bytes_read": 4096, "errors": 0,
+//                 "bytes_fetched": 0, "files_verified": 0, "fetch_errors": 0},
 //    "log": "syslog"}
 // The counters are refreshed on SIGUSR1, which `webcfs status` sends.
 // Removed when the daemon stops. A crashed daemon leaves its file behind and
@@ -48,6 +49,11 @@ struct DaemonStatus {
   uint64_t reads = 0;
   uint64_t bytes_read = 0;
   uint64_t errors = 0;
+  // Lazy remote packages (resolver/lazy_source.h): bytes fetched with range
+  // requests, files fetched and verified, failed fetches and hash mismatches.
+  uint64_t bytes_fetched = 0;
+  uint64_t files_verified = 0;
+  uint64_t fetch_errors = 0;
   // Where the daemon logs (LogDestination): "journal", "syslog", "file /path", ...
   std::string log;
 };

@@ -198,6 +198,11 @@ struct HttpClient::Transfer {
   uint64_t delivered = 0;     // body bytes given to the sink, across attempts
   uint64_t this_attempt = 0;  // body bytes received in this attempt
   bool resuming = false;      // this attempt asked for Range: delivered-
+  // GetRange: the body is bytes [range_start, range_start + max_body) of the
+  // resource; a 200 answer (the whole resource) ends the transfer.
+  bool ranged = false;
+  uint64_t range_start = 0;
+  bool range_ignored = false;
   bool checked_status = false;
   long status = 0;
   std::string error_body;
@@ -284,6 +289,10 @@ size_t WriteCallback(char* data, size_t size, size_t n, void* user) {
   if (!t.checked_status) {
     t.checked_status = true;
     Api().easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &t.status);
+    if (t.status == 200 && t.ranged) {
+      t.range_ignored = true;
+      return 0;
+    }
     if (t.status == 200 && t.resuming && t.delivered > 0 && t.sink != nullptr) {
       // The server ignored the Range: the whole body comes again.
       if (auto r = t.sink->restart(); !r) {
@@ -416,8 +425,10 @@ Result<void> HttpClient::Attempt(Transfer& t, bool* retry, std::chrono::millisec
     WEBCFS_RETURN_IF_ERROR(t.sink->restart());
     t.delivered = 0;
   }
-  const std::string range = std::to_string(t.delivered) + "-";
-  if (t.resuming) Api().easy_setopt(h, CURLOPT_RANGE, range.c_str());
+  const std::string range = t.ranged ? std::to_string(t.range_start + t.delivered) + "-" +
+                                           std::to_string(t.range_start + t.max_body - 1)
+                                     : std::to_string(t.delivered) + "-";
+  if (t.resuming || t.ranged) Api().easy_setopt(h, CURLOPT_RANGE, range.c_str());
   Api().easy_setopt(h, CURLOPT_HTTPHEADER, headers);
 
   ++requests_;
@@ -426,6 +437,9 @@ Result<void> HttpClient::Attempt(Transfer& t, bool* retry, std::chrono::millisec
   Api().easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
   t.status = status;
   t.easy = nullptr;
+  // A 200 to a range request may also have been cut short by the size limit.
+  if (t.ranged && status == 200) t.range_ignored = true;
+  if (t.range_ignored) return Ok();
   if (t.sink_error) return std::move(*t.sink_error);
   if (t.body_errno != 0) {
     return Error::Io(t.What() + ": reading the body to send", t.body_errno);
@@ -686,6 +700,26 @@ Result<void> HttpClient::Get(const std::string& url, uint64_t max_body, const Ht
   t.max_body = max_body;
   t.sink = &sink;
   return Run(t);
+}
+
+Result<bool> HttpClient::GetRange(const std::string& url, uint64_t offset, uint64_t n,
+                                  const HttpSink& sink) {
+  if (n == 0) return true;
+  Transfer t;
+  t.method = "GET";
+  t.url = url;
+  t.max_body = n;
+  t.sink = &sink;
+  t.ranged = true;
+  t.range_start = offset;
+  auto r = Run(t);
+  if (!r) return std::move(r).error();
+  if (t.range_ignored) return false;
+  if (t.delivered != n) {
+    return Error::Io(t.What() + ": range of " + std::to_string(n) + " bytes at " +
+                     std::to_string(offset) + " ended after " + std::to_string(t.delivered));
+  }
+  return true;
 }
 
 Result<std::string> HttpClient::GetString(const std::string& url, uint64_t max_body) {

@@ -103,6 +103,10 @@ class HttpClient {
   Result<std::string> PostJson(const std::string& url, const std::string& json, uint64_t max_body);
   // GETs `url` into `sink`; more than `max_body` bytes is an error.
   Result<void> Get(const std::string& url, uint64_t max_body, const HttpSink& sink);
+  // GETs bytes [offset, offset + n) of `url` with a Range request into
+  // `sink` (resumed like Get after an interruption). False, with nothing
+  // delivered, when the server answers 200: it does not serve ranges.
+  Result<bool> GetRange(const std::string& url, uint64_t offset, uint64_t n, const HttpSink& sink);
   // GETs a small body into memory.
   Result<std::string> GetString(const std::string& url, uint64_t max_body);
   // Sends `request`; a body over `max_body` bytes or a non-2xx status is an
@@ -111,6 +115,8 @@ class HttpClient {
 
   // Also sends the bearer token to the host[:port] of `url` from now on.
   void AddTokenUrl(std::string_view url);
+
+  const HttpOptions& options() const { return options_; }
 
   // Requests sent so far, retries included (for tests and statistics).
   uint64_t requests() const { return requests_.load(); }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "resolver/http.h"
+#include "resolver/lazy_source.h"
 #include "webc/recorded_reads.h"
 
 namespace webcfs::resolver {
@@ -192,7 +193,7 @@ Result<void> Download(HttpClient& http, const std::string& url, uint64_t size, u
 
 Result<LoadedPackage> LoadRemote(const std::string& package, const std::string& url,
                                  const std::string& sha256_hex, uint64_t size,
-                                 const LoadContext& context) {
+                                 const LoadContext& context, const std::string& header_sha256_hex) {
   if (context.cache == nullptr) {
     return Error::InvalidArgument(package + ": " + url +
                                   ": downloads need the content cache (drop --no-cache)");
@@ -207,6 +208,20 @@ Result<LoadedPackage> LoadRemote(const std::string& package, const std::string& 
   }
   if (context.http == nullptr) {
     return Error::NotFound(package + ": not in the cache, and offline (" + url + ")");
+  }
+  if (context.lazy && !header_sha256_hex.empty() && size > 0) {
+    LazyTarget target{package, url, size, header_sha256_hex, context.cache->dir()};
+    auto lazy = OpenLazy(*context.http, target, context.open_options);
+    if (lazy) {
+      LoadedPackage out;
+      out.source = url;
+      out.sha256_hex = sha256_hex;
+      out.container_path = url;
+      out.container = std::move(*lazy);
+      return out;
+    }
+    // A server without ranges gets the whole download below.
+    if (lazy.error().code() != Error::Code::kUnsupported) return std::move(lazy).error();
   }
   auto entry = context.cache->Store(sha256_hex, [&](EntryWriter& writer) {
     return Download(*context.http, url, size, context.open_options.max_decompressed_size, writer);

@@ -25,6 +25,9 @@ struct LoadContext {
   const ContentCache* cache = nullptr;  // nullptr: read sources in place
   webc::OpenOptions open_options;
   HttpClient* http = nullptr;  // nullptr: offline (no download)
+  // Mount remote v3 packages with a trusted header digest before they are
+  // downloaded (resolver/lazy_source.h).
+  bool lazy = false;
 };
 
 // Imports `source` into the cache (or hashes it in place) and opens it.
@@ -39,9 +42,13 @@ Result<LoadedPackage> LoadCached(const std::string& sha256_hex, const LoadContex
 // from `url` into it (ContentCache::Store: verified before it becomes an
 // entry) and opened. `size` (0 = unknown) is what the registry advertised;
 // a body of another size is an error. Errors name the package and the URL.
+// With context.lazy, a `header_sha256_hex` and a known size, a package not in
+// the cache is opened lazily instead (OpenLazy), unless the server does not
+// answer ranges.
 Result<LoadedPackage> LoadRemote(const std::string& package, const std::string& url,
                                  const std::string& sha256_hex, uint64_t size,
-                                 const LoadContext& context);
+                                 const LoadContext& context,
+                                 const std::string& header_sha256_hex = {});
 
 // Runs fn(0..n-1) on at most `workers` threads; returns the error of the
 // lowest failing index, so the outcome does not depend on scheduling.

@@ -95,7 +95,11 @@ struct ResolveOptions {
   // Off: serve registry files in place (pread, so no SIGBUS, but a file
   // rewritten under a live mount is seen); `.webc.zst` is then inflated in memory.
   bool use_cache = true;
-  bool verify = false;                          // verify every container's checksums on load
+  bool verify = false;  // verify every container's checksums on load
+  // Remote v3 packages whose registry gives a header digest are mounted
+  // before they are downloaded, each file fetched and checked on first read
+  // (resolver/lazy_source.h). Off, or with `verify`: downloaded whole first.
+  bool lazy = true;
   unsigned load_workers = kDefaultLoadWorkers;  // parallel container loading
   // `.webc.zst` packages: refuse (ResourceLimit, naming the file) to inflate
   // one past this many bytes: a zstd bomb costs at most this much cache space

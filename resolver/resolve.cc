@@ -182,10 +182,10 @@ class RegistrySource final : public PackageSource {
     const unsigned workers = downloads ? std::max(workers_, kParallelDownloads) : workers_;
     auto loaded = ParallelFor(todo.size(), workers, [&](size_t i) -> Result<void> {
       const Slot& s = slots_[todo[i]];
-      auto p =
-          s.entry != nullptr && !s.entry->url.empty()
-              ? LoadRemote(s.entry->id, s.entry->url, s.entry->sha256_hex, s.entry->size, context_)
-              : LoadPackage(s.path, context_);
+      auto p = s.entry != nullptr && !s.entry->url.empty()
+                   ? LoadRemote(s.entry->id, s.entry->url, s.entry->sha256_hex, s.entry->size,
+                                context_, s.entry->header_sha256_hex)
+                   : LoadPackage(s.path, context_);
       if (p && s.entry != nullptr) {
         if (auto same = CheckIdentity(*s.entry, *p); !same) p = std::move(same).error();
       }
@@ -479,7 +479,8 @@ Result<Resolution> Resolve(const std::string& spec_text, const ResolveOptions& o
   if (!index) return std::move(index).error();
   for (const std::string& w : (*index)->warnings()) warnings.Add(w);
 
-  LoadContext context{access->cache.get(), OpenOptionsFor(options), access->http.get()};
+  LoadContext context{access->cache.get(), OpenOptionsFor(options), access->http.get(),
+                      options.lazy && !options.verify};
   RegistrySource packages(options.registries, *index, context, stored, options.load_workers,
                           warnings);
   while (true) {

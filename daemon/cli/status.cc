@@ -108,7 +108,10 @@ int RunStatus(const TargetArgs& args) {
          {{"lookups", s->lookups},
           {"reads", s->reads},
           {"bytes_read", s->bytes_read},
-          {"errors", s->errors}}},
+          {"errors", s->errors},
+          {"bytes_fetched", s->bytes_fetched},
+          {"files_verified", s->files_verified},
+          {"fetch_errors", s->fetch_errors}}},
         {"counters_updated_ms", s->updated_ms},
         {"counters_fresh", fresh},
         {"log", s->log}};
@@ -132,6 +135,12 @@ int RunStatus(const TargetArgs& args) {
       static_cast<unsigned long long>(s->lookups), static_cast<unsigned long long>(s->reads),
       static_cast<unsigned long long>(s->bytes_read), static_cast<unsigned long long>(s->errors),
       fresh ? "" : " (as last written; the daemon did not answer SIGUSR1)");
+  if (s->bytes_fetched + s->fetch_errors > 0) {
+    std::printf("fetched:     %llu bytes, %llu files verified, %llu failed fetches\n",
+                static_cast<unsigned long long>(s->bytes_fetched),
+                static_cast<unsigned long long>(s->files_verified),
+                static_cast<unsigned long long>(s->fetch_errors));
+  }
   if (!s->log.empty()) std::printf("logs to:     %s\n", s->log.c_str());
   std::printf("packages:    %zu\n", s->packages.size());
   for (const std::string& p : s->packages) std::printf("  %s\n", p.c_str());

@@ -134,6 +134,17 @@ Server StartRegistryDouble(const std::string& root, const std::string& catalog,
   return StartWithPortFile(argv, work_dir + "/registry");
 }
 
+Server StartRangeServer(const std::string& root, const std::vector<std::string>& args,
+                        const std::string& work_dir) {
+  const int port = FreePort();
+  std::vector<std::string> argv = {
+      "python3", std::string(WEBCFS_REMOTE_TEST_DIR) + "/range_server.py",
+      "--root",  root,
+      "--port",  std::to_string(port)};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return Started(std::make_unique<ChildProcess>(argv, work_dir + "/range-server.log"), port);
+}
+
 Server StartNginx(const std::string& root, const std::string& work_dir) {
   const int port = FreePort();
   const std::string conf = work_dir + "/nginx.conf";

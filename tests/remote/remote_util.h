@@ -46,6 +46,10 @@ Server StartRegistryDouble(const std::string& root, const std::string& catalog,
                            const std::vector<std::string>& args, const std::string& work_dir);
 // nginx serving `root`, with its config, pid and logs under `work_dir`.
 Server StartNginx(const std::string& root, const std::string& work_dir);
+// range_server.py serving `root` (ranges, request accounting at /_stats,
+// faults given in `args`: see the script).
+Server StartRangeServer(const std::string& root, const std::vector<std::string>& args,
+                        const std::string& work_dir);
 // `python3 -m http.server` serving `root`.
 Server StartPythonHttpServer(const std::string& root, const std::string& work_dir);
 

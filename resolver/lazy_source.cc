@@ -1,0 +1,386 @@
+#include "resolver/lazy_source.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include "resolver/http.h"
+#include "webc/base/sha256.h"
+#include "webc/base/unique_fd.h"
+
+namespace webcfs::resolver {
+namespace {
+
+// While the header is read, the smallest range asked for: the preamble, the
+// index and the first sections usually come in one request.
+constexpr uint64_t kHeaderChunk = 64 << 10;
+// Missing header pieces closer than this are fetched in one request.
+constexpr uint64_t kCoalesceGap = 64 << 10;
+// A file's fetch takes the absent files after it, up to this far past its end.
+constexpr uint64_t kReadAhead = 512 << 10;
+// Bytes before the index payload: magic, index tag and length. They are not
+// under the digest, but the reader checks the magic and tag, and the length
+// decides which bytes the digest covered.
+constexpr uint64_t kPreamble = 17;
+
+struct Interval {
+  uint64_t begin = 0;
+  uint64_t end = 0;
+};
+
+// Adds [b, e) to a sorted set of disjoint intervals.
+void AddInterval(std::vector<Interval>& set, uint64_t b, uint64_t e) {
+  if (b >= e) return;
+  std::vector<Interval> out;
+  for (const Interval& i : set) {
+    if (i.end < b || i.begin > e) {
+      out.push_back(i);
+    } else {
+      b = std::min(b, i.begin);
+      e = std::max(e, i.end);
+    }
+  }
+  out.push_back({b, e});
+  std::sort(out.begin(), out.end(),
+            [](const Interval& x, const Interval& y) { return x.begin < y.begin; });
+  set = std::move(out);
+}
+
+// The end of the interval of `set` holding `at`, or `at` when none does.
+uint64_t CoveredUntil(const std::vector<Interval>& set, uint64_t at) {
+  for (const Interval& i : set) {
+    if (i.begin <= at && at < i.end) return i.end;
+  }
+  return at;
+}
+
+// The parts of [b, e) not in `set`.
+std::vector<Interval> Missing(const std::vector<Interval>& set, uint64_t b, uint64_t e) {
+  std::vector<Interval> out;
+  uint64_t at = b;
+  for (const Interval& i : set) {
+    if (i.end <= at) continue;
+    if (i.begin >= e) break;
+    if (i.begin > at) out.push_back({at, i.begin});
+    at = std::max(at, i.end);
+  }
+  if (at < e) out.push_back({at, e});
+  return out;
+}
+
+struct LazyFile {
+  uint64_t offset = 0;
+  uint64_t size = 0;
+  webc::Sha256Digest hash{};
+  std::string path;  // "volume:/a/b", for messages
+};
+
+enum class Phase { kHeader, kOpening, kServing };
+enum FileState : uint8_t { kAbsent, kFetching, kVerified, kFailed };
+
+class LazySource final : public webc::ByteSource {
+ public:
+  LazySource(std::unique_ptr<HttpClient> http, LazyTarget target, webc::UniqueFd fd)
+      : http_(std::move(http)), target_(std::move(target)), fd_(std::move(fd)) {}
+
+  uint64_t size() const override { return target_.size; }
+  const std::string& name() const override { return target_.url; }
+  // fd() stays -1: every read goes through Read(), which checks first.
+
+  Result<webc::ByteView> Read(uint64_t offset, size_t n, std::byte* scratch) const override {
+    if (offset > size() || n > size() - offset) {
+      return Error::Io(name() + ": read of " + std::to_string(n) + " bytes at " +
+                       std::to_string(offset) + " is past the end (" + std::to_string(size()) +
+                       " bytes)");
+    }
+    if (n == 0) return webc::ByteView();
+    WEBCFS_RETURN_IF_ERROR(Prepare(offset, offset + n));
+    size_t done = 0;
+    while (done < n) {
+      const ssize_t r =
+          ::pread(fd_.get(), scratch + done, n - done, static_cast<off_t>(offset + done));
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) return Error::Io(name() + ": reading the local copy", errno);
+      if (r == 0) return Error::Io(name() + ": short read of the local copy");
+      done += static_cast<size_t>(r);
+    }
+    return webc::ByteView(scratch, n);
+  }
+
+  bool ranges_refused() const { return ranges_refused_.load(); }
+
+  // Fetches the missing parts of `regions`, neighbours closer than
+  // kCoalesceGap in one request.
+  Result<void> FetchRegions(const std::vector<webc::ByteRange>& regions) {
+    std::vector<Interval> want;
+    AddInterval(want, 0, kPreamble);
+    for (const webc::ByteRange& r : regions) AddInterval(want, r.offset, r.offset + r.length);
+    std::vector<Interval> missing;
+    {
+      std::lock_guard lock(mu_);
+      for (const Interval& w : want) {
+        for (const Interval& m : Missing(present_, w.begin, w.end)) {
+          if (!missing.empty() && m.begin - missing.back().end < kCoalesceGap) {
+            missing.back().end = m.end;
+          } else {
+            missing.push_back(m);
+          }
+        }
+      }
+    }
+    for (const Interval& m : missing) {
+      WEBCFS_RETURN_IF_ERROR(Fetch(m.begin, m.end));
+      std::lock_guard lock(mu_);
+      AddInterval(present_, m.begin, m.end);
+    }
+    return Ok();
+  }
+
+  // The header matched its digest: from now on only `regions` (and the
+  // preamble) are served without a per-file check.
+  void Trust(const std::vector<webc::ByteRange>& regions) {
+    AddInterval(trusted_, 0, kPreamble);
+    for (const webc::ByteRange& r : regions) AddInterval(trusted_, r.offset, r.offset + r.length);
+    phase_.store(Phase::kOpening, std::memory_order_release);
+  }
+
+  void Serve(std::vector<LazyFile> files) {
+    std::sort(files.begin(), files.end(),
+              [](const LazyFile& a, const LazyFile& b) { return a.offset < b.offset; });
+    files_ = std::move(files);
+    states_.assign(files_.size(), kAbsent);
+    phase_.store(Phase::kServing, std::memory_order_release);
+  }
+
+ private:
+  // Makes [b, e) safe to read from the local copy.
+  Result<void> Prepare(uint64_t b, uint64_t e) const {
+    const Phase phase = phase_.load(std::memory_order_acquire);
+    if (phase == Phase::kHeader) return FetchForHeader(b, e);
+    if (CoveredUntil(trusted_, b) >= e) return Ok();
+    if (phase != Phase::kServing) {
+      return Error::Io(name() + ": read at " + std::to_string(b) + " outside the header");
+    }
+    // Every file overlapping [b, e), in offset order.
+    auto first = std::partition_point(files_.begin(), files_.end(),
+                                      [&](const LazyFile& f) { return f.offset + f.size <= b; });
+    for (auto it = first; it != files_.end() && it->offset < e; ++it) {
+      WEBCFS_RETURN_IF_ERROR(Ensure(static_cast<size_t>(it - files_.begin())));
+    }
+    // Serve only bytes that belong to the trusted header or a verified file.
+    uint64_t at = b;
+    auto next = first;
+    while (at < e) {
+      const uint64_t header_end = CoveredUntil(trusted_, at);
+      if (header_end > at) {
+        at = header_end;
+        continue;
+      }
+      while (next != files_.end() && next->offset + next->size <= at) ++next;
+      if (next == files_.end() || next->offset > at || next->size == 0) {
+        return Error::Io(name() + ": bytes at " + std::to_string(at) +
+                         " belong to no file of the container");
+      }
+      at = next->offset + next->size;
+    }
+    return Ok();
+  }
+
+  Result<void> FetchForHeader(uint64_t b, uint64_t e) const {
+    std::lock_guard lock(mu_);
+    for (const Interval& m : Missing(present_, b, e)) {
+      const uint64_t begin = m.begin < kHeaderChunk ? 0 : m.begin;
+      const uint64_t end = std::min(size(), std::max(m.end, begin + kHeaderChunk));
+      WEBCFS_RETURN_IF_ERROR(Fetch(begin, end));
+      AddInterval(present_, begin, end);
+    }
+    return Ok();
+  }
+
+  // Verified bytes of file `i`, fetched with the absent files after it when
+  // no other reader fetches it already.
+  Result<void> Ensure(size_t i) const {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      if (states_[i] == kVerified) return Ok();
+      if (states_[i] == kFailed) return Error::Integrity(failures_.at(i));
+      if (states_[i] == kAbsent) break;
+      fetched_.wait(lock);
+    }
+    const LazyFile& f = files_[i];
+    std::vector<size_t> batch = {i};
+    uint64_t end = f.offset + f.size;
+    // Bytes that came with the header's requests need no request of their own.
+    const bool local = CoveredUntil(present_, f.offset) >= end;
+    const uint64_t limit = local ? end : end + kReadAhead;
+    for (size_t j = i + 1; j < files_.size() && states_[j] == kAbsent; ++j) {
+      const LazyFile& g = files_[j];
+      if (g.offset > end || g.offset + g.size > limit) break;
+      batch.push_back(j);
+      end = std::max(end, g.offset + g.size);
+    }
+    for (size_t j : batch) states_[j] = kFetching;
+    lock.unlock();
+
+    Result<void> fetched = local ? Ok() : Fetch(f.offset, end);
+    std::vector<std::pair<size_t, std::string>> failed;
+    if (fetched) {
+      for (size_t j : batch) {
+        auto check = Check(files_[j]);
+        if (!check) failed.emplace_back(j, check.error().message());
+      }
+    }
+    lock.lock();
+    for (size_t j : batch) states_[j] = fetched ? kVerified : kAbsent;
+    for (auto& [j, why] : failed) {
+      states_[j] = kFailed;
+      failures_[j] = std::move(why);
+    }
+    GlobalLazyCounters().files_verified += fetched ? batch.size() - failed.size() : 0;
+    GlobalLazyCounters().fetch_errors += failed.size();
+    fetched_.notify_all();
+    if (!fetched) return std::move(fetched).error();
+    if (states_[i] == kFailed) return Error::Integrity(failures_.at(i));
+    return Ok();
+  }
+
+  // The local copy of `f` against the hash its directory record stores.
+  Result<void> Check(const LazyFile& f) const {
+    webc::Sha256 h;
+    std::vector<std::byte> buf(std::min<uint64_t>(f.size, 1 << 20));
+    for (uint64_t done = 0; done < f.size;) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(f.size - done, buf.size()));
+      const ssize_t r = ::pread(fd_.get(), buf.data(), n, static_cast<off_t>(f.offset + done));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) return Error::Io(name() + ": reading the local copy", r < 0 ? errno : EIO);
+      h.Update(std::span<const std::byte>(buf.data(), static_cast<size_t>(r)));
+      done += static_cast<uint64_t>(r);
+    }
+    const webc::Sha256Digest got = h.Finish();
+    if (got == f.hash) return Ok();
+    return Error::Integrity(target_.package + ": file '" + f.path + "' from " + target_.url +
+                            ": SHA-256 mismatch (directory record " + webc::ToHex(f.hash) +
+                            ", fetched bytes " + webc::ToHex(got) + ")");
+  }
+
+  // [begin, end) of the remote file into the local copy at the same offsets.
+  Result<void> Fetch(uint64_t begin, uint64_t end) const {
+    uint64_t at = begin;
+    const HttpSink sink{[&]() -> Result<void> {
+                          at = begin;
+                          return Ok();
+                        },
+                        [&](std::span<const std::byte> bytes) -> Result<void> {
+                          size_t done = 0;
+                          while (done < bytes.size()) {
+                            const ssize_t w =
+                                ::pwrite(fd_.get(), bytes.data() + done, bytes.size() - done,
+                                         static_cast<off_t>(at + done));
+                            if (w < 0 && errno == EINTR) continue;
+                            if (w < 0) return Error::Io(name() + ": writing the local copy", errno);
+                            done += static_cast<size_t>(w);
+                          }
+                          at += bytes.size();
+                          GlobalLazyCounters().bytes_fetched += bytes.size();
+                          return Ok();
+                        }};
+    auto r = http_->GetRange(target_.url, begin, end - begin, sink);
+    if (!r) {
+      ++GlobalLazyCounters().fetch_errors;
+      return std::move(r).error().With(target_.package);
+    }
+    if (!*r) {
+      ranges_refused_ = true;
+      ++GlobalLazyCounters().fetch_errors;
+      return Error::Unsupported(target_.package + ": GET " + target_.url +
+                                ": the server does not answer Range requests");
+    }
+    return Ok();
+  }
+
+  std::unique_ptr<HttpClient> http_;
+  const LazyTarget target_;
+  const webc::UniqueFd fd_;
+  std::atomic<Phase> phase_{Phase::kHeader};
+  mutable std::atomic<bool> ranges_refused_{false};
+  std::vector<Interval> trusted_;  // fixed once the phase leaves kHeader
+  std::vector<LazyFile> files_;    // fixed once the phase is kServing
+  mutable std::mutex mu_;
+  mutable std::condition_variable fetched_;
+  // Bytes the header phase fetched (not verified); fixed once it ends.
+  mutable std::vector<Interval> present_;
+  mutable std::vector<uint8_t> states_;  // FileState per file
+  mutable std::map<size_t, std::string> failures_;
+};
+
+}  // namespace
+
+LazyCounters& GlobalLazyCounters() {
+  static LazyCounters counters;
+  return counters;
+}
+
+Result<std::shared_ptr<const webc::Container>> OpenLazy(const HttpClient& http,
+                                                        const LazyTarget& target,
+                                                        const webc::OpenOptions& options) {
+  const std::string where = target.package + " (" + target.url + ")";
+  auto client = HttpClient::Create(http.options());
+  if (!client) return std::move(client).error();
+  // An unnamed file: nothing of it outlives the mount, so the cache never
+  // holds unverified bytes.
+  webc::UniqueFd fd(::open(target.dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+  if (fd.get() < 0) return Error::Io(target.dir + ": a file for " + where, errno);
+  if (::ftruncate(fd.get(), static_cast<off_t>(target.size)) != 0) {
+    return Error::Io(target.dir + ": a file for " + where, errno);
+  }
+  auto source = std::make_shared<LazySource>(std::move(*client), target, std::move(fd));
+  auto regions = webc::HeaderRegions(*source);
+  if (!regions) {
+    if (source->ranges_refused()) return std::move(regions).error();
+    return std::move(regions).error().With(where);
+  }
+  WEBCFS_RETURN_IF_ERROR(source->FetchRegions(*regions));
+  webc::Sha256 h;
+  std::vector<std::byte> buf;
+  for (const webc::ByteRange& r : *regions) {
+    buf.resize(r.length);
+    auto bytes = source->Read(r.offset, r.length, buf.data());
+    if (!bytes) return std::move(bytes).error().With(where);
+    h.Update(*bytes);
+  }
+  const std::string got = webc::ToHex(h.Finish());
+  if (got != target.header_sha256_hex) {
+    return Error::Integrity(where + ": header digest mismatch: the registry says " +
+                            target.header_sha256_hex + ", the served header hashes to " + got);
+  }
+  source->Trust(*regions);
+  webc::OpenOptions eager = options;
+  eager.lazy_directories = false;
+  eager.verify = false;
+  auto container = webc::Container::Open(source, eager);
+  if (!container) return std::move(container).error().With(where);
+  std::vector<LazyFile> files;
+  for (const webc::Volume& v : (*container)->volumes()) {
+    auto walked =
+        webc::WalkVolume(v, [&](const webc::Entry& e, std::string_view path) -> Result<void> {
+          if (!e.is_file() || e.size == 0) return Ok();
+          auto hash = (*container)->StoredHash(e);
+          if (!hash) return std::move(hash).error();
+          if (!*hash)
+            return Error::Corrupt("volume '" + v.name() + "': '" + std::string(path) +
+                                  "' has no hash");
+          files.push_back({e.data_offset(), e.size, **hash, v.name() + ":" + std::string(path)});
+          return Ok();
+        });
+    if (!walked) return std::move(walked).error().With(where);
+  }
+  source->Serve(std::move(files));
+  return std::shared_ptr<const webc::Container>(std::move(*container));
+}
+
+}  // namespace webcfs::resolver

@@ -1,0 +1,53 @@
+// Lazy remote containers: a v3 package served from a static mirror before it
+// has been downloaded (docs/resolution.md, "Lazy remote mounts").
+//
+// Trust: the header regions (webc::HeaderRegions) are fetched with Range
+// requests and must hash to the header digest a trusted place gave
+// (index.json's `header_sha256`, an OCI manifest annotation); then each
+// file's bytes are fetched on first read and served only once they hash to
+// the SHA-256 its (verified) directory record stores. A file whose bytes do
+// not match is an I/O error naming package, file, URL and both hashes, and
+// stays one; the other files keep serving.
+//
+// Thread-safety: the source may be read from any number of threads; readers
+// of the same cold file wait for one fetch.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "webc/base/result.h"
+#include "webc/container.h"
+
+namespace webcfs::resolver {
+
+class HttpClient;
+
+// Totals over every lazy container of the process (`webcfs status`).
+struct LazyCounters {
+  std::atomic<uint64_t> bytes_fetched{0};   // body bytes of range requests
+  std::atomic<uint64_t> files_verified{0};  // files fetched and matching their hash
+  std::atomic<uint64_t> fetch_errors{0};    // failed range requests and hash mismatches
+};
+LazyCounters& GlobalLazyCounters();
+
+struct LazyTarget {
+  std::string package;            // id, for messages
+  std::string url;                // the container
+  uint64_t size = 0;              // its size in bytes, as the registry says
+  std::string header_sha256_hex;  // the trusted header digest
+  std::string dir;                // a folder for the (unnamed) sparse file
+};
+
+// Fetches and checks the header, then opens the container on a source that
+// fetches files on demand. `http` is only used to copy its settings: the
+// source keeps a client of its own for the life of the mount. Unsupported
+// when the server does not answer ranges (the caller downloads the whole
+// file instead); Integrity when the header does not hash to the digest.
+Result<std::shared_ptr<const webc::Container>> OpenLazy(const HttpClient& http,
+                                                        const LazyTarget& target,
+                                                        const webc::OpenOptions& options);
+
+}  // namespace webcfs::resolver

@@ -1,0 +1,324 @@
+// Lazy remote mounts (resolver/lazy_source.h) against real servers on
+// 127.0.0.1: range_server.py, which counts requests and bytes and can lie,
+// drop, stall or ignore Range, and nginx. Every byte read through a mount is
+// compared with the package's own bytes.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "resolver/resolution.h"
+#include "tests/integration/mount_util.h"
+#include "tests/remote/remote_util.h"
+#include "tests/unit/resolver/package_util.h"
+#include "webc/container.h"
+
+namespace webcfs::testing {
+namespace {
+
+using Strings = std::vector<std::string>;
+using resolver::testing::PackageBuilder;
+
+constexpr const char* kFile = "t--big@1.0.0.webc";
+constexpr int kSmallFiles = 300;
+constexpr size_t kSmallSize = 6000;
+constexpr size_t kBigSize = 2 << 20;
+
+// Distinct, incompressible-looking bytes for each file and seed.
+std::string Bytes(size_t n, uint32_t seed) {
+  std::string out(n, '\0');
+  uint32_t x = seed * 2654435761u + 1;
+  for (char& c : out) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    c = static_cast<char>(x);
+  }
+  return out;
+}
+
+std::map<std::string, std::string> Files(uint32_t seed) {
+  std::map<std::string, std::string> files;
+  for (int i = 0; i < kSmallFiles; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "f/%03d.txt", i);
+    files[name] = Bytes(kSmallSize + i, seed * 1000 + i);
+  }
+  files["big.bin"] = Bytes(kBigSize, seed * 1000 + 999);
+  return files;
+}
+
+// The bytes of `path` read with open/read, or the errno of the first failure.
+struct ReadOutcome {
+  std::string bytes;
+  int error = 0;
+};
+ReadOutcome ReadWithSyscalls(const std::string& path) {
+  ReadOutcome out;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {"", errno};
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      out.error = errno;
+      break;
+    }
+    if (n == 0) break;
+    out.bytes.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+class LazyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::filesystem::create_directories(packages_);
+    std::filesystem::create_directories(cache_);
+    files_ = Files(1);
+    Package(files_).WriteTo(packages_);
+    CommandResult indexed = RunCommand({WebcfsBinary(), "index", packages_});
+    ASSERT_EQ(indexed.exit_code, 0) << indexed.err;
+    size_ = std::filesystem::file_size(packages_ + "/" + kFile);
+    sha_ = Sha256Hex(ReadHostFile(packages_ + "/" + kFile));
+  }
+
+  static PackageBuilder Package(const std::map<std::string, std::string>& files) {
+    PackageBuilder b("t/big", "1.0.0");
+    b.Volume("/data", files).Fs("/data", "/data");
+    return b;
+  }
+
+  // Absolute offset of a file's bytes in the package.
+  uint64_t DataOffset(const std::string& path) const {
+    auto c = webc::Container::OpenFile(packages_ + "/" + kFile);
+    EXPECT_TRUE(c.ok());
+    const webc::Volume* v = (*c)->FindVolume("/data");
+    const webc::Entry* e = v->Lookup(path);
+    EXPECT_NE(e, nullptr) << path;
+    return e->data_offset();
+  }
+
+  Strings Args(const Server& server) const {
+    return {"--registry", server.Url("/"), "--cache", cache_};
+  }
+
+  // Requests and body bytes for the package file only.
+  struct Traffic {
+    size_t requests = 0;
+    uint64_t bytes = 0;
+    size_t covering = 0;  // requests whose range covers `offset`
+  };
+  static Traffic PackageTraffic(const Server& server, uint64_t offset = UINT64_MAX) {
+    Traffic t;
+    const nlohmann::json stats = Stats(server);
+    for (const auto& r : stats.at("ranges")) {
+      if (r[0] != std::string("/") + kFile) continue;
+      ++t.requests;
+      t.bytes += r[2].get<uint64_t>() - r[1].get<uint64_t>();
+      if (r[1].get<uint64_t>() <= offset && offset < r[2].get<uint64_t>()) ++t.covering;
+    }
+    return t;
+  }
+
+  bool CacheHoldsWholeEntry() const {
+    return std::filesystem::exists(cache_ + "/" + sha_ + ".webc");
+  }
+
+  TempDir tmp_{"webcfs-lazy"};
+  TempDir work_{"webcfs-lazy-srv"};
+  std::string packages_ = tmp_ / "packages";
+  std::string cache_ = tmp_ / "cache";
+  std::map<std::string, std::string> files_;
+  uint64_t size_ = 0;
+  std::string sha_;
+};
+
+TEST_F(LazyTest, MountFetchesTheHeaderThenOnlyTheFilesRead) {
+  Server server = StartRangeServer(packages_, {}, work_.path());
+  Mount m("t/big", Args(server));
+  ASSERT_TRUE(m.ok()) << m.result().err;
+  const Traffic mounted = PackageTraffic(server);
+  EXPECT_LE(mounted.requests, 3u);
+  EXPECT_LT(mounted.bytes, size_ / 10);
+  ReadOutcome one = ReadWithSyscalls(m / "data/f/007.txt");
+  EXPECT_EQ(one.error, 0);
+  EXPECT_TRUE(one.bytes == files_.at("f/007.txt"));
+  // The file and the read-ahead after it (resolver/lazy_source.cc), not the package.
+  const Traffic after = PackageTraffic(server);
+  EXPECT_GT(after.requests, mounted.requests);
+  EXPECT_LT(after.bytes, size_ / 4);
+  EXPECT_FALSE(CacheHoldsWholeEntry());
+}
+
+TEST_F(LazyTest, EveryFileReadsBackThroughNginx) {
+  Server server = StartNginx(packages_, work_.path());
+  Mount m("t/big", Args(server));
+  ASSERT_TRUE(m.ok()) << m.result().err;
+  for (const auto& [path, bytes] : files_) {
+    ReadOutcome r = ReadWithSyscalls(m / ("data/" + path));
+    ASSERT_EQ(r.error, 0) << path;
+    ASSERT_TRUE(r.bytes == bytes) << path;
+  }
+}
+
+TEST_F(LazyTest, TamperedFileIsEioAndNoOtherFileChanges) {
+  const std::string victim = "f/010.txt";
+  Server server = StartRangeServer(packages_,
+                                   {"--fault", "corrupt", "--fault-file", kFile, "--fault-offset",
+                                    std::to_string(DataOffset(victim) + 5)},
+                                   work_.path());
+  Mount m("t/big", Args(server));
+  ASSERT_TRUE(m.ok()) << m.result().err;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    ReadOutcome bad = ReadWithSyscalls(m / ("data/" + victim));
+    EXPECT_EQ(bad.error, EIO);
+    EXPECT_TRUE(bad.bytes.empty()) << "served " << bad.bytes.size() << " unverified bytes";
+  }
+  for (const auto& [path, bytes] : files_) {
+    if (path == victim) continue;
+    ReadOutcome r = ReadWithSyscalls(m / ("data/" + path));
+    ASSERT_EQ(r.error, 0) << path;
+    ASSERT_TRUE(r.bytes == bytes) << path;
+  }
+  CommandResult status = RunCommand({WebcfsBinary(), "status", m.path(), "--json"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  const auto counters = nlohmann::json::parse(status.out).at("counters");
+  EXPECT_GE(counters.at("fetch_errors").get<uint64_t>(), 1u);
+  EXPECT_EQ(counters.at("files_verified").get<uint64_t>(), files_.size() - 1);
+  EXPECT_GT(counters.at("bytes_fetched").get<uint64_t>(), kBigSize);
+}
+
+TEST_F(LazyTest, HeaderNotMatchingTheIndexRefusesTheMount) {
+  const std::string index_path = packages_ + "/index.json";
+  auto index = nlohmann::json::parse(ReadHostFile(index_path));
+  auto& entry = index["packages"]["t/big"][0];
+  ASSERT_TRUE(entry.contains("header_sha256"));
+  entry["header_sha256"] = std::string(64, 'a');
+  std::ofstream(index_path) << index.dump();
+  Server server = StartRangeServer(packages_, {}, work_.path());
+  ExpectMountFails("t/big", Args(server), {"t/big@1.0.0", kFile, "header digest mismatch"});
+  EXPECT_FALSE(CacheHoldsWholeEntry());
+}
+
+TEST_F(LazyTest, AnotherConsistentContainerIsRefused) {
+  // Same layout and size, other bytes: internally consistent, but not the
+  // container the index vouches for.
+  const std::string other_dir = tmp_ / "other";
+  std::filesystem::create_directories(other_dir);
+  const std::string other = Package(Files(2)).WriteTo(other_dir);
+  ASSERT_EQ(std::filesystem::file_size(other), size_);
+  Server server =
+      StartRangeServer(packages_, {"--substitute", std::string(kFile) + "=" + other}, work_.path());
+  ExpectMountFails("t/big", Args(server), {"t/big@1.0.0", "header digest mismatch"});
+}
+
+TEST_F(LazyTest, ServerIgnoringRangeGetsTheWholeDownload) {
+  Server server =
+      StartRangeServer(packages_, {"--fault", "ignore-range", "--fault-file", kFile}, work_.path());
+  Mount m("t/big", Args(server));
+  ASSERT_TRUE(m.ok()) << m.result().err;
+  EXPECT_TRUE(CacheHoldsWholeEntry());
+  ReadOutcome r = ReadWithSyscalls(m / "data/big.bin");
+  EXPECT_EQ(r.error, 0);
+  EXPECT_TRUE(r.bytes == files_.at("big.bin"));
+}
+
+TEST_F(LazyTest, NoLazyDownloadsWholeFirst) {
+  Server server = StartRangeServer(packages_, {}, work_.path());
+  Strings args = Args(server);
+  args.push_back("--no-lazy");
+  Mount m("t/big", args);
+  ASSERT_TRUE(m.ok()) << m.result().err;
+  EXPECT_TRUE(CacheHoldsWholeEntry());
+  EXPECT_EQ(PackageTraffic(server).bytes, size_);
+}
+
+TEST_F(LazyTest, ConcurrentColdReadersCauseOneFetch) {
+  Server server = StartRangeServer(packages_, {}, work_.path());
+  Mount m("t/big", Args(server));
+  ASSERT_TRUE(m.ok()) << m.result().err;
+  std::vector<ReadOutcome> outcomes(8);
+  {
+    std::vector<std::jthread> readers;
+    for (auto& o : outcomes) {
+      readers.emplace_back([&o, &m] { o = ReadWithSyscalls(m / "data/big.bin"); });
+    }
+  }
+  for (const ReadOutcome& o : outcomes) {
+    EXPECT_EQ(o.error, 0);
+    EXPECT_TRUE(o.bytes == files_.at("big.bin"));
+  }
+  // Past the first 64 KiB, which came with the header.
+  EXPECT_EQ(PackageTraffic(server, DataOffset("big.bin") + (1 << 20)).covering, 1u);
+}
+
+TEST_F(LazyTest, RangeDroppedMidwayIsResumed) {
+  // Past the first 64 KiB the header fetch may take.
+  const uint64_t big = DataOffset("big.bin") + (1 << 20);
+  Server server = StartRangeServer(
+      packages_,
+      {"--fault", "drop-once", "--fault-file", kFile, "--fault-offset", std::to_string(big)},
+      work_.path());
+  Mount m("t/big", Args(server));
+  ASSERT_TRUE(m.ok()) << m.result().err;
+  const size_t before = PackageTraffic(server).requests;
+  ReadOutcome r = ReadWithSyscalls(m / "data/big.bin");
+  EXPECT_EQ(r.error, 0);
+  EXPECT_TRUE(r.bytes == files_.at("big.bin"));
+  // The cut request and its resumption.
+  EXPECT_GE(PackageTraffic(server).requests, before + 2);
+}
+
+TEST_F(LazyTest, OciBlobIsMountedLazily) {
+  Server registry = StartDockerRegistry(work_.path());
+  const std::string url = "oci+http://127.0.0.1:" + std::to_string(registry.port) + "/prefix";
+  CommandResult pushed = RunCommand({WebcfsBinary(), "push", packages_ + "/" + kFile, url});
+  ASSERT_EQ(pushed.exit_code, 0) << pushed.err;
+  Mount m("t/big", {"--registry", url, "--cache", cache_});
+  ASSERT_TRUE(m.ok()) << m.result().err;
+  ReadOutcome r = ReadWithSyscalls(m / "data/f/007.txt");
+  EXPECT_EQ(r.error, 0);
+  EXPECT_TRUE(r.bytes == files_.at("f/007.txt"));
+  EXPECT_FALSE(CacheHoldsWholeEntry());
+  CommandResult status = RunCommand({WebcfsBinary(), "status", m.path(), "--json"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  const auto counters = nlohmann::json::parse(status.out).at("counters");
+  EXPECT_GT(counters.at("bytes_fetched").get<uint64_t>(), 0u);
+  EXPECT_LT(counters.at("bytes_fetched").get<uint64_t>(), size_ / 4);
+}
+
+TEST_F(LazyTest, StalledRangeIsAnErrorAndOtherFilesServe) {
+  Server server = StartRangeServer(packages_,
+                                   {"--fault", "stall", "--fault-file", kFile, "--fault-offset",
+                                    std::to_string(DataOffset("big.bin") + (1 << 20))},
+                                   work_.path());
+  resolver::ResolveOptions o;
+  o.registries = {server.Url("/")};
+  o.cache_dir = cache_;
+  o.http_timeout_ms = 1000;
+  o.http_retries = 0;
+  auto r = resolver::Resolve("t/big", o);
+  ASSERT_TRUE(r) << r.error().message();
+  const webc::Container& c = *r->packages[0].container;
+  const webc::Volume* v = c.FindVolume("/data");
+  std::vector<std::byte> scratch(kBigSize);
+  auto stalled = c.ReadFile(*v->Lookup("big.bin"), 0, kBigSize, scratch.data());
+  ASSERT_FALSE(stalled.ok());
+  EXPECT_NE(stalled.error().message().find("t/big@1.0.0"), std::string::npos)
+      << stalled.error().message();
+  auto fine = c.ReadFile(*v->Lookup("f/001.txt"), 0, kSmallSize + 1, scratch.data());
+  ASSERT_TRUE(fine.ok()) << fine.error().message();
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(fine->data()), fine->size()),
+            files_.at("f/001.txt"));
+}
+
+}  // namespace
+}  // namespace webcfs::testing
