@@ -77,6 +77,23 @@ Result<Candidate> Choose(const UseTarget& target, PackageSource& packages, const
                          ")");
 }
 
+// The names the `use` entries of `level` will ask the registries for.
+std::vector<std::string> NamesToList(const Graph& graph, const std::vector<size_t>& level,
+                                     PackageSource& packages, const Pins& pins) {
+  std::vector<std::string> names;
+  for (size_t i : level) {
+    for (const webc::Dependency& use : packages.Uses(graph.nodes[i].package)) {
+      auto target = ParseUse(use);
+      if (!target || target->kind != UseTarget::Kind::kRegistry) continue;
+      if (pins.contains(target->full_name)) continue;
+      if (std::find(names.begin(), names.end(), target->full_name) == names.end()) {
+        names.push_back(target->full_name);
+      }
+    }
+  }
+  return names;
+}
+
 Result<Walk> WalkOnce(const Candidate& root, PackageSource& packages, const Pins& pins) {
   Walk walk;
   std::unordered_map<std::string, size_t> index_of;
@@ -90,6 +107,7 @@ Result<Walk> WalkOnce(const Candidate& root, PackageSource& packages, const Pins
     std::vector<Candidate> batch;
     for (size_t i : level) batch.push_back(walk.graph.nodes[i].package);
     WEBCFS_RETURN_IF_ERROR(packages.Load(batch));
+    packages.Prefetch(NamesToList(walk.graph, level, packages, pins));
 
     std::vector<size_t> next;
     for (size_t i : level) {

@@ -33,6 +33,9 @@ class PackageSource {
   // Every package called `full_name`, in any order; an error when a source
   // cannot be asked (a remote registry that fails).
   virtual Result<std::vector<Candidate>> Versions(std::string_view full_name) = 0;
+  // A hint that Versions will be called for each of these names: a remote
+  // source may ask for them all at once. Errors surface from Versions.
+  virtual void Prefetch(std::span<const std::string> /*full_names*/) {}
   // The package whose container bytes hash to `sha256_hex`; NotFound if none.
   virtual Result<Candidate> ByHash(std::string_view sha256_hex) = 0;
   // Makes Uses() available for these packages (RegistrySource opens the

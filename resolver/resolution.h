@@ -68,8 +68,9 @@ struct Resolution {
 };
 
 inline constexpr unsigned kDefaultLoadWorkers = 4;
-// Downloads wait on round trips, not on the CPU: a tree's packages are
-// fetched this many at once, whatever load_workers says.
+// Downloads and registry queries wait on round trips, not on the CPU: a
+// tree's packages (and a level's names) are fetched this many at once,
+// whatever load_workers says.
 inline constexpr unsigned kParallelDownloads = 16;
 
 struct ResolveOptions {

@@ -76,6 +76,10 @@ class RegistrySource final : public PackageSource {
     return c;
   }
 
+  void Prefetch(std::span<const std::string> full_names) override {
+    for (auto& wasmer : wasmer_) wasmer->Prefetch(full_names);
+  }
+
   // The registries in order; an id an earlier one provides wins.
   Result<std::vector<Candidate>> Versions(std::string_view full_name) override {
     std::vector<Candidate> out;

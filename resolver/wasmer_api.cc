@@ -4,6 +4,8 @@
 
 #include "resolver/answers.h"
 #include "resolver/http.h"
+#include "resolver/loader.h"
+#include "resolver/resolution.h"
 #include "resolver/specifier.h"
 #include "webc/manifest.h"
 
@@ -243,7 +245,29 @@ Result<const std::vector<RegistryEntry>*> WasmerRegistry::Versions(std::string_v
   if (auto it = answers_.find(full_name); it != answers_.end()) return &it->second;
   auto body = Ask(WasmerPackageQuery(full_name), std::string(full_name));
   if (!body) return std::move(body).error();
-  auto entries = ParseWasmerPackageAnswer(*body, registry_, full_name);
+  return Accept(full_name, *body);
+}
+
+void WasmerRegistry::Prefetch(std::span<const std::string> full_names) {
+  std::vector<std::string> todo;
+  for (const std::string& name : full_names) {
+    if (!answers_.contains(name)) todo.push_back(name);
+  }
+  if (todo.size() < 2) return;
+  std::vector<std::optional<std::string>> bodies(todo.size());
+  (void)ParallelFor(todo.size(), kParallelDownloads, [&](size_t i) -> Result<void> {
+    auto body = Ask(WasmerPackageQuery(todo[i]), todo[i]);
+    if (body) bodies[i] = std::move(*body);
+    return Ok();
+  });
+  for (size_t i = 0; i < todo.size(); ++i) {
+    if (bodies[i]) (void)Accept(todo[i], *bodies[i]);
+  }
+}
+
+Result<const std::vector<RegistryEntry>*> WasmerRegistry::Accept(std::string_view full_name,
+                                                                 const std::string& body) {
+  auto entries = ParseWasmerPackageAnswer(body, registry_, full_name);
   if (!entries) return std::move(entries).error();
   // Downloads go to the hosts the registry names; the token goes with them.
   if (http_ != nullptr) {

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,11 +59,17 @@ class WasmerRegistry {
 
   // Every usable version of `full_name`; asked once per object.
   Result<const std::vector<RegistryEntry>*> Versions(std::string_view full_name);
+  // Asks for the versions of these names in parallel, one round trip for
+  // all; what fails is asked again (and reported) by Versions.
+  void Prefetch(std::span<const std::string> full_names);
   // The release whose container hashes to `sha256_hex`, or nullptr.
   Result<const RegistryEntry*> ByHash(std::string_view sha256_hex);
 
  private:
   Result<std::string> Ask(const std::string& body, const std::string& what);
+  // Parses and keeps the answer about `full_name`.
+  Result<const std::vector<RegistryEntry>*> Accept(std::string_view full_name,
+                                                   const std::string& body);
 
   std::string registry_;
   std::string url_;

@@ -364,6 +364,28 @@ void Publish(const std::string& packages, const std::string& catalog, const std:
   ASSERT_EQ(indexed.exit_code, 0) << indexed.err;
 }
 
+// The names a level of the tree uses are asked for together, not one round
+// trip after another: each answer waits, so overlapping queries show.
+TEST_F(RemoteTest, WasmerApiAsksForTheNamesOfALevelAtOnce) {
+  resolver::testing::PackageBuilder wide("t/wide", "1.0.0");
+  for (const char* leaf : {"a", "b", "c", "d"}) {
+    resolver::testing::PackageBuilder(std::string("t/") + leaf, "1.0.0")
+        .Volume("/data", {{std::string(leaf) + ".txt", leaf}})
+        .Fs("/" + std::string(leaf), "/data")
+        .WriteTo(packages_);
+    wide.Use(leaf, std::string("t/") + leaf + "@^1");
+  }
+  wide.EmptyFs().WriteTo(packages_);
+  WriteCatalog(packages_, catalog_);
+  Server server = StartDouble({"--query-delay", "0.3"});
+  auto r = resolver::Resolve("t/wide", Options({server.Url("/graphql")}));
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->packages.size(), 5u);
+  nlohmann::json stats = Stats(server);
+  EXPECT_EQ(stats["graphql"], 5) << stats.dump();
+  EXPECT_GT(stats["max_queries_in_flight"], 1) << stats.dump();
+}
+
 TEST_F(RemoteTest, ReloadPicksUpANewlyPublishedVersion) {
   Publish(packages_, catalog_, "1.0.0");
   Server api = StartDouble();

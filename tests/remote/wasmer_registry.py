@@ -16,7 +16,8 @@ What it serves (on --host, default 127.0.0.1):
   .defaultFrontend` always, both `v2` and `v3` distributions of every version.
 - GET (and HEAD) of any file under --root, honouring `Range: bytes=N-` (206).
 - With --token, every request without `Authorization: Bearer TOKEN` gets 401.
-- GET /_stats: {"requests": N, "graphql": N, "files": {"<path>": N}}; not counted.
+- GET /_stats: {"requests": N, "graphql": N, "max_queries_in_flight": N,
+  "files": {"<path>": N}}; not counted.
 
 CATALOG.json lists the packages the API knows (files are under --root); it is
 read again whenever it changes, so rewriting it publishes a version:
@@ -107,10 +108,13 @@ class State:
         self.fault = args.fault
         self.fault_file = args.fault_file
         self.delay = args.delay
+        self.query_delay = args.query_delay
         self.token = args.token
         self.lock = threading.Lock()
         self.requests = 0
         self.graphql = 0
+        self.queries_in_flight = 0
+        self.max_queries_in_flight = 0
         self.files = {}
         self.seen = set()  # "once" faults already applied
 
@@ -210,6 +214,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         sized = PACKAGE_SIZED_RE.match(query)
         m = PACKAGE_RE.match(query) or sized
         if m:
+            with self.state.lock:
+                self.state.queries_in_flight += 1
+                self.state.max_queries_in_flight = max(self.state.max_queries_in_flight,
+                                                       self.state.queries_in_flight)
+            time.sleep(self.state.query_delay)
+            with self.state.lock:
+                self.state.queries_in_flight -= 1
             self.answer({"data": {"getPackage": self.package(m.group(1), bool(sized)),
                                   "info": {"defaultFrontend": self.frontend()}}})
             return
@@ -269,6 +280,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if path == "/_stats":
             with self.state.lock:
                 doc = {"requests": self.state.requests, "graphql": self.state.graphql,
+                       "max_queries_in_flight": self.state.max_queries_in_flight,
                        "files": dict(self.state.files)}
             self.answer(doc)
             return
@@ -335,6 +347,7 @@ def main():
     p.add_argument("--fault")
     p.add_argument("--fault-file")
     p.add_argument("--delay", type=float, default=5.0)
+    p.add_argument("--query-delay", type=float, default=0.0)
     p.add_argument("--token")
     args = p.parse_args()
     server = http.server.ThreadingHTTPServer((args.host, args.port), Handler)
