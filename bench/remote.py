@@ -45,7 +45,7 @@ DELAY_PROXY = os.path.join(HERE, "benchlib", "delay_proxy.py")
 NETNS = "webcfs-bench"
 VETH_HOST, VETH_NS = "wcb-host", "wcb-ns"
 HOST_IP, NS_IP = "10.213.77.1", "10.213.77.2"
-DELAY_MS = 20
+DELAY_MS = 20  # --rtt-ms
 
 # The tree: bench/app uses 4 packages, each of which uses 3 or 4 leaves: 20
 # packages on 3 levels, so that answers come in 3 rounds.
@@ -337,11 +337,15 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--webcfs", default=os.path.join(ROOT, "build/release/daemon/webcfs"))
     p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--rtt-ms", type=int, default=DELAY_MS,
+                   help="round trip of the delayed network; a long one makes CPU noise small")
     p.add_argument("--big-reps", type=int, default=6)
     p.add_argument("--big-mib", type=int, default=200)
     p.add_argument("--workdir", default="/var/tmp/webcfs-bench-remote")
     p.add_argument("--out", default=os.path.join(HERE, "results", "remote.md"))
     args = p.parse_args()
+    global DELAY_MS
+    DELAY_MS = args.rtt_ms
     if os.geteuid() != 0:
         sys.exit("bench/remote: run as root (network namespaces, mounts)")
     for tool in ("ip", "tc", "nginx", "curl"):

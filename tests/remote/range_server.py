@@ -29,6 +29,8 @@ import re
 import threading
 import time
 
+from serve_on_free_port import Server
+
 LOCK = threading.Lock()
 STATS = {"requests": 0, "bytes": 0, "ranges": []}
 DROPPED = set()
@@ -120,8 +122,7 @@ def main():
                 return
             self.wfile.write(body)
 
-    server = http.server.ThreadingHTTPServer((args.host, args.port), Handler)
-    server.daemon_threads = True
+    server = Server((args.host, args.port), Handler)
     server.serve_forever()
 
 

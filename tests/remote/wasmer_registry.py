@@ -51,6 +51,8 @@ import threading
 import time
 import urllib.parse
 
+from serve_on_free_port import Server
+
 # Wasmer's query texts (lib/wasix/src/runtime/resolver/backend_source.rs).
 PACKAGE_QUERY = """{
     getPackage(name: "$NAME") {
@@ -350,8 +352,7 @@ def main():
     p.add_argument("--query-delay", type=float, default=0.0)
     p.add_argument("--token")
     args = p.parse_args()
-    server = http.server.ThreadingHTTPServer((args.host, args.port), Handler)
-    server.daemon_threads = True
+    server = Server((args.host, args.port), Handler)
     server.state = State(args)
     port = server.server_address[1]
     if args.port_file:
