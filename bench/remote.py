@@ -334,6 +334,7 @@ def bench_download(webcfs, servers, netns, reps, workdir, big_bytes):
 
 
 def main():
+    global DELAY_MS
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--webcfs", default=os.path.join(ROOT, "build/release/daemon/webcfs"))
     p.add_argument("--reps", type=int, default=5)
@@ -344,7 +345,6 @@ def main():
     p.add_argument("--workdir", default="/var/tmp/webcfs-bench-remote")
     p.add_argument("--out", default=os.path.join(HERE, "results", "remote.md"))
     args = p.parse_args()
-    global DELAY_MS
     DELAY_MS = args.rtt_ms
     if os.geteuid() != 0:
         sys.exit("bench/remote: run as root (network namespaces, mounts)")
