@@ -28,13 +28,13 @@ bool SameFile(const std::string& a, const std::string& b) {
 class EscapeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    PackageSpec p;
+    PackageBuilder p;
     p.name = "t/escape";
     p.version = "1.0.0";
     p.Volume("/v", Dir({{"passwd", File(kPasswd)},
                         {"sub", Dir({{"deeper", Dir({{"f", File("f bytes")}})}})}}));
     // Normalized to /x/y (docs/resolution.md "Filesystem mappings"), and a host-like path.
-    p.Map("/v", "//x/./y").Map("/v", "/etc");
+    p.Fs("//x/./y", "/v").Fs("/etc", "/v");
     package_ = dir_ / "escape.webc";
     ASSERT_EQ(WritePackage(p, package_), "");
     mountpoint_ = dir_ / "mnt";
@@ -121,10 +121,10 @@ TEST_F(EscapeTest, DotDotStaysInTheMount) {
 
 TEST_F(EscapeTest, MountPathsThatEscapeAreRefusedAndNothingIsMounted) {
   for (const char* mount_path : {"/../etc", "/x/../../etc", "relative", "../etc"}) {
-    PackageSpec p;
+    PackageBuilder p;
     p.name = "t/bad";
     p.version = "1.0.0";
-    p.Volume("/v", Dir({{"passwd", File("x")}})).Map("/v", mount_path);
+    p.Volume("/v", Dir({{"passwd", File("x")}})).Fs(mount_path, "/v");
     const std::string file = dir_ / "bad.webc";
     ASSERT_EQ(WritePackage(p, file), "");
     const std::string mnt = dir_ / "bad-mnt";

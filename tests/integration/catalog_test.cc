@@ -44,11 +44,11 @@ ino_t InodeOf(const std::string& path) {
 }
 
 // A package whose tree is one file, `version`, holding its version.
-PackageSpec Versioned(const std::string& name, const std::string& version) {
-  PackageSpec p;
+PackageBuilder Versioned(const std::string& name, const std::string& version) {
+  PackageBuilder p;
   p.name = name;
   p.version = version;
-  p.Volume("/v", Dir({{"version", File(version + "\n")}})).Map("/v", "/");
+  p.Volume("/v", Dir({{"version", File(version + "\n")}})).Fs("/", "/v");
   return p;
 }
 
@@ -57,12 +57,12 @@ class CatalogTest : public ::testing::Test {
   void SetUp() override {
     for (const char* v : {"1.0.0", "1.2.0", "2.0.0"}) Add(Versioned("t/a", v));
     Add(Versioned("u/b", "0.1.0"));
-    PackageSpec broken = Versioned("t/broken", "1.0.0");
+    PackageBuilder broken = Versioned("t/broken", "1.0.0");
     broken.use["missing"] = "t/missing@^3";
     Add(broken);
   }
 
-  void Add(const PackageSpec& p) { ASSERT_EQ(WriteToRegistry(p, registry_.path()), ""); }
+  void Add(const PackageBuilder& p) { ASSERT_EQ(WriteToRegistry(p, registry_.path()), ""); }
 
   std::vector<std::string> Args(const std::vector<std::string>& extra = {}) const {
     std::vector<std::string> args = {"--registry",  registry_.path(), "--cache",
@@ -180,12 +180,12 @@ TEST_F(CatalogTest, MissingDependencyFailsOnlyItsPath) {
 TEST_F(CatalogTest, FiftyPackagesFromSixteenThreads) {
   constexpr int kPackages = 50;
   for (int i = 0; i < kPackages; ++i) {
-    PackageSpec p;
+    PackageBuilder p;
     p.name = "p/pkg" + std::to_string(i);
     p.version = "1.0." + std::to_string(i);
     p.Volume("/v", Dir({{"version", File(p.version + "\n")},
                         {"sub", Dir({{"data", File(std::string(5000 + i, 'x'))}})}}))
-        .Map("/v", "/");
+        .Fs("/", "/v");
     Add(p);
   }
   Mount m("--catalog", Args());

@@ -77,27 +77,27 @@ TEST(ConformanceTest, GoFstestOnSeveralPackages) {
   }
   auto tree = webc::TreeFromHostDirectory(src);
   ASSERT_TRUE(tree.ok()) << tree.error().message();
-  PackageSpec p;
-  p.Volume("/data", std::move(*tree)).Map("/data", "/");
+  PackageBuilder p;
+  p.Volume("/data", std::move(*tree)).Fs("/", "/data");
   ASSERT_EQ(WritePackage(p, dir / "tree.webc"), "");
   ExpectConformant(fstest, Mount(dir / "tree.webc"), {"a", "empty", "ünïcödé", "empty-file"});
 
   // A merged tree: two packages overlaid at "/" plus a nested mount.
   const std::string registry = dir / "registry";
   std::filesystem::create_directories(registry);
-  PackageSpec lib;
+  PackageBuilder lib;
   lib.name = "t/lib";
   lib.version = "1.0.0";
   lib.Volume("/v", Dir({{"bin", Dir({{"lib-tool", File("l")}})}, {"shared", File("lib")}}))
-      .Map("/v", "/");
-  lib.Volume("/py", Dir({{"os.py", File("os")}})).Map("/py", "/usr/lib/python3.10");
+      .Fs("/", "/v");
+  lib.Volume("/py", Dir({{"os.py", File("os")}})).Fs("/usr/lib/python3.10", "/py");
   ASSERT_EQ(WriteToRegistry(lib, registry), "");
-  PackageSpec app;
+  PackageBuilder app;
   app.name = "t/app";
   app.version = "1.0.0";
   app.use["lib"] = "t/lib@1";
   app.Volume("/v", Dir({{"bin", Dir({{"app", File("a")}})}, {"shared", File("app")}}))
-      .Map("/v", "/");
+      .Fs("/", "/v");
   ASSERT_EQ(WriteToRegistry(app, registry), "");
   ExpectConformant(fstest, Mount("t/app@1.0.0", {"--registry", registry}),
                    {"bin", "shared", "usr", ".webc"});

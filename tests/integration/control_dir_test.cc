@@ -20,21 +20,21 @@ const std::string kTool = std::string("\0asm\x01\0\0\0dependency-tool", 23);
 class ControlDirTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    PackageSpec dep;
+    PackageBuilder dep;
     dep.name = "t/dep";
     dep.version = "2.1.0";
     dep.atoms["tool"] = File(kTool);
     dep.Command("tool", "tool");
     ASSERT_EQ(WriteToRegistry(dep, registry_.path()), "");
 
-    PackageSpec app;
+    PackageBuilder app;
     app.name = "t/app";
     app.version = "1.0.0";
     app.use["dep"] = "t/dep@^2";
     app.atoms["greet"] = File(kGreet);
     app.Command("greet", "greet");
     app.entrypoint = "greet";
-    app.Volume("/data", Dir({{"a", File("a")}, {".ctl", File("own")}})).Map("/data", "/");
+    app.Volume("/data", Dir({{"a", File("a")}, {".ctl", File("own")}})).Fs("/", "/data");
     ASSERT_EQ(WriteToRegistry(app, registry_.path()), "");
   }
   TempDir registry_{"fuse-it-ctl"};

@@ -34,14 +34,14 @@ std::string Content(int file, char salt) {
   return s;
 }
 
-PackageSpec Package(char salt) {
+PackageBuilder Package(char salt) {
   std::map<std::string, webc::WriteNode> files;
   for (int i = 0; i < kFiles; ++i) files["f" + std::to_string(i)] = File(Content(i, salt));
-  PackageSpec p;
+  PackageBuilder p;
   p.name = "fault/pkg";
   p.version = "1.0.0";
   p.Volume("/v", Dir(std::move(files)));
-  p.Map("/v", "/");
+  p.Fs("/", "/v");
   return p;
 }
 

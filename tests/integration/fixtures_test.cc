@@ -24,15 +24,15 @@ class FixturesTest : public ::testing::TestWithParam<std::string> {
   static void SetUpTestSuite() {
     registry_ = new TempDir("fuse-it-registry");
     auto stand_in = [](const std::string& name, const std::string& version) {
-      PackageSpec p;
+      PackageBuilder p;
       p.name = name;
       p.version = version;
       return p;
     };
-    PackageSpec web = stand_in("wasmer/static-web-server", "1.0.0");
+    PackageBuilder web = stand_in("wasmer/static-web-server", "1.0.0");
     web.atoms["webserver"] = File(kWebserverAtom);
-    for (const PackageSpec& p : {stand_in("sharrattj/static-web-server", "1.0.0"),
-                                 stand_in("sharrattj/coreutils", "1.0.16"), web}) {
+    for (const PackageBuilder& p : {stand_in("sharrattj/static-web-server", "1.0.0"),
+                                    stand_in("sharrattj/coreutils", "1.0.16"), web}) {
       ASSERT_EQ(WriteToRegistry(p, registry_->path()), "");
     }
     std::ifstream in(FixturePath("expected.json"));

@@ -83,7 +83,7 @@ std::string BigContent() {
   return s;
 }
 
-PackageSpec Package(const std::string& version) {
+PackageBuilder Package(const std::string& version) {
   std::map<std::string, webc::WriteNode> files;
   for (int i = 0; i < kSmallFiles; ++i) {
     files["s" + std::to_string(i)] = File(version + ":" + std::to_string(i));
@@ -92,11 +92,11 @@ PackageSpec Package(const std::string& version) {
   // Below the root: the kernel keeps such entries cached after a reload unless
   // the server invalidates them too.
   files["sub"] = Dir({{"deeper", Dir({{"held", File(version + ":held")}})}});
-  PackageSpec p;
+  PackageBuilder p;
   p.name = "leak/pkg";
   p.version = version;
   p.Volume("/v", Dir(std::move(files)));
-  p.Map("/v", "/");
+  p.Fs("/", "/v");
   return p;
 }
 
@@ -226,11 +226,11 @@ TEST(SmallReadMemoryTest, ParallelSmallReadsDoNotGrowWorkerArenas) {
   for (int i = 0; i < kFiles; ++i) {
     files["f" + std::to_string(i)] = File(std::string(100 + (i * 37) % 8000, 'a' + i % 26));
   }
-  PackageSpec p;
+  PackageBuilder p;
   p.name = "leak/small";
   p.version = "1.0.0";
   p.Volume("/v", Dir(std::move(files)));
-  p.Map("/v", "/");
+  p.Fs("/", "/v");
   TempDir dir("fuse-it-small");
   ASSERT_EQ(WritePackage(p, dir / "small.webc"), "");
   Mount mount(dir / "small.webc",

@@ -12,8 +12,8 @@
 namespace webcfs::testing {
 namespace {
 
-PackageSpec Named(const std::string& name, const std::string& version = "1.0.0") {
-  PackageSpec p;
+PackageBuilder Named(const std::string& name, const std::string& version = "1.0.0") {
+  PackageBuilder p;
   p.name = name;
   p.version = version;
   return p;
@@ -21,7 +21,7 @@ PackageSpec Named(const std::string& name, const std::string& version = "1.0.0")
 
 class MergeTest : public ::testing::Test {
  protected:
-  void Add(const PackageSpec& p) { ASSERT_EQ(WriteToRegistry(p, registry_.path()), ""); }
+  void Add(const PackageBuilder& p) { ASSERT_EQ(WriteToRegistry(p, registry_.path()), ""); }
   std::map<std::string, TreeEntry> Tree(const Mount& m) { return WalkTree(m.path(), {".webc"}); }
   static TreeEntry D() { return {'d', 0, ""}; }
   static TreeEntry F(const std::string& contents) {
@@ -33,14 +33,14 @@ class MergeTest : public ::testing::Test {
 };
 
 TEST_F(MergeTest, NestedMountsDeepestWins) {
-  PackageSpec py = Named("t/python");
-  py.Volume("/lib", Dir({{"os.py", File("os")}})).Map("/lib", "/lib/python3.10");
+  PackageBuilder py = Named("t/python");
+  py.Volume("/lib", Dir({{"os.py", File("os")}})).Fs("/lib/python3.10", "/lib");
   Add(py);
-  PackageSpec app = Named("t/app");
+  PackageBuilder app = Named("t/app");
   app.use["python"] = "t/python@1";
   app.Volume("/lib",
              Dir({{"libc.so", File("libc")}, {"python3.10", Dir({{"hidden.py", File("h")}})}}))
-      .Map("/lib", "/lib");
+      .Fs("/lib", "/lib");
   Add(app);
   Mount m("t/app@1.0.0", Args());
   ASSERT_TRUE(m.ok()) << m.result().err;
@@ -57,19 +57,19 @@ TEST_F(MergeTest, NestedMountsDeepestWins) {
 // cache (accepted/); a later mount reads each directory only when it is first
 // listed. Both must show the same merged tree, link counts included.
 TEST_F(MergeTest, LaterMountsReadDirectoriesLazilyAndShowTheSameTree) {
-  PackageSpec dep = Named("t/dep");
+  PackageBuilder dep = Named("t/dep");
   dep.Volume("/v", Dir({{"bin", Dir({{"tool", File("dep-tool")}, {"shared", File("dep")}})},
                         {"lib", Dir({{"deep", Dir({{"x", File("x")}})}})},
                         {"dep-only", File("d")}}))
-      .Map("/v", "/")
-      .Map("/v", "/srv/dep");
+      .Fs("/", "/v")
+      .Fs("/srv/dep", "/v");
   Add(dep);
-  PackageSpec app = Named("t/app");
+  PackageBuilder app = Named("t/app");
   app.use["dep"] = "t/dep@1";
   app.Volume("/v", Dir({{"bin", Dir({{"app", File("app")}, {"shared", File("app")}})},
                         {"lib", File("a file hides the directory below")},
                         {"app-only", File("a")}}))
-      .Map("/v", "/");
+      .Fs("/", "/v");
   Add(app);
   TempDir cache("fuse-it-cache");
   std::vector<std::string> args = Args();
@@ -104,16 +104,16 @@ TEST_F(MergeTest, LaterMountsReadDirectoriesLazilyAndShowTheSameTree) {
 }
 
 TEST_F(MergeTest, TwoPackagesAtOneMountPoint) {
-  PackageSpec dep = Named("t/dep");
+  PackageBuilder dep = Named("t/dep");
   dep.Volume("/v", Dir({{"bin", Dir({{"tool", File("dep-tool")}, {"shared", File("dep")}})},
                         {"dep-only", File("d")}}))
-      .Map("/v", "/");
+      .Fs("/", "/v");
   Add(dep);
-  PackageSpec app = Named("t/app");
+  PackageBuilder app = Named("t/app");
   app.use["dep"] = "t/dep@1";
   app.Volume("/v", Dir({{"bin", Dir({{"app", File("app")}, {"shared", File("app")}})},
                         {"app-only", File("a")}}))
-      .Map("/v", "/");
+      .Fs("/", "/v");
   Add(app);
   Mount m("t/app@1.0.0", Args());
   ASSERT_TRUE(m.ok()) << m.result().err;
@@ -129,13 +129,13 @@ TEST_F(MergeTest, TwoPackagesAtOneMountPoint) {
 TEST_F(MergeTest, LaterDeclaredDependencyWinsOverEarlier) {
   // Precedence (docs/architecture.md, Resolution step 5): root, then the later-declared
   // dependency's subtree before the earlier one's.
-  PackageSpec first = Named("t/first");
-  first.Volume("/v", Dir({{"who", File("first")}, {"first-only", File("1")}})).Map("/v", "/");
+  PackageBuilder first = Named("t/first");
+  first.Volume("/v", Dir({{"who", File("first")}, {"first-only", File("1")}})).Fs("/", "/v");
   Add(first);
-  PackageSpec second = Named("t/second");
-  second.Volume("/v", Dir({{"who", File("second")}})).Map("/v", "/");
+  PackageBuilder second = Named("t/second");
+  second.Volume("/v", Dir({{"who", File("second")}})).Fs("/", "/v");
   Add(second);
-  PackageSpec app = Named("t/app");
+  PackageBuilder app = Named("t/app");
   app.use["first"] = "t/first@1";
   app.use["second"] = "t/second@1";
   Add(app);
@@ -146,12 +146,12 @@ TEST_F(MergeTest, LaterDeclaredDependencyWinsOverEarlier) {
 }
 
 TEST_F(MergeTest, DependencyVolumeViaFrom) {
-  PackageSpec web = Named("t/web");
+  PackageBuilder web = Named("t/web");
   web.Volume("/public", Dir({{"index.html", File("<h1>hi</h1>")}}));  // web mounts nothing itself
   Add(web);
-  PackageSpec app = Named("t/app");
+  PackageBuilder app = Named("t/app");
   app.use["site"] = "t/web@1";
-  app.Map("/public", "/srv/www", "site");
+  app.Fs("/srv/www", "/public", "site");
   Add(app);
   Mount m("t/app@1.0.0", Args());
   ASSERT_TRUE(m.ok()) << m.result().err;
@@ -161,14 +161,14 @@ TEST_F(MergeTest, DependencyVolumeViaFrom) {
 }
 
 TEST_F(MergeTest, SyntheticParentsAndShadowing) {
-  PackageSpec dep = Named("t/etc");
-  dep.Volume("/etc", Dir({{"hosts", File("127.0.0.1 localhost\n")}})).Map("/etc", "/etc");
-  dep.Volume("/deep", Dir({{"leaf", File("leaf")}})).Map("/deep", "/opt/a/b");
+  PackageBuilder dep = Named("t/etc");
+  dep.Volume("/etc", Dir({{"hosts", File("127.0.0.1 localhost\n")}})).Fs("/etc", "/etc");
+  dep.Volume("/deep", Dir({{"leaf", File("leaf")}})).Fs("/opt/a/b", "/deep");
   Add(dep);
-  PackageSpec app = Named("t/app");
+  PackageBuilder app = Named("t/app");
   app.use["etc"] = "t/etc@1";
   // "etc" is a file here, shadowed by the dependency's mount point.
-  app.Volume("/v", Dir({{"etc", File("a file")}, {"readme", File("r")}})).Map("/v", "/");
+  app.Volume("/v", Dir({{"etc", File("a file")}, {"readme", File("r")}})).Fs("/", "/v");
   Add(app);
   Mount m("t/app@1.0.0", Args());
   ASSERT_TRUE(m.ok()) << m.result().err;

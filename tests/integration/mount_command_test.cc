@@ -20,12 +20,12 @@ namespace {
 class MountSubcommandTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    PackageSpec ok;
+    PackageBuilder ok;
     ok.name = "t/ok";
     ok.version = "1.0.0";
-    ok.Volume("/v", Dir({{"hello", File("hi\n")}})).Map("/v", "/");
+    ok.Volume("/v", Dir({{"hello", File("hi\n")}})).Fs("/", "/v");
     ASSERT_EQ(WriteToRegistry(ok, registry_.path()), "");
-    PackageSpec broken;
+    PackageBuilder broken;
     broken.name = "t/broken";
     broken.version = "1.0.0";
     broken.use["missing"] = "t/missing@^3";

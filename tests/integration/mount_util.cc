@@ -22,44 +22,6 @@ extern char** environ;
 
 namespace webcfs::testing {
 
-CommandResult RunCommand(const std::vector<std::string>& argv,
-                         const std::vector<std::string>& env) {
-  CommandResult r;
-  TempDir io("fuse-it-io");
-  const std::string out_path = io / "out";
-  const std::string err_path = io / "err";
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  std::vector<std::string> env_storage;
-  for (char** e = environ; *e != nullptr; ++e) env_storage.emplace_back(*e);
-  env_storage.insert(env_storage.end(), env.begin(), env.end());
-  std::vector<char*> envp;
-  for (const std::string& e : env_storage) envp.push_back(const_cast<char*>(e.c_str()));
-  envp.push_back(nullptr);
-  pid_t pid = -1;
-  const int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
-    r.err = "cannot run " + argv[0] + ": " + std::strerror(rc);
-    return r;
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = ReadHostFile(out_path);
-  r.err = ReadHostFile(err_path);
-  return r;
-}
-
 Mount::Mount(const std::string& spec, const std::vector<std::string>& args) {
   char templ[] = "/tmp/fuse-it-XXXXXX";
   if (mkdtemp(templ) == nullptr) {
@@ -210,19 +172,9 @@ bool IsMounted(const std::string& path) {
   return false;
 }
 
-std::string ReadHostFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void WriteHostFile(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out << bytes;
-}
-
 std::string Sha256Hex(std::string_view bytes) { return webc::ToHex(webc::Sha256::Of(bytes)); }
 
-std::string WriteToRegistry(const PackageSpec& p, const std::string& registry_dir) {
+std::string WriteToRegistry(const PackageBuilder& p, const std::string& registry_dir) {
   return WritePackage(p, registry_dir + "/" + RegistryFileName(p));
 }
 

@@ -10,19 +10,11 @@
 #include <string>
 #include <vector>
 
-#include "tests/common/webc_builder.h"
+#include "tests/common/host.h"
+#include "tests/common/package_builder.h"
+#include "tests/common/paths.h"
 
 namespace webcfs::testing {
-
-struct CommandResult {
-  int exit_code = -1;  // 128 + signal when killed
-  std::string out;
-  std::string err;
-};
-// Runs argv (argv[0] searched in PATH), capturing stdout and stderr. Extra
-// environment entries ("K=V") are added to the current environment.
-CommandResult RunCommand(const std::vector<std::string>& argv,
-                         const std::vector<std::string>& env = {});
 
 // A package mounted with `webcfs mount SPEC MOUNTPOINT ARGS...` (background
 // mode) on a fresh directory /tmp/fuse-it-XXXXXX. Unmounts and removes the
@@ -79,11 +71,9 @@ Residency PageResidency(const std::string& path, uint64_t begin = 0, uint64_t en
 // True when `path` is a mount point in /proc/self/mountinfo.
 bool IsMounted(const std::string& path);
 
-std::string ReadHostFile(const std::string& path);
-void WriteHostFile(const std::string& path, const std::string& bytes);
 std::string Sha256Hex(std::string_view bytes);
 
 // Writes packages into a directory registry (registry file names).
-std::string WriteToRegistry(const PackageSpec& p, const std::string& registry_dir);
+std::string WriteToRegistry(const PackageBuilder& p, const std::string& registry_dir);
 
 }  // namespace webcfs::testing

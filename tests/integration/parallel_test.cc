@@ -32,8 +32,8 @@ TEST(ParallelTest, EightReadersSeeConsistentData) {
   }
   auto tree = webc::TreeFromHostDirectory(src);
   ASSERT_TRUE(tree.ok()) << tree.error().message();
-  PackageSpec p;
-  p.Volume("/data", std::move(*tree)).Map("/data", "/");
+  PackageBuilder p;
+  p.Volume("/data", std::move(*tree)).Fs("/", "/data");
   ASSERT_EQ(WritePackage(p, dir / "pkg.webc"), "");
   const auto want = WalkTree(src);
 

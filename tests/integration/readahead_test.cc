@@ -40,10 +40,10 @@ TEST(ReadAheadTest, SequentialReadPrefetchesTheNextMebibyteOfTheContainer) {
   TempDir dir("fuse-it-readahead");
   const std::string container = dir / "pkg.webc";
   const std::string content = RandomBytes(kFileSize, 11);
-  PackageSpec p;
+  PackageBuilder p;
   p.name = "readahead/pkg";
   p.version = "1.0.0";
-  p.Volume("/v", Dir({{"big.bin", File(content)}})).Map("/v", "/");
+  p.Volume("/v", Dir({{"big.bin", File(content)}})).Fs("/", "/v");
   ASSERT_EQ(WritePackage(p, container), "");
   const std::string bytes = ReadHostFile(container);
   const size_t at = bytes.find(content.substr(0, 4096));

@@ -16,13 +16,13 @@ namespace {
 class ReadOnlyTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    PackageSpec p;
+    PackageBuilder p;
     p.name = "t/ro";
     p.version = "1.0.0";
     p.Volume("/data", Dir({{"file.txt", File("content\n")},
                            {"dir", Dir({{"inner", File("inner\n")}})},
                            {"empty-dir", Dir()}}))
-        .Map("/data", "/");
+        .Fs("/", "/data");
     ASSERT_EQ(WritePackage(p, dir_ / "ro.webc"), "");
   }
   TempDir dir_{"fuse-it-ro"};

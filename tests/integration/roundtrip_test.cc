@@ -24,8 +24,8 @@ namespace fs = std::filesystem;
 void PackTree(const std::string& src, const std::string& out) {
   auto tree = webc::TreeFromHostDirectory(src);
   ASSERT_TRUE(tree.ok()) << tree.error().message();
-  PackageSpec p;
-  p.Volume("/data", std::move(*tree)).Map("/data", "/");
+  PackageBuilder p;
+  p.Volume("/data", std::move(*tree)).Fs("/", "/data");
   ASSERT_EQ(WritePackage(p, out), "");
 }
 

@@ -30,16 +30,16 @@ std::string Content(const std::string& name, size_t size) {
 
 size_t SmallSize(int i) { return 1000 + static_cast<size_t>(i) * 377; }
 
-PackageSpec Package() {
+PackageBuilder Package() {
   std::map<std::string, webc::WriteNode> d;
   for (int i = 0; i < kSmallFiles; ++i) d[SmallName(i)] = File(Content(SmallName(i), SmallSize(i)));
   d["big.bin"] = File(Content("big.bin", 100 << 10));  // over the 64 KiB limit
-  PackageSpec p;
+  PackageBuilder p;
   p.name = "push/pkg";
   p.version = "1.0.0";
   p.Volume("/v",
            Dir({{"d", Dir(std::move(d))}, {"e", Dir({{"g0", File("g0")}, {"g1", File("g1")}})}}))
-      .Map("/v", "/");
+      .Fs("/", "/v");
   return p;
 }
 

@@ -17,7 +17,8 @@
 namespace webcfs::testing {
 namespace {
 
-std::shared_ptr<const fuse::Snapshot> SnapshotOf(const PackageSpec& spec, const std::string& path) {
+std::shared_ptr<const fuse::Snapshot> SnapshotOf(const PackageBuilder& spec,
+                                                 const std::string& path) {
   EXPECT_EQ(WritePackage(spec, path), "");
   auto c = webc::Container::OpenFile(path);
   EXPECT_TRUE(c.ok());
@@ -39,11 +40,11 @@ std::shared_ptr<const fuse::Snapshot> SnapshotOf(const PackageSpec& spec, const 
 
 TEST(SnapshotSwapTest, OldInodesKeepTheirSnapshotUntilForgotten) {
   TempDir dir("fuse-it-swap");
-  PackageSpec one;
+  PackageBuilder one;
   one.name = "t/pkg";
   one.version = "1.0.0";
   one.Volume("/v", Dir({{"v", File("one")}, {"old-only", File("o")}}));
-  PackageSpec two = one;
+  PackageBuilder two = one;
   two.version = "2.0.0";
   two.volumes.clear();
   two.Volume("/v", Dir({{"v", File("two!")}, {"new-only", File("n")}}));

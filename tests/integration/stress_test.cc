@@ -209,11 +209,11 @@ TEST(StressTest, ConcurrentReadersWhileReloading) {
       dirs[DirName(i / kFilesPerDir)].is_dir = true;
       dirs[DirName(i / kFilesPerDir)].children[FileName(i)] = File(std::move(content));
     }
-    PackageSpec p;
+    PackageBuilder p;
     p.name = "stress/pkg";
     p.version = "1.0.0";
     p.Volume("/v", Dir(std::move(dirs)));
-    p.Map("/v", "/");
+    p.Fs("/", "/v");
     ASSERT_EQ(WritePackage(p, dir / "pkg.webc"), "");
   }
   Mount m(dir / "pkg.webc", {"--cache", dir / "cache", "-o", "xattr"});

@@ -240,8 +240,7 @@ TEST_F(RemoteTest, WarmMountDoesNotLoadTheHttpLibrary) {
     Mount warm("sharrattj/bash", args);
     ASSERT_TRUE(warm.ok()) << warm.result().err;
     ASSERT_GT(warm.DaemonPid(), 0);
-    const std::string maps =
-        resolver::testing::ReadFile("/proc/" + std::to_string(warm.DaemonPid()) + "/maps");
+    const std::string maps = ReadHostFile("/proc/" + std::to_string(warm.DaemonPid()) + "/maps");
     ASSERT_FALSE(maps.empty());
     EXPECT_EQ(maps.find("libcurl"), std::string::npos) << maps;
   }

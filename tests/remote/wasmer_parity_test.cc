@@ -56,19 +56,19 @@ class WasmerParityTest : public ::testing::Test {
   std::string registry() const { return dir_ / "registry"; }
 
   // A package whose atoms print their identity.
-  PackageSpec Package(const std::string& name, const std::string& version) {
-    PackageSpec p;
+  PackageBuilder Package(const std::string& name, const std::string& version) {
+    PackageBuilder p;
     p.name = name;
     p.version = version;
     return p;
   }
-  void AddCommand(PackageSpec& p, const std::string& command, const std::string& atom) {
+  void AddCommand(PackageBuilder& p, const std::string& command, const std::string& atom) {
     if (p.atoms.count(atom) == 0) p.atoms[atom] = File(AtomPrinting(p, atom));
     p.Command(command, atom);
   }
 
   // Writes `p` into the registry the API serves.
-  std::string Publish(const PackageSpec& p) {
+  std::string Publish(const PackageBuilder& p) {
     const std::string error = WriteToRegistry(p, registry());
     EXPECT_EQ(error, "") << p.name;
     return registry() + "/" + RegistryFileName(p);
@@ -84,7 +84,7 @@ class WasmerParityTest : public ::testing::Test {
   static std::string install_log_;
 
  private:
-  std::string AtomPrinting(const PackageSpec& p, const std::string& atom) {
+  std::string AtomPrinting(const PackageBuilder& p, const std::string& atom) {
     const std::string text = "atom:" + p.name + "@" + p.version + "/" + atom + "\n";
     const std::string wat = dir_ / ("atom-" + std::to_string(atoms_++) + ".wat");
     std::string escaped;
@@ -165,17 +165,17 @@ void ExpectSameView(const View& wasmer, const View& webcfs) {
 // docs/resolution.md, "Filesystem mappings": a dependency mounted under the
 // root's mount, and a dependency's volume mapped by the root with `from`.
 TEST_F(WasmerParityTest, NestedMountsAndFromMappings) {
-  PackageSpec lib = Package("t/lib", "1.0.0");
+  PackageBuilder lib = Package("t/lib", "1.0.0");
   lib.Volume("/v", Dir({{"lib.txt", File("lib\n")}}))
       .Volume("/assets", Dir({{"logo.txt", File("logo\n")}, {"img", Dir({{"a", File("a")}})}}))
-      .Map("/v", "/app/vendor");
+      .Fs("/app/vendor", "/v");
   AddCommand(lib, "libtool", "tool");
   Publish(lib);
-  PackageSpec root = Package("t/root", "1.0.0");
+  PackageBuilder root = Package("t/root", "1.0.0");
   root.use["lib"] = "t/lib@^1";
   root.Volume("/v", Dir({{"main.txt", File("main\n")}, {"src", Dir({{"x.c", File("x")}})}}))
-      .Map("/v", "/app")
-      .Map("/assets", "/static", "lib");
+      .Fs("/app", "/v")
+      .Fs("/static", "/assets", "lib");
   AddCommand(root, "run", "main");
   View wasmer, webcfs;
   Observe(Publish(root), &wasmer, &webcfs);
@@ -188,17 +188,17 @@ TEST_F(WasmerParityTest, NestedMountsAndFromMappings) {
 // at the highest version both accept (1.0.5, not the newest 1.2.0).
 TEST_F(WasmerParityTest, DiamondUnifiesToTheHighestVersionEveryRequirementAccepts) {
   for (const char* v : {"1.0.0", "1.0.5", "1.2.0"}) {
-    PackageSpec c = Package("t/c", v);
-    c.Volume("/v", Dir({{"version.txt", File(v)}})).Map("/v", "/c");
+    PackageBuilder c = Package("t/c", v);
+    c.Volume("/v", Dir({{"version.txt", File(v)}})).Fs("/c", "/v");
     Publish(c);
   }
-  PackageSpec a = Package("t/a", "1.0.0");
+  PackageBuilder a = Package("t/a", "1.0.0");
   a.use["c"] = "t/c@~1.0";
   Publish(a);
-  PackageSpec b = Package("t/b", "1.0.0");
+  PackageBuilder b = Package("t/b", "1.0.0");
   b.use["c"] = "t/c@^1";
   Publish(b);
-  PackageSpec root = Package("t/diamond", "1.0.0");
+  PackageBuilder root = Package("t/diamond", "1.0.0");
   root.use["a"] = "t/a@^1";
   root.use["b"] = "t/b@^1";
   View wasmer, webcfs;
@@ -211,15 +211,15 @@ TEST_F(WasmerParityTest, DiamondUnifiesToTheHighestVersionEveryRequirementAccept
 // docs/resolution.md, "Commands and entrypoint": commands of dependencies of
 // dependencies are exported, and the root shadows a dependency's same name.
 TEST_F(WasmerParityTest, CommandsOfDependenciesOfDependencies) {
-  PackageSpec deep = Package("t/deep", "1.0.0");
+  PackageBuilder deep = Package("t/deep", "1.0.0");
   AddCommand(deep, "deep", "deepmod");
   AddCommand(deep, "shared", "deepshared");
   Publish(deep);
-  PackageSpec mid = Package("t/mid", "1.0.0");
+  PackageBuilder mid = Package("t/mid", "1.0.0");
   mid.use["deep"] = "t/deep@^1";
   AddCommand(mid, "mid", "midmod");
   Publish(mid);
-  PackageSpec root = Package("t/top", "1.0.0");
+  PackageBuilder root = Package("t/top", "1.0.0");
   root.use["mid"] = "t/mid@^1";
   AddCommand(root, "top", "topmod");
   AddCommand(root, "shared", "topshared");
@@ -235,7 +235,7 @@ TEST_F(WasmerParityTest, CommandsOfDependenciesOfDependencies) {
 // and no entrypoint has none (a dependency's is not inherited); its only
 // command is its entrypoint; a root without commands inherits.
 TEST_F(WasmerParityTest, EntrypointFollowsWasmer) {
-  PackageSpec dep = Package("t/ep-dep", "1.0.0");
+  PackageBuilder dep = Package("t/ep-dep", "1.0.0");
   AddCommand(dep, "depcmd", "depmod");
   dep.entrypoint = "depcmd";
   Publish(dep);
@@ -247,7 +247,7 @@ TEST_F(WasmerParityTest, EntrypointFollowsWasmer) {
   for (const Case& c : {Case{"t/ep-several", {"a", "b"}, std::nullopt},
                         Case{"t/ep-one", {"solo"}, "solo"}, Case{"t/ep-none", {}, "depcmd"}}) {
     SCOPED_TRACE(c.name);
-    PackageSpec root = Package(c.name, "1.0.0");
+    PackageBuilder root = Package(c.name, "1.0.0");
     root.use["dep"] = "t/ep-dep@^1";
     for (const std::string& command : c.commands) AddCommand(root, command, "rootmod");
     View wasmer, webcfs;
@@ -262,18 +262,17 @@ TEST_F(WasmerParityTest, EntrypointFollowsWasmer) {
 // Wasmer then drops the second mapping of that path whole, and every mapping
 // after it, while webcfs serves the union and every mapping.
 TEST_F(WasmerParityTest, SamePathOverlaysAreUnionsInWebcfsOnly) {
-  PackageSpec one = Package("t/one", "1.0.0");
-  one.Volume("/v", Dir({{"b.txt", File("one-b")}, {"common.txt", File("one")}}))
-      .Map("/v", "/share");
+  PackageBuilder one = Package("t/one", "1.0.0");
+  one.Volume("/v", Dir({{"b.txt", File("one-b")}, {"common.txt", File("one")}})).Fs("/share", "/v");
   Publish(one);
-  PackageSpec two = Package("t/two", "1.0.0");
-  two.Volume("/v", Dir({{"x.txt", File("two-x")}})).Map("/v", "/other");
+  PackageBuilder two = Package("t/two", "1.0.0");
+  two.Volume("/v", Dir({{"x.txt", File("two-x")}})).Fs("/other", "/v");
   Publish(two);
-  PackageSpec root = Package("t/overlay", "1.0.0");
+  PackageBuilder root = Package("t/overlay", "1.0.0");
   root.use["two"] = "t/two@^1";  // precedence: root, one, two (later-declared first)
   root.use["one"] = "t/one@^1";
   root.Volume("/v", Dir({{"a.txt", File("root-a")}, {"common.txt", File("root")}}))
-      .Map("/v", "/share");
+      .Fs("/share", "/v");
   View wasmer, webcfs;
   Observe(Publish(root), &wasmer, &webcfs);
 

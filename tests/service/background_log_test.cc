@@ -44,35 +44,36 @@ TEST_F(BackgroundLogTest, ErrorsAfterDetachingReachTheLogFile) {
   const std::string log_file = dir_ / "logs/webcfs.log";
   std::filesystem::create_directories(dir_ / "logs");
   auto mount = MountInBackground({"--log-file", log_file});
-  ASSERT_EQ(mount.exit_code, 0) << mount.output;
-  ASSERT_EQ(ReadFile(mnt_ + "/data.txt"), "one\n");
+  ASSERT_EQ(mount.exit_code, 0) << mount.all();
+  ASSERT_EQ(ReadHostFile(mnt_ + "/data.txt"), "one\n");
 
   BreakRegistry();
   auto reload = Webcfs({"reload", mnt_});
-  EXPECT_EQ(reload.exit_code, 1) << reload.output;
-  const std::string logged = ReadFile(log_file);
+  EXPECT_EQ(reload.exit_code, 1) << reload.all();
+  const std::string logged = ReadHostFile(log_file);
   EXPECT_NE(logged.find("[" + mnt_ + "] error: reload failed, still serving generation 1"),
             std::string::npos)
       << logged;
 
   auto status = Webcfs({"status", mnt_});
-  EXPECT_EQ(status.exit_code, 0) << status.output;
-  EXPECT_NE(status.output.find("logs to:     file " + log_file + "\n"), std::string::npos)
-      << status.output;
+  EXPECT_EQ(status.exit_code, 0) << status.all();
+  EXPECT_NE(status.all().find("logs to:     file " + log_file + "\n"), std::string::npos)
+      << status.all();
   auto json = Webcfs({"status", "--json", mnt_});
-  const auto j = nlohmann::json::parse(json.output, nullptr, /*allow_exceptions=*/false);
-  EXPECT_EQ(j.value("log", ""), "file " + log_file) << json.output;
+  const auto j = nlohmann::json::parse(json.all(), nullptr, /*allow_exceptions=*/false);
+  EXPECT_EQ(j.value("log", ""), "file " + log_file) << json.all();
 
   EXPECT_EQ(Webcfs({"unmount", mnt_}).exit_code, 0);
 }
 
 TEST_F(BackgroundLogTest, UnwritableLogFileFailsBeforeMounting) {
   Publish("1.0.0", "one\n", "big");
-  WriteFile(dir_ / "not-a-dir", "");
+  WriteHostFile(dir_ / "not-a-dir", "");
   auto mount = MountInBackground({"--log-file", dir_ / "not-a-dir/webcfs.log"});
-  EXPECT_EQ(mount.exit_code, 1) << mount.output;
-  EXPECT_NE(mount.output.find("log file " + (dir_ / "not-a-dir/webcfs.log")), std::string::npos)
-      << mount.output;
+  EXPECT_EQ(mount.exit_code, 1) << mount.all();
+  EXPECT_NE(mount.all().find("log file " + (dir_ / "not-a-dir/webcfs.log").string()),
+            std::string::npos)
+      << mount.all();
   EXPECT_FALSE(Mounted());
 }
 
@@ -80,10 +81,10 @@ TEST_F(BackgroundLogTest, ConfigKeyLogFileIsUsed) {
   Publish("1.0.0", "one\n", "big");
   const std::string log_file = dir_ / "from-config.log";
   auto mount = Webcfs({"mount", "--config", WriteConfig(", \"log_file\": \"" + log_file + "\"")});
-  ASSERT_EQ(mount.exit_code, 0) << mount.output;
+  ASSERT_EQ(mount.exit_code, 0) << mount.all();
   auto status = Webcfs({"status", mnt_});
-  EXPECT_NE(status.output.find("logs to:     file " + log_file + "\n"), std::string::npos)
-      << status.output;
+  EXPECT_NE(status.all().find("logs to:     file " + log_file + "\n"), std::string::npos)
+      << status.all();
   EXPECT_EQ(Webcfs({"unmount", mnt_}).exit_code, 0);
 }
 
@@ -136,11 +137,11 @@ TEST_F(BackgroundLogTest, WithoutLogFileErrorsGoToSyslog) {
                                    "--cache",
                                    dir_ / "cache"};
   auto mount = RunCommand(argv, {"WEBCFS_RUNTIME_DIR=" + runtime_});
-  ASSERT_EQ(mount.exit_code, 0) << mount.output;
+  ASSERT_EQ(mount.exit_code, 0) << mount.all();
   auto status = Webcfs({"status", "--json", mnt_});
-  const auto j = nlohmann::json::parse(status.output, nullptr, /*allow_exceptions=*/false);
-  ASSERT_TRUE(j.is_object()) << status.output;
-  EXPECT_EQ(j.value("log", ""), "syslog") << status.output;
+  const auto j = nlohmann::json::parse(status.all(), nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(j.is_object()) << status.all();
+  EXPECT_EQ(j.value("log", ""), "syslog") << status.all();
 
   BreakRegistry();
   EXPECT_EQ(Webcfs({"reload", mnt_}).exit_code, 1);

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "service_test_util.h"
-#include "tests/common/webc_builder.h"
+#include "tests/common/package_builder.h"
 
 namespace webcfs::service_test {
 namespace {
@@ -39,9 +39,9 @@ class FifoArgumentTest : public ::testing::Test {
   // Refused quickly (not killed by the timeout), naming the FIFO.
   static void ExpectRefused(const CommandResult& r, const std::string& fifo) {
     EXPECT_NE(r.exit_code, 137) << "killed by the timeout: the command blocked on " << fifo;
-    EXPECT_NE(r.exit_code, 0) << r.output;
-    EXPECT_NE(r.output.find(fifo), std::string::npos) << r.output;
-    EXPECT_NE(r.output.find("is not a regular file"), std::string::npos) << r.output;
+    EXPECT_NE(r.exit_code, 0) << r.all();
+    EXPECT_NE(r.all().find(fifo), std::string::npos) << r.all();
+    EXPECT_NE(r.all().find("is not a regular file"), std::string::npos) << r.all();
   }
 
   testing::TempDir dir_{"bad-input"};
@@ -99,18 +99,18 @@ TEST_F(FifoArgumentTest, MountRefusesAFifoConfig) {
 TEST_F(FifoArgumentTest, ResolveSkipsFifosInTheRegistry) {
   MakeFifo(registry_ + "/test--app@2.0.0.webc");
   MakeFifo(registry_ + "/unnamed.webc");
-  testing::PackageSpec p;
+  testing::PackageBuilder p;
   p.name = "test/app";
   p.version = "1.0.0";
-  p.Volume("atom", testing::Dir({{"a.txt", testing::File("a")}})).Map("atom", "/");
+  p.Volume("atom", testing::Dir({{"a.txt", testing::File("a")}})).Fs("/", "atom");
   ASSERT_EQ(testing::WritePackage(p, registry_ + "/" + testing::RegistryFileName(p)), "");
   const CommandResult r =
       RunBounded({"resolve", "test/app", "--registry", registry_, "--cache", cache_});
-  EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("\"test/app@1.0.0\""), std::string::npos) << r.output;
+  EXPECT_EQ(r.exit_code, 0) << r.all();
+  EXPECT_NE(r.all().find("\"test/app@1.0.0\""), std::string::npos) << r.all();
   for (const char* name : {"unnamed.webc", "test--app@2.0.0.webc"}) {
-    EXPECT_NE(r.output.find(std::string(name) + ": skipped: not a regular file"), std::string::npos)
-        << r.output;
+    EXPECT_NE(r.all().find(std::string(name) + ": skipped: not a regular file"), std::string::npos)
+        << r.all();
   }
 }
 

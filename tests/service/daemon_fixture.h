@@ -22,12 +22,12 @@
 #include <vector>
 
 #include "service_test_util.h"
-#include "tests/common/webc_builder.h"
+#include "tests/common/package_builder.h"
 
 namespace webcfs::service_test {
 
 using testing::File;
-using testing::PackageSpec;
+using testing::PackageBuilder;
 
 // Bounds against hangs only; nothing here asserts how fast anything is.
 constexpr auto kPatience = std::chrono::seconds(60);
@@ -95,18 +95,19 @@ class DaemonTest : public ::testing::Test {
                std::map<std::string, webc::WriteNode> extra = {}) {
     extra["data.txt"] = File(data);
     extra["big.bin"] = File(big);
-    PackageSpec p;
+    PackageBuilder p;
     p.name = "test/app";
     p.version = version;
-    p.Volume("atom", testing::Dir(std::move(extra))).Map("atom", "/");
+    p.Volume("atom", testing::Dir(std::move(extra))).Fs("/", "atom");
     ASSERT_EQ(testing::WritePackage(p, registry_ + "/" + testing::RegistryFileName(p)), "");
   }
 
   std::string WriteConfig(const std::string& extra_keys = "") {
     const std::string path = dir_ / "app.json";
-    WriteFile(path, "{\"package\": \"test/app\", \"mountpoint\": \"" + mnt_ +
-                        "\", \"registries\": [\"" + registry_ + "\"], \"cache_dir\": \"" +
-                        (dir_ / "cache") + "\", \"log_level\": \"debug\"" + extra_keys + "}");
+    WriteHostFile(path, "{\"package\": \"test/app\", \"mountpoint\": \"" + mnt_ +
+                            "\", \"registries\": [\"" + registry_ + "\"], \"cache_dir\": \"" +
+                            (dir_ / "cache").string() + "\", \"log_level\": \"debug\"" +
+                            extra_keys + "}");
     return path;
   }
 
@@ -148,11 +149,11 @@ class DaemonTest : public ::testing::Test {
   }
 
   bool Mounted() {
-    const std::string info = ReadFile("/proc/self/mountinfo");
+    const std::string info = ReadHostFile("/proc/self/mountinfo");
     return info.find(" " + mnt_ + " ") != std::string::npos;
   }
 
-  std::string Log() { return ReadFile(log_); }
+  std::string Log() { return ReadHostFile(log_); }
 
   testing::TempDir dir_{"daemon-svc"};
   std::string registry_ = dir_ / "registry";

@@ -65,7 +65,7 @@ TEST_F(CacheFaultTest, ReadOnlyCacheOnReloadKeepsServing) {
   Publish("1.0.0", "one\n", "big");
   Start(Config());
   ASSERT_FALSE(notify_.NextStartingWith("READY=1").empty()) << Log();
-  EXPECT_EQ(ReadFile(mnt_ + "/data.txt"), "one\n");
+  EXPECT_EQ(ReadHostFile(mnt_ + "/data.txt"), "one\n");
 
   Publish("2.0.0", "two\n", "bigger");
   ASSERT_EQ(mount(nullptr, cache_.c_str(), nullptr, MS_REMOUNT | MS_RDONLY, nullptr), 0);
@@ -75,15 +75,15 @@ TEST_F(CacheFaultTest, ReadOnlyCacheOnReloadKeepsServing) {
   EXPECT_NE(outcome.find(cache_), std::string::npos) << outcome;
   EXPECT_NE(Log().find("reload failed, still serving generation 1"), std::string::npos) << Log();
   EXPECT_TRUE(Mounted());
-  EXPECT_EQ(ReadFile(mnt_ + "/data.txt"), "one\n");
-  EXPECT_EQ(ReadFile(mnt_ + "/big.bin"), "big");
+  EXPECT_EQ(ReadHostFile(mnt_ + "/data.txt"), "one\n");
+  EXPECT_EQ(ReadHostFile(mnt_ + "/big.bin"), "big");
 
   // Writable again: the next reload succeeds.
   ASSERT_EQ(mount(nullptr, cache_.c_str(), nullptr, MS_REMOUNT, nullptr), 0);
   ASSERT_EQ(kill(pid_, SIGHUP), 0);
   const std::string recovered = ReloadOutcome();
   EXPECT_NE(recovered.find("generation 2"), std::string::npos) << recovered;
-  EXPECT_EQ(ReadFile(mnt_ + "/data.txt"), "two\n");
+  EXPECT_EQ(ReadHostFile(mnt_ + "/data.txt"), "two\n");
   ASSERT_EQ(kill(pid_, SIGTERM), 0);
   EXPECT_EQ(Wait(), 0) << Log();
 }
@@ -102,7 +102,7 @@ TEST_F(CacheFaultTest, FullCacheOnReloadKeepsServingAndLeavesNoTempFiles) {
   EXPECT_NE(outcome.find("No space left on device"), std::string::npos) << outcome;
   EXPECT_NE(outcome.find(cache_), std::string::npos) << outcome;
   EXPECT_TRUE(Mounted());
-  EXPECT_EQ(ReadFile(mnt_ + "/data.txt"), "one\n");
+  EXPECT_EQ(ReadHostFile(mnt_ + "/data.txt"), "one\n");
   for (const auto& e : std::filesystem::directory_iterator(cache_)) {
     EXPECT_FALSE(e.path().filename().string().starts_with(".tmp-")) << e.path();
   }
@@ -133,7 +133,7 @@ TEST_F(DaemonTest, CacheCopyChangedUnderTheMountIsLoggedByPowersOfTwo) {
   }
   ASSERT_FALSE(entry.empty());
   // Same size, other bytes: only the guard's re-hash can tell.
-  std::string bytes = ReadFile(entry);
+  std::string bytes = ReadHostFile(entry);
   bytes[bytes.size() / 2] ^= 1;
   {
     const int fd = open(entry.c_str(), O_WRONLY);
@@ -172,10 +172,10 @@ TEST_F(DaemonTest, StartServeStopCycleExitsCleanly) {
   Publish("1.0.0", "one\n", std::string(3 << 20, 'b'), {{"d", testing::Dir({{"x", File("x")}})}});
   Start(WriteConfig());
   ASSERT_FALSE(notify_.NextStartingWith("READY=1").empty()) << Log();
-  EXPECT_EQ(ReadFile(mnt_ + "/data.txt"), "one\n");
-  EXPECT_EQ(ReadFile(mnt_ + "/big.bin").size(), size_t{3} << 20);
-  EXPECT_EQ(ReadFile(mnt_ + "/d/x"), "x");
-  EXPECT_FALSE(ReadFile(mnt_ + "/.webc/resolution.json").empty());
+  EXPECT_EQ(ReadHostFile(mnt_ + "/data.txt"), "one\n");
+  EXPECT_EQ(ReadHostFile(mnt_ + "/big.bin").size(), size_t{3} << 20);
+  EXPECT_EQ(ReadHostFile(mnt_ + "/d/x"), "x");
+  EXPECT_FALSE(ReadHostFile(mnt_ + "/.webc/resolution.json").empty());
   size_t entries = 0;
   for (const auto& e : std::filesystem::recursive_directory_iterator(mnt_)) {
     (void)e;
@@ -187,7 +187,7 @@ TEST_F(DaemonTest, StartServeStopCycleExitsCleanly) {
   ASSERT_EQ(kill(pid_, SIGHUP), 0);
   ASSERT_FALSE(notify_.NextStartingWith("RELOADING=1").empty()) << Log();
   ASSERT_FALSE(notify_.NextStartingWith("READY=1").empty()) << Log();
-  EXPECT_EQ(ReadFile(mnt_ + "/data.txt"), "two\n");
+  EXPECT_EQ(ReadHostFile(mnt_ + "/data.txt"), "two\n");
 
   ASSERT_EQ(kill(pid_, SIGTERM), 0);
   EXPECT_EQ(Wait(), 0) << Log();

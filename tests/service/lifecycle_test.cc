@@ -45,7 +45,7 @@ bool StillRunning(pid_t child) { return waitpid(child, nullptr, WNOHANG) == 0; }
 
 // Field 22 of /proc/PID/stat: the process start time in clock ticks.
 uint64_t StartTicks(pid_t pid) {
-  const std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  const std::string stat = ReadHostFile("/proc/" + std::to_string(pid) + "/stat");
   std::istringstream fields(stat.substr(stat.rfind(')') + 2));
   std::string f;
   for (int n = 3; n <= 22; ++n) fields >> f;
@@ -78,7 +78,7 @@ class LifecycleTest : public DaemonTest {
       ++entries;
     }
     EXPECT_GE(entries, 2u);
-    EXPECT_EQ(ReadFile(mnt_ + "/data.txt"), "one\n");
+    EXPECT_EQ(ReadHostFile(mnt_ + "/data.txt"), "one\n");
     ASSERT_EQ(kill(pid_, SIGKILL), 0);
     EXPECT_EQ(Wait(), -1);
   }
@@ -96,19 +96,19 @@ TEST_F(LifecycleTest, StatusAndReloadNeverSignalAProcessThatReusedTheDaemonsPid)
   MountListAndKill(WriteConfig());
   const std::string path = StatusFile();
   ASSERT_FALSE(path.empty()) << "a killed daemon leaves its status file";
-  nlohmann::json left = nlohmann::json::parse(ReadFile(path));
+  nlohmann::json left = nlohmann::json::parse(ReadHostFile(path));
 
   const pid_t sleeper = StartSleeper();
   ASSERT_GT(sleeper, 0);
   left["pid"] = sleeper;
   const std::string stale = "stale status file of pid " + std::to_string(sleeper) + " removed";
   for (const std::string command : {"status", "reload"}) {
-    WriteFile(path, left.dump());
+    WriteHostFile(path, left.dump());
     const CommandResult r = Webcfs({command, mnt_});
-    EXPECT_EQ(r.exit_code, 1) << command << ": " << r.output;
-    EXPECT_NE(r.output.find(mnt_ + ": no webcfs daemon serves it"), std::string::npos)
-        << command << ": " << r.output;
-    EXPECT_NE(r.output.find(stale), std::string::npos) << command << ": " << r.output;
+    EXPECT_EQ(r.exit_code, 1) << command << ": " << r.all();
+    EXPECT_NE(r.all().find(mnt_ + ": no webcfs daemon serves it"), std::string::npos)
+        << command << ": " << r.all();
+    EXPECT_NE(r.all().find(stale), std::string::npos) << command << ": " << r.all();
     EXPECT_FALSE(std::filesystem::exists(path)) << command;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     EXPECT_TRUE(StillRunning(sleeper)) << command << " signalled an unrelated process";
@@ -117,9 +117,9 @@ TEST_F(LifecycleTest, StatusAndReloadNeverSignalAProcessThatReusedTheDaemonsPid)
   waitpid(sleeper, nullptr, 0);
 
   // `webcfs unmount` of the dead mount removes the dead daemon's file too.
-  WriteFile(path, left.dump());
+  WriteHostFile(path, left.dump());
   const CommandResult r = Webcfs({"unmount", mnt_});
-  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.exit_code, 0) << r.all();
   EXPECT_FALSE(Mounted());
   EXPECT_FALSE(std::filesystem::exists(path));
 }
@@ -131,7 +131,7 @@ TEST_F(LifecycleTest, ZombieDaemonIsNotAlive) {
   MountListAndKill(WriteConfig());
   const std::string path = StatusFile();
   ASSERT_FALSE(path.empty());
-  nlohmann::json left = nlohmann::json::parse(ReadFile(path));
+  nlohmann::json left = nlohmann::json::parse(ReadHostFile(path));
 
   const pid_t zombie = fork();
   if (zombie == 0) {
@@ -141,15 +141,16 @@ TEST_F(LifecycleTest, ZombieDaemonIsNotAlive) {
   left["pid"] = zombie;
   left["start_ticks"] = StartTicks(zombie);
   kill(zombie, SIGKILL);
-  for (int i = 0; i < 1000 && ReadFile("/proc/" + std::to_string(zombie) + "/stat").find(") Z") ==
-                                  std::string::npos;
+  for (int i = 0;
+       i < 1000 &&
+       ReadHostFile("/proc/" + std::to_string(zombie) + "/stat").find(") Z") == std::string::npos;
        ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  WriteFile(path, left.dump());
+  WriteHostFile(path, left.dump());
   const CommandResult r = Webcfs({"status", mnt_});
-  EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("no webcfs daemon serves it"), std::string::npos) << r.output;
+  EXPECT_EQ(r.exit_code, 1) << r.all();
+  EXPECT_NE(r.all().find("no webcfs daemon serves it"), std::string::npos) << r.all();
   waitpid(zombie, nullptr, 0);
 }
 
@@ -179,20 +180,20 @@ TEST_F(LifecycleTest, RacingMountsOnOneMountpointExactlyOneWins) {
     }
     for (auto& t : racers) t.join();
     const int winners = (results[0].exit_code == 0) + (results[1].exit_code == 0);
-    const std::string info = ReadFile("/proc/self/mountinfo");
+    const std::string info = ReadHostFile("/proc/self/mountinfo");
     size_t mounts = 0;
     for (size_t at = info.find(" " + mnt + " "); at != std::string::npos;
          at = info.find(" " + mnt + " ", at + 1)) {
       ++mounts;
     }
     doubles += winners == 2 || mounts > 1;
-    EXPECT_EQ(winners, 1) << results[0].output << results[1].output;
+    EXPECT_EQ(winners, 1) << results[0].all() << results[1].all();
     EXPECT_EQ(mounts, 1u) << "round " << round;
     const CommandResult& loser = results[0].exit_code == 0 ? results[1] : results[0];
     if (winners == 1) {
-      EXPECT_NE(loser.output.find("mountpoint " + mnt + " is already"), std::string::npos)
-          << loser.output;
-      EXPECT_NE(loser.output.find("(pid "), std::string::npos) << loser.output;
+      EXPECT_NE(loser.all().find("mountpoint " + mnt + " is already"), std::string::npos)
+          << loser.all();
+      EXPECT_NE(loser.all().find("(pid "), std::string::npos) << loser.all();
     }
     for (size_t i = 0; i < mounts; ++i) umount2(mnt.c_str(), MNT_DETACH);
   }

@@ -9,7 +9,7 @@
 
 #include "daemon_fixture.h"
 #include "service_test_util.h"
-#include "tests/common/webc_builder.h"
+#include "tests/common/package_builder.h"
 
 namespace webcfs::service_test {
 namespace {
@@ -32,12 +32,12 @@ TEST_F(MisuseTest, RelativePathsKeepWorkingAfterTheDaemonMovesToRoot) {
   const std::string cache = "cache-" + std::filesystem::path(dir).filename().string();
   CommandResult r =
       WebcfsIn(dir, {"mount", "test/app", "mnt", "--registry", "registry", "--cache", cache});
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(ReadFile(mnt_ + "/data.txt"), "one\n");
+  ASSERT_EQ(r.exit_code, 0) << r.all();
+  EXPECT_EQ(ReadHostFile(mnt_ + "/data.txt"), "one\n");
   Publish("2.0.0", "two\n", "big");
   r = WebcfsIn(dir, {"reload", "mnt"});
-  EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(ReadFile(mnt_ + "/data.txt"), "two\n");
+  EXPECT_EQ(r.exit_code, 0) << r.all();
+  EXPECT_EQ(ReadHostFile(mnt_ + "/data.txt"), "two\n");
   EXPECT_TRUE(std::filesystem::is_directory(dir + "/" + cache));
   EXPECT_FALSE(std::filesystem::exists("/" + cache));
   EXPECT_EQ(Webcfs({"unmount", mnt_}).exit_code, 0);
@@ -50,24 +50,24 @@ TEST_F(MisuseTest, RelativePathsKeepWorkingAfterTheDaemonMovesToRoot) {
   }
   std::filesystem::create_directory(dir + "/mnt2");
   r = WebcfsIn(dir, {"mount", "./app.webc", "mnt2", "--no-cache"});
-  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_EQ(r.exit_code, 0) << r.all();
   r = WebcfsIn(dir, {"reload", "mnt2"});
-  EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(ReadFile(dir + "/mnt2/data.txt"), "two\n");
+  EXPECT_EQ(r.exit_code, 0) << r.all();
+  EXPECT_EQ(ReadHostFile(dir + "/mnt2/data.txt"), "two\n");
   EXPECT_EQ(Webcfs({"unmount", dir + "/mnt2"}).exit_code, 0);
 
   // Paths in a configuration file are relative to the file's directory.
   std::filesystem::create_directories(dir + "/conf");
   std::filesystem::create_directory(dir + "/mnt3");
   const std::string config = dir + "/conf/app.json";
-  WriteFile(config,
-            R"({"package": "test/app", "mountpoint": "../mnt3", "registries": ["../registry"],)"
-            R"( "cache_dir": "../cache3"})");
+  WriteHostFile(config,
+                R"({"package": "test/app", "mountpoint": "../mnt3", "registries": ["../registry"],)"
+                R"( "cache_dir": "../cache3"})");
   r = Webcfs({"mount", "--config", config});
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(ReadFile(dir + "/mnt3/data.txt"), "two\n");
+  ASSERT_EQ(r.exit_code, 0) << r.all();
+  EXPECT_EQ(ReadHostFile(dir + "/mnt3/data.txt"), "two\n");
   r = Webcfs({"reload", "--config", config});
-  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.exit_code, 0) << r.all();
   EXPECT_TRUE(std::filesystem::is_directory(dir + "/cache3"));
   EXPECT_EQ(Webcfs({"unmount", dir + "/mnt3"}).exit_code, 0);
 }
@@ -76,7 +76,7 @@ TEST_F(MisuseTest, RelativePathsKeepWorkingAfterTheDaemonMovesToRoot) {
 // itself) would vanish under it. As FUSE tools do, only `-o nonempty` allows it.
 TEST_F(MisuseTest, NonEmptyMountpointIsRefusedUnlessNonempty) {
   Publish("1.0.0", "one\n", "big");
-  WriteFile(mnt_ + "/mine.txt", "mine\n");
+  WriteHostFile(mnt_ + "/mine.txt", "mine\n");
   const std::vector<std::string> from_registry = {"--registry", registry_, "--cache",
                                                   dir_ / "cache"};
   auto mount = [&](const std::string& mnt, std::vector<std::string> extra = {}) {
@@ -87,19 +87,19 @@ TEST_F(MisuseTest, NonEmptyMountpointIsRefusedUnlessNonempty) {
   };
   for (const std::string& mnt : {mnt_, registry_}) {
     const CommandResult r = mount(mnt);
-    EXPECT_EQ(r.exit_code, 1) << r.output;
-    EXPECT_NE(r.output.find("mountpoint " + mnt + " is not empty"), std::string::npos) << r.output;
-    EXPECT_NE(r.output.find("-o nonempty"), std::string::npos) << r.output;
-    EXPECT_EQ(ReadFile("/proc/self/mountinfo").find(" " + mnt + " "), std::string::npos);
+    EXPECT_EQ(r.exit_code, 1) << r.all();
+    EXPECT_NE(r.all().find("mountpoint " + mnt + " is not empty"), std::string::npos) << r.all();
+    EXPECT_NE(r.all().find("-o nonempty"), std::string::npos) << r.all();
+    EXPECT_EQ(ReadHostFile("/proc/self/mountinfo").find(" " + mnt + " "), std::string::npos);
   }
-  EXPECT_EQ(ReadFile(mnt_ + "/mine.txt"), "mine\n");
+  EXPECT_EQ(ReadHostFile(mnt_ + "/mine.txt"), "mine\n");
 
   const CommandResult r = mount(mnt_, {"-o", "nonempty"});
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(ReadFile(mnt_ + "/data.txt"), "one\n");
+  ASSERT_EQ(r.exit_code, 0) << r.all();
+  EXPECT_EQ(ReadHostFile(mnt_ + "/data.txt"), "one\n");
   EXPECT_FALSE(std::filesystem::exists(mnt_ + "/mine.txt"));
   EXPECT_EQ(Webcfs({"unmount", mnt_}).exit_code, 0);
-  EXPECT_EQ(ReadFile(mnt_ + "/mine.txt"), "mine\n");
+  EXPECT_EQ(ReadHostFile(mnt_ + "/mine.txt"), "mine\n");
 }
 
 // The daemon holds a descriptor per package (two during a reload): it raises
@@ -112,15 +112,15 @@ TEST_F(MisuseTest, OpenFilesLimitIsRaisedAndNamedWhenTooLow) {
   GTEST_SKIP() << "a hard open-files limit of a few dozen starves the sanitizer runtime";
 #endif
   constexpr int kLeaves = 80;
-  testing::PackageSpec root;
+  testing::PackageBuilder root;
   root.name = "test/many";
   root.version = "1.0.0";
   for (int i = 0; i < kLeaves; ++i) {
-    testing::PackageSpec leaf;
+    testing::PackageBuilder leaf;
     leaf.name = "test/leaf" + std::to_string(i);
     leaf.version = "1.0.0";
     leaf.Volume("atom", testing::Dir({{"f.txt", testing::File("leaf\n")}}))
-        .Map("atom", "/leaf" + std::to_string(i));
+        .Fs("/leaf" + std::to_string(i), "atom");
     ASSERT_EQ(testing::WritePackage(leaf, registry_ + "/" + testing::RegistryFileName(leaf)), "");
     root.use["leaf" + std::to_string(i)] = leaf.name + "@^1";
   }
@@ -133,17 +133,17 @@ TEST_F(MisuseTest, OpenFilesLimitIsRaisedAndNamedWhenTooLow) {
   };
 
   CommandResult r = mount("40:4096", mnt_);
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(ReadFile(mnt_ + "/leaf7/f.txt"), "leaf\n");
+  ASSERT_EQ(r.exit_code, 0) << r.all();
+  EXPECT_EQ(ReadHostFile(mnt_ + "/leaf7/f.txt"), "leaf\n");
   r = Webcfs({"reload", mnt_});
-  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.exit_code, 0) << r.all();
   EXPECT_EQ(Webcfs({"unmount", mnt_}).exit_code, 0);
 
   const std::string low = dir_ / "low";
   r = mount("40:40", low);
-  EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("may open 40 files, RLIMIT_NOFILE"), std::string::npos) << r.output;
-  EXPECT_EQ(ReadFile("/proc/self/mountinfo").find(" " + low + " "), std::string::npos);
+  EXPECT_EQ(r.exit_code, 1) << r.all();
+  EXPECT_NE(r.all().find("may open 40 files, RLIMIT_NOFILE"), std::string::npos) << r.all();
+  EXPECT_EQ(ReadHostFile("/proc/self/mountinfo").find(" " + low + " "), std::string::npos);
 }
 
 }  // namespace

@@ -34,9 +34,9 @@ std::vector<std::string> HelpBlock(const std::string& text, const std::string& h
 
 std::set<std::string> Subcommands() {
   const CommandResult r = RunCommand({WebcfsBinary(), "--help"});
-  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.exit_code, 0) << r.all();
   std::set<std::string> names;
-  for (const std::string& line : HelpBlock(r.output, "Subcommands:")) {
+  for (const std::string& line : HelpBlock(r.all(), "Subcommands:")) {
     std::istringstream fields(line);
     std::string name;
     if (fields >> name) names.insert(name);
@@ -47,9 +47,9 @@ std::set<std::string> Subcommands() {
 // The flags of `webcfs NAME --help` ("-o", "--registry", ...), without -h/--help.
 std::set<std::string> FlagsOf(const std::string& subcommand) {
   const CommandResult r = RunCommand({WebcfsBinary(), subcommand, "--help"});
-  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.exit_code, 0) << r.all();
   std::set<std::string> flags;
-  for (const std::string& line : HelpBlock(r.output, "Options:")) {
+  for (const std::string& line : HelpBlock(r.all(), "Options:")) {
     std::istringstream fields(line);
     std::string names;
     if (!(fields >> names) || names[0] != '-') continue;  // a wrapped help text
@@ -65,7 +65,7 @@ std::set<std::string> FlagsOf(const std::string& subcommand) {
 // the next heading of level 2 or 3.
 std::map<std::string, std::string> ReadmeSections() {
   std::map<std::string, std::string> sections;
-  std::istringstream in(ReadFile(SourceDir() + "/README.md"));
+  std::istringstream in(ReadHostFile(SourceDir() + "/README.md"));
   const std::regex heading(R"(^### `webcfs ([a-z-]+))");
   std::string* current = nullptr;
   for (std::string line; std::getline(in, line);) {

@@ -26,7 +26,7 @@
 
 #include "daemon_fixture.h"
 #include "service_test_util.h"
-#include "tests/common/webc_builder.h"
+#include "tests/common/package_builder.h"
 
 namespace webcfs::service_test {
 namespace {
@@ -63,7 +63,7 @@ TEST_F(DaemonTest, NotifySequenceWatchdogReloadStop) {
   }
   EXPECT_NE(m.find("STATUS=serving test/app@1.0.0, generation 1"), std::string::npos) << m;
   EXPECT_TRUE(Mounted());
-  EXPECT_EQ(ReadFile(mnt_ + "/data.txt"), "one\n");
+  EXPECT_EQ(ReadHostFile(mnt_ + "/data.txt"), "one\n");
 
   // Watchdog pings (every WATCHDOG_USEC/2) while the loop answers.
   for (int i = 0; i < 3; ++i) ASSERT_EQ(notify_.Next(), "WATCHDOG=1") << Log();
@@ -76,7 +76,7 @@ TEST_F(DaemonTest, NotifySequenceWatchdogReloadStop) {
   EXPECT_NE(m.find("\nMONOTONIC_USEC="), std::string::npos) << m;
   m = notify_.NextStartingWith("READY=1");
   EXPECT_NE(m.find("STATUS=serving test/app@2.0.0, generation 2"), std::string::npos) << m;
-  EXPECT_EQ(ReadFile(mnt_ + "/data.txt"), "two\n");
+  EXPECT_EQ(ReadHostFile(mnt_ + "/data.txt"), "two\n");
   ASSERT_EQ(notify_.NextStartingWith("WATCHDOG=1"), "WATCHDOG=1");  // still pinging
 
   // SIGTERM: STOPPING=1, clean unmount, exit 0.
@@ -140,16 +140,16 @@ TEST_F(DaemonTest, ReloadUnderLoadKeepsOpenFilesAndFailingReloadKeepsTree) {
   EXPECT_EQ(passes_after_reload.load(), kReaders);
 
   // New opens and lookups see the new tree at once.
-  EXPECT_EQ(ReadFile(mnt_ + "/big.bin"), big_new);
-  EXPECT_EQ(ReadFile(mnt_ + "/data.txt"), "two\n");
+  EXPECT_EQ(ReadHostFile(mnt_ + "/big.bin"), big_new);
+  EXPECT_EQ(ReadHostFile(mnt_ + "/data.txt"), "two\n");
   EXPECT_TRUE(std::filesystem::exists(mnt_ + "/new.txt"));
   EXPECT_FALSE(std::filesystem::exists(mnt_ + "/old.txt"));
 
   // `webcfs status` shows it.
   auto status = RunCommand({WebcfsBinary(), "status", mnt_}, {"WEBCFS_RUNTIME_DIR=" + runtime_});
-  EXPECT_EQ(status.exit_code, 0) << status.output;
-  EXPECT_NE(status.output.find("package:     test/app@2.0.0"), std::string::npos) << status.output;
-  EXPECT_NE(status.output.find("generation:  2"), std::string::npos) << status.output;
+  EXPECT_EQ(status.exit_code, 0) << status.all();
+  EXPECT_NE(status.all().find("package:     test/app@2.0.0"), std::string::npos) << status.all();
+  EXPECT_NE(status.all().find("generation:  2"), std::string::npos) << status.all();
 
   // A failing reload (every package file removed: re-resolution finds none)
   // keeps the old tree, says why, and never unmounts.
@@ -157,14 +157,14 @@ TEST_F(DaemonTest, ReloadUnderLoadKeepsOpenFilesAndFailingReloadKeepsTree) {
     std::filesystem::remove(e.path());
   }
   auto reload = RunCommand({WebcfsBinary(), "reload", mnt_}, {"WEBCFS_RUNTIME_DIR=" + runtime_});
-  EXPECT_EQ(reload.exit_code, 1) << reload.output;
-  EXPECT_NE(reload.output.find("reload failed, still serving generation 2"), std::string::npos)
-      << reload.output;
+  EXPECT_EQ(reload.exit_code, 1) << reload.all();
+  EXPECT_NE(reload.all().find("reload failed, still serving generation 2"), std::string::npos)
+      << reload.all();
   ASSERT_FALSE(notify_.NextStartingWith("RELOADING=1").empty());
   const std::string after_failure = notify_.NextStartingWith("READY=1");
   EXPECT_NE(after_failure.find("last reload failed"), std::string::npos) << after_failure;
   EXPECT_TRUE(Mounted());
-  EXPECT_EQ(ReadFile(mnt_ + "/data.txt"), "two\n");
+  EXPECT_EQ(ReadHostFile(mnt_ + "/data.txt"), "two\n");
   EXPECT_NE(Log().find("reload failed, still serving generation 2"), std::string::npos) << Log();
 
   ASSERT_EQ(kill(pid_, SIGTERM), 0);
@@ -175,9 +175,9 @@ TEST_F(DaemonTest, ReloadUnderLoadKeepsOpenFilesAndFailingReloadKeepsTree) {
 nlohmann::json StatusJson(const std::string& mnt, const std::string& runtime) {
   auto status =
       RunCommand({WebcfsBinary(), "status", "--json", mnt}, {"WEBCFS_RUNTIME_DIR=" + runtime});
-  EXPECT_EQ(status.exit_code, 0) << status.output;
-  auto j = nlohmann::json::parse(status.output, nullptr, /*allow_exceptions=*/false);
-  EXPECT_FALSE(j.is_discarded()) << status.output;
+  EXPECT_EQ(status.exit_code, 0) << status.all();
+  auto j = nlohmann::json::parse(status.all(), nullptr, /*allow_exceptions=*/false);
+  EXPECT_FALSE(j.is_discarded()) << status.all();
   return j;
 }
 
@@ -186,7 +186,7 @@ TEST_F(DaemonTest, StatusCountsRequestsServed) {
   Publish("1.0.0", "one\n", big);
   Start(WriteConfig());
   ASSERT_FALSE(notify_.NextStartingWith("READY=1").empty()) << Log();
-  EXPECT_EQ(ReadFile(mnt_ + "/big.bin"), big);
+  EXPECT_EQ(ReadHostFile(mnt_ + "/big.bin"), big);
   EXPECT_FALSE(std::filesystem::exists(mnt_ + "/no-such-file"));
 
   const nlohmann::json first = StatusJson(mnt_, runtime_);
@@ -198,7 +198,7 @@ TEST_F(DaemonTest, StatusCountsRequestsServed) {
   EXPECT_EQ(first["counters"]["errors"].get<uint64_t>(), 0u);
 
   // A new file read later shows up: counters are live, not the start-up values.
-  EXPECT_EQ(ReadFile(mnt_ + "/data.txt"), "one\n");
+  EXPECT_EQ(ReadHostFile(mnt_ + "/data.txt"), "one\n");
   const nlohmann::json second = StatusJson(mnt_, runtime_);
   ASSERT_TRUE(second.contains("counters")) << second.dump();
   EXPECT_GT(second["counters"]["lookups"].get<uint64_t>(),
@@ -210,8 +210,8 @@ TEST_F(DaemonTest, StatusCountsRequestsServed) {
 
   // The human form names them too.
   auto text = RunCommand({WebcfsBinary(), "status", mnt_}, {"WEBCFS_RUNTIME_DIR=" + runtime_});
-  EXPECT_NE(text.output.find("requests:"), std::string::npos) << text.output;
-  EXPECT_NE(text.output.find(" 0 errors"), std::string::npos) << text.output;
+  EXPECT_NE(text.all().find("requests:"), std::string::npos) << text.all();
+  EXPECT_NE(text.all().find(" 0 errors"), std::string::npos) << text.all();
 
   // SIGUSR1 only refreshes the status file: the daemon keeps serving.
   EXPECT_TRUE(Mounted());
@@ -224,7 +224,7 @@ TEST_F(DaemonTest, StatusCountsRequestsServed) {
 // from a shell maps libsystemd or its dependencies.
 TEST_F(DaemonTest, LibsystemdIsNeverLoaded) {
   Publish("1.0.0", "one\n", "big-one");
-  auto maps = [this] { return ReadFile("/proc/" + std::to_string(pid_) + "/maps"); };
+  auto maps = [this] { return ReadHostFile("/proc/" + std::to_string(pid_) + "/maps"); };
 
   Start(WriteConfig());
   ASSERT_FALSE(notify_.NextStartingWith("READY=1").empty()) << Log();
@@ -237,7 +237,7 @@ TEST_F(DaemonTest, LibsystemdIsNeverLoaded) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   ASSERT_TRUE(Mounted()) << Log();
-  EXPECT_EQ(ReadFile(mnt_ + "/data.txt"), "one\n");
+  EXPECT_EQ(ReadHostFile(mnt_ + "/data.txt"), "one\n");
   EXPECT_EQ(maps().find("/libsystemd.so"), std::string::npos) << maps();
   EXPECT_EQ(maps().find("/libgcrypt.so"), std::string::npos) << maps();
   ASSERT_EQ(kill(pid_, SIGTERM), 0);
@@ -264,7 +264,7 @@ TEST_F(DaemonTest, KillNineOfAListedMountThenRestartRecoversTheStaleMount) {
   Start(config);
   const std::string ready = notify_.NextStartingWith("READY=1");
   ASSERT_FALSE(ready.empty()) << notify_.log().back() << "\n" << Log();
-  EXPECT_EQ(ReadFile(mnt_ + "/data.txt"), "one\n");
+  EXPECT_EQ(ReadHostFile(mnt_ + "/data.txt"), "one\n");
   EXPECT_NE(Log().find("dead webcfs mount from a previous daemon"), std::string::npos) << Log();
   ASSERT_EQ(kill(pid_, SIGTERM), 0);
   EXPECT_EQ(Wait(), 0) << Log();
@@ -300,7 +300,7 @@ TEST_F(DaemonTest, SigtermWithBusyMountDetachesAndExitsZero) {
 
 TEST_F(DaemonTest, ConfigErrorsNameTheKeyAndExitTwo) {
   const std::string bad = dir_ / "bad.json";
-  WriteFile(bad, R"({"package": "test/app", "mountpoint": "/tmp/x", "threads": "many"})");
+  WriteHostFile(bad, R"({"package": "test/app", "mountpoint": "/tmp/x", "threads": "many"})");
   Start(bad);
   const std::string fatal = notify_.NextStartingWith("ERRNO=");
   EXPECT_NE(fatal.find("key 'threads'"), std::string::npos) << fatal;
@@ -308,16 +308,16 @@ TEST_F(DaemonTest, ConfigErrorsNameTheKeyAndExitTwo) {
   EXPECT_NE(Log().find(bad + ": key 'threads': expected an integer in 1..64"), std::string::npos)
       << Log();
 
-  WriteFile(bad, R"({"package": "test/app", "mount_point": "/tmp/x"})");
+  WriteHostFile(bad, R"({"package": "test/app", "mount_point": "/tmp/x"})");
   auto r = RunCommand({WebcfsBinary(), "mount", "--config", bad});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.output.find("key 'mount_point': unknown key"), std::string::npos) << r.output;
+  EXPECT_NE(r.all().find("key 'mount_point': unknown key"), std::string::npos) << r.all();
 
   // A flag given on the command line overrides the file.
   Publish("1.0.0", "one\n", "big");
   auto over = RunCommand({WebcfsBinary(), "mount", "--config", WriteConfig(), "--threads", "0"});
   EXPECT_NE(over.exit_code, 0);
-  EXPECT_NE(over.output.find("--threads"), std::string::npos) << over.output;
+  EXPECT_NE(over.all().find("--threads"), std::string::npos) << over.all();
 }
 
 // `mount -t fuse.webcfs` runs /sbin/mount.fuse.webcfs. In a private mount
@@ -328,11 +328,11 @@ TEST_F(DaemonTest, MountHelperMountsAndUmountUnmounts) {
   const std::string script =
       "set -e\n"
       "mount --bind " +
-      BinaryDir() +
+      BuildDir() +
       "/systemd /sbin\n"
       "mount -t fuse.webcfs test/app " +
-      mnt_ + " -o ro,nofail,registry=" + registry_ + ",cache=" + (dir_ / "cache") +
-      ",log_file=" + (dir_ / "helper.log") +
+      mnt_ + " -o ro,nofail,registry=" + registry_ + ",cache=" + (dir_ / "cache").string() +
+      ",log_file=" + (dir_ / "helper.log").string() +
       "\n"
       "cat " +
       mnt_ +
@@ -349,8 +349,8 @@ TEST_F(DaemonTest, MountHelperMountsAndUmountUnmounts) {
       "echo done\n";
   auto r = RunCommand({"unshare", "--mount", "--propagation", "private", "sh", "-c", script},
                       {"WEBCFS_BIN=" + WebcfsBinary(), "WEBCFS_RUNTIME_DIR=" + runtime_});
-  EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(r.output, "one\n1\ndone\n");
+  EXPECT_EQ(r.exit_code, 0) << r.all();
+  EXPECT_EQ(r.all(), "one\n1\ndone\n");
 }
 
 }  // namespace

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "service_test_util.h"
-#include "tests/common/webc_builder.h"
+#include "tests/common/package_builder.h"
 
 namespace webcfs::service_test {
 namespace {
@@ -16,8 +16,8 @@ class InstalledTree : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_FALSE(root_.path().empty());
-    auto r = RunCommand({"cmake", "--install", BinaryDir()}, {"DESTDIR=" + root_.path()});
-    ASSERT_EQ(r.exit_code, 0) << r.output;
+    auto r = RunCommand({"cmake", "--install", BuildDir()}, {"DESTDIR=" + root_.path()});
+    ASSERT_EQ(r.exit_code, 0) << r.all();
     for (const auto& e : std::filesystem::recursive_directory_iterator(root_.path())) {
       const std::string name = e.path().filename();
       if (name == "webcfs@.service") unit_ = e.path();
@@ -40,7 +40,7 @@ TEST_F(InstalledTree, InstallsBinaryUnitAndHelper) {
   ASSERT_EQ(stat(helper_.c_str(), &st), 0);
   EXPECT_TRUE(st.st_mode & S_IXUSR);
   // ExecStart names the installed binary.
-  const std::string unit = ReadFile(unit_);
+  const std::string unit = ReadHostFile(unit_);
   const std::string installed_binary = binary_.substr(root_.path().size());
   EXPECT_NE(unit.find("ExecStart=" + installed_binary +
                       " mount --foreground --config "
@@ -58,7 +58,7 @@ TEST_F(InstalledTree, InstallsBinaryUnitAndHelper) {
 TEST_F(InstalledTree, InstallsCatalogUnit) {
   ASSERT_FALSE(catalog_unit_.empty());
   ASSERT_FALSE(binary_.empty());
-  const std::string unit = ReadFile(catalog_unit_);
+  const std::string unit = ReadHostFile(catalog_unit_);
   const std::string installed_binary = binary_.substr(root_.path().size());
   EXPECT_NE(unit.find("ExecStart=" + installed_binary +
                       " mount --foreground --catalog --config /etc/webcfs/catalog.json"),
@@ -90,15 +90,15 @@ TEST_F(InstalledTree, SystemdAnalyzeVerifyPasses) {
   for (const char* name : {"webcfs@example.service", "webcfs-catalog.service"}) {
     auto r = RunCommand(
         {"systemd-analyze", "verify", "--man=no", "--root=" + root_.path(), std::string(name)});
-    EXPECT_EQ(r.exit_code, 0) << name << ": " << r.output;
-    EXPECT_EQ(r.output, "") << name << ": systemd-analyze warned";
+    EXPECT_EQ(r.exit_code, 0) << name << ": " << r.all();
+    EXPECT_EQ(r.all(), "") << name << ": systemd-analyze warned";
   }
 
   // And it does fail when something is wrong: a unit whose ExecStart does not exist.
   std::filesystem::remove(binary_);
   auto broken = RunCommand({"systemd-analyze", "verify", "--man=no", "--root=" + root_.path(),
                             "webcfs@example.service"});
-  EXPECT_NE(broken.exit_code, 0) << broken.output;
+  EXPECT_NE(broken.exit_code, 0) << broken.all();
 }
 
 // mount(8)'s options reach `webcfs mount -o` unchanged; webcfs applies its
@@ -112,20 +112,19 @@ TEST_F(InstalledTree, HelperPassesOptionsToWebcfs) {
   // -f (fake): print the webcfs command line instead of running it.
   auto r = RunCommand({helper_, "ns/tool@^1", "/mnt/x", "-f", "-o", options},
                       {"WEBCFS_BIN=/opt/webcfs"});
-  EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(r.output,
-            "mount.fuse.webcfs: /opt/webcfs mount ns/tool@^1 /mnt/x -o " + options + "\n");
+  EXPECT_EQ(r.exit_code, 0) << r.all();
+  EXPECT_EQ(r.all(), "mount.fuse.webcfs: /opt/webcfs mount ns/tool@^1 /mnt/x -o " + options + "\n");
   // The source `catalog` is a catalog mount.
   auto catalog = RunCommand({helper_, "catalog", "/mnt/wasm", "-f", "-o", "registry=/srv/a"},
                             {"WEBCFS_BIN=/opt/webcfs"});
-  EXPECT_EQ(catalog.exit_code, 0) << catalog.output;
-  EXPECT_EQ(catalog.output,
+  EXPECT_EQ(catalog.exit_code, 0) << catalog.all();
+  EXPECT_EQ(catalog.all(),
             "mount.fuse.webcfs: /opt/webcfs mount --catalog /mnt/wasm -o registry=/srv/a\n");
   ASSERT_FALSE(binary_.empty());
   auto bad = RunCommand({helper_, "ns/tool", "/mnt/x", "-o", "registry=/srv,frobnicate"},
                         {"WEBCFS_BIN=" + binary_});
-  EXPECT_EQ(bad.exit_code, 2) << bad.output;
-  EXPECT_NE(bad.output.find("unknown mount option 'frobnicate'"), std::string::npos) << bad.output;
+  EXPECT_EQ(bad.exit_code, 2) << bad.all();
+  EXPECT_NE(bad.all().find("unknown mount option 'frobnicate'"), std::string::npos) << bad.all();
 }
 
 }  // namespace

@@ -17,9 +17,11 @@
 #include <string>
 #include <vector>
 
+#include "tests/common/paths.h"
+
 namespace {
 
-const std::string kBinary = WEBCFS_BINARY_DIR "/daemon/webcfs";
+const std::string kBinary = webcfs::testing::WebcfsBinary();
 const std::string kLinkOrder = WEBCFS_SOURCE_DIR "/daemon/link-order.txt";
 
 std::string Output(const std::string& command) {

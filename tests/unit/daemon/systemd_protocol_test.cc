@@ -21,7 +21,8 @@
 #include <utility>
 #include <vector>
 
-#include "tests/common/webc_builder.h"
+#include "tests/common/host.h"
+#include "tests/common/package_builder.h"
 
 namespace webcfs::daemon::systemd_protocol {
 namespace {

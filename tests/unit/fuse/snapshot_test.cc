@@ -13,20 +13,21 @@
 #include <vector>
 
 #include "fuse/inode.h"
-#include "tests/common/webc_builder.h"
+#include "tests/common/host.h"
+#include "tests/common/package_builder.h"
 
 namespace webcfs::fuse {
 namespace {
 
 using testing::Dir;
 using testing::File;
-using testing::PackageSpec;
+using testing::PackageBuilder;
 
 class SnapshotTest : public ::testing::Test {
  protected:
   // Writes `spec`, opens it and appends it to the resolution (precedence
   // order = call order). Returns its package index.
-  size_t AddPackage(const PackageSpec& spec, const std::string& id) {
+  size_t AddPackage(const PackageBuilder& spec, const std::string& id) {
     const std::string path = dir_ / (std::to_string(resolution_.packages.size()) + ".webc");
     const std::string err = testing::WritePackage(spec, path);
     EXPECT_EQ(err, "");
@@ -105,7 +106,7 @@ class SnapshotTest : public ::testing::Test {
 };
 
 TEST_F(SnapshotTest, SinglePackageAtRoot) {
-  PackageSpec p;
+  PackageBuilder p;
   p.Volume("/data", Dir({{"a.txt", File("alpha")},
                          {"empty", File("")},
                          {"sub", Dir({{"b.txt", File("beta")}, {"deeper", Dir({})}})}}));
@@ -134,11 +135,11 @@ const std::map<std::string, std::string> kNestedTree = {{"/lib", "dir"},
                                                         {"/lib/python3.10/new.py", "new"}};
 
 TEST_F(SnapshotTest, NestedMountsDeepestWins) {
-  PackageSpec base;
+  PackageBuilder base;
   base.Volume(
       "/lib",
       Dir({{"lib", Dir({{"a.py", File("a")}, {"python3.10", Dir({{"old.py", File("old")}})}})}}));
-  PackageSpec py;
+  PackageBuilder py;
   py.Volume("/py", Dir({{"new.py", File("new")}}));
   Map(AddPackage(base, "test/base@1.0.0"), "/lib", "/");
   Map(AddPackage(py, "test/py@1.0.0"), "/py", "/lib/python3.10");
@@ -149,9 +150,9 @@ TEST_F(SnapshotTest, NestedMountsDeepestWins) {
 
 TEST_F(SnapshotTest, MountOrderDoesNotMatterForNesting) {
   // The deeper mount is declared first (higher precedence) - still nested.
-  PackageSpec py;
+  PackageBuilder py;
   py.Volume("/py", Dir({{"new.py", File("new")}}));
-  PackageSpec base;
+  PackageBuilder base;
   base.Volume("/lib", Dir({{"lib", Dir({{"a.py", File("a")}})}}));
   Map(AddPackage(py, "test/py@1.0.0"), "/py", "/lib/python3.10");
   Map(AddPackage(base, "test/base@1.0.0"), "/lib", "/");
@@ -161,13 +162,13 @@ TEST_F(SnapshotTest, MountOrderDoesNotMatterForNesting) {
 }
 
 TEST_F(SnapshotTest, OverlayAtSharedMountPoint) {
-  PackageSpec top;
+  PackageBuilder top;
   top.Volume("/v", Dir({{"both.txt", File("top")},
                         {"only-top", File("t")},
                         {"shared", Dir({{"x", File("top-x")}})},
                         {"file-over-dir", File("file")},
                         {"dir-over-file", Dir({{"inner", File("i")}})}}));
-  PackageSpec bottom;
+  PackageBuilder bottom;
   bottom.Volume("/v", Dir({{"both.txt", File("bottom")},
                            {"only-bottom", File("b")},
                            {"shared", Dir({{"x", File("bottom-x")}, {"y", File("bottom-y")}})},
@@ -193,7 +194,7 @@ TEST_F(SnapshotTest, OverlayAtSharedMountPoint) {
 
 TEST_F(SnapshotTest, FileInMiddleLayerStopsDirectoryMerge) {
   // Like overlayfs: a file hides every same-named directory below it.
-  PackageSpec a, b, c;
+  PackageBuilder a, b, c;
   a.Volume("/v", Dir({{"d", Dir({{"from-a", File("a")}})}}));
   b.Volume("/v", Dir({{"d", File("b-file")}}));
   c.Volume("/v", Dir({{"d", Dir({{"from-c", File("c")}})}}));
@@ -206,7 +207,7 @@ TEST_F(SnapshotTest, FileInMiddleLayerStopsDirectoryMerge) {
 }
 
 TEST_F(SnapshotTest, SyntheticParentsAndMountPointsInListings) {
-  PackageSpec p;
+  PackageBuilder p;
   p.Volume("/settings", Dir({{"config.toml", File("cfg")}}));
   p.Volume("/deep", Dir({{"x", File("x")}}));
   const size_t i = AddPackage(p, "t/p@1.0.0");
@@ -226,11 +227,11 @@ TEST_F(SnapshotTest, SyntheticParentsAndMountPointsInListings) {
 }
 
 TEST_F(SnapshotTest, MountPointShadowsParentEntries) {
-  PackageSpec base;
+  PackageBuilder base;
   base.Volume("/v",
               Dir({{"etc", File("a file where a mount point goes")},
                    {"usr", Dir({{"bin", Dir({{"old", File("old")}})}, {"keep", File("k")}})}}));
-  PackageSpec over;
+  PackageBuilder over;
   over.Volume("/etc", Dir({{"hosts", File("h")}}));
   over.Volume("/bin", Dir({{"tool", File("t")}}));
   const size_t b = AddPackage(base, "t/base@1.0.0");
@@ -249,9 +250,9 @@ TEST_F(SnapshotTest, MountPointShadowsParentEntries) {
 }
 
 TEST_F(SnapshotTest, PathToDeeperMountThroughAFileBecomesSynthetic) {
-  PackageSpec base;
+  PackageBuilder base;
   base.Volume("/v", Dir({{"opt", File("a file")}}));
-  PackageSpec deep;
+  PackageBuilder deep;
   deep.Volume("/d", Dir({{"f", File("f")}}));
   Map(AddPackage(base, "t/base@1.0.0"), "/v", "/");
   Map(AddPackage(deep, "t/deep@1.0.0"), "/d", "/opt/tools");
@@ -263,7 +264,7 @@ TEST_F(SnapshotTest, PathToDeeperMountThroughAFileBecomesSynthetic) {
 
 TEST_F(SnapshotTest, VolumePathSubtree) {
   // v2-style mapping: only the sub-tree at volume_path is visible.
-  PackageSpec p;
+  PackageBuilder p;
   p.Volume("atom", Dir({{"assets", Dir({{"readme.txt", File("hello v2\n")},
                                         {"nested", Dir({{"deep.bin", File("d")}})}})},
                         {"private", File("not mapped")}}));
@@ -277,9 +278,9 @@ TEST_F(SnapshotTest, VolumePathSubtree) {
 }
 
 TEST_F(SnapshotTest, DependencyVolumeViaFrom) {
-  PackageSpec root;
+  PackageBuilder root;
   root.Volume("/own", Dir({{"mine", File("m")}}));
-  PackageSpec dep;
+  PackageBuilder dep;
   dep.Volume("/public", Dir({{"index.html", File("<html>")}}));
   const size_t r = AddPackage(root, "t/root@1.0.0");
   const size_t d = AddPackage(dep, "t/dep@1.0.0");
@@ -296,7 +297,7 @@ TEST_F(SnapshotTest, DependencyVolumeViaFrom) {
 }
 
 TEST_F(SnapshotTest, NoMappingsGivesEmptyRoot) {
-  PackageSpec p;
+  PackageBuilder p;
   p.Volume("/unmapped", Dir({{"x", File("x")}}));
   AddPackage(p, "t/p@1.0.0");
   auto s = Build(SnapshotOptions{.meta_dir = ""});
@@ -307,7 +308,7 @@ TEST_F(SnapshotTest, NoMappingsGivesEmptyRoot) {
 }
 
 TEST_F(SnapshotTest, MtimesFromModifiedWithMillisecondCorrection) {
-  PackageSpec p;
+  PackageBuilder p;
   p.Volume("/v", Dir({{"seconds", File("s", 1725977743)},
                       {"millis", File("m", 1700000000000)},
                       {"none", File("n", 0)}}));
@@ -322,7 +323,7 @@ TEST_F(SnapshotTest, MtimesFromModifiedWithMillisecondCorrection) {
 }
 
 TEST_F(SnapshotTest, ErrorsNameThePackageAndMapping) {
-  PackageSpec p;
+  PackageBuilder p;
   p.Volume("/v", Dir({{"file", File("x")}}));
   const size_t i = AddPackage(p, "t/bad@1.0.0");
   Map(i, "/missing", "/");
@@ -353,13 +354,13 @@ TEST_F(SnapshotTest, ErrorsNameThePackageAndMapping) {
 }
 
 TEST_F(SnapshotTest, ControlDirectory) {
-  PackageSpec root;
+  PackageBuilder root;
   root.name = "t/root";
   root.version = "1.0.0";
   root.Volume("/v", Dir({{"x", File("x")}}));
   root.atoms["hello"] = File(std::string("\0asm-hello", 10));
   root.Command("hello", "hello");
-  PackageSpec dep;
+  PackageBuilder dep;
   dep.atoms["tool"] = File(std::string("\0asm-tool", 9));
   const size_t r = AddPackage(root, "t/root@1.0.0");
   const size_t d = AddPackage(dep, "sha256:abcd");
@@ -404,7 +405,7 @@ TEST_F(SnapshotTest, ControlDirectory) {
 // directory of a volume mounted at the root, or the first component of a
 // mount path.
 TEST_F(SnapshotTest, ControlDirectoryNamedLikeATopLevelEntryIsRefused) {
-  PackageSpec root;
+  PackageBuilder root;
   root.Volume("/v", Dir({{".webc", File("the package's own")},
                          {"etc", Dir({{"conf", File("c")}})},
                          {"sub", Dir({{"share", Dir()}})}}));
@@ -470,9 +471,9 @@ TEST_F(SnapshotTest, ConcurrentWalkersOfALazySnapshotSeeOneTree) {
       if (d % 3 == 0)
         upper["d" + std::to_string(d)] = Dir({{"f1", File("upper")}, {"u", File("u")}});
     }
-    PackageSpec lower;
+    PackageBuilder lower;
     lower.Volume("/v", Dir(std::move(base)));
-    PackageSpec top;
+    PackageBuilder top;
     top.Volume("/v", Dir(std::move(upper)));
     const size_t t = AddPackage(top, "t/top@1.0.0");
     const size_t l = AddPackage(lower, "t/lower@1.0.0");
@@ -517,7 +518,7 @@ TEST_F(SnapshotTest, MemoryPerEntry) {
     for (int f = 0; f < 100; ++f) files["file-" + std::to_string(f) + ".py"] = File("");
     dirs["dir-" + std::to_string(d)] = Dir(std::move(files));
   }
-  PackageSpec p;
+  PackageBuilder p;
   p.Volume("/v", Dir(std::move(dirs)));
   Map(AddPackage(p, "t/big@1.0.0"), "/v", "/");
   auto s = Build(SnapshotOptions{.meta_dir = ""});

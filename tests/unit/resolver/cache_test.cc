@@ -22,9 +22,9 @@ namespace webcfs::resolver {
 namespace {
 
 using testing::PackageBuilder;
-using testing::ReadFile;
+using testing::ReadHostFile;
 using testing::TempDir;
-using testing::WriteFile;
+using testing::WriteHostFile;
 
 std::string Compress(const std::string& bytes) {
   std::string out(ZSTD_compressBound(bytes.size()), '\0');
@@ -43,10 +43,10 @@ TEST(CacheTest, ImportCopiesUnderTheHashReadOnly) {
   ASSERT_TRUE(cache.ok()) << cache.error().message();
   auto entry = (*cache)->Import(src);
   ASSERT_TRUE(entry.ok()) << entry.error().message();
-  std::string bytes = ReadFile(src);
+  std::string bytes = ReadHostFile(src);
   EXPECT_EQ(entry->sha256_hex, HexOf(bytes));
   EXPECT_EQ(entry->path, (*cache)->dir() + "/" + HexOf(bytes) + ".webc");
-  EXPECT_EQ(ReadFile(entry->path), bytes);
+  EXPECT_EQ(ReadHostFile(entry->path), bytes);
   struct stat st;
   ASSERT_EQ(::stat(entry->path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0444u);
@@ -57,8 +57,8 @@ TEST(CacheTest, ImportCopiesUnderTheHashReadOnly) {
   }()) << "a private copy, not the registry file";
 
   // The registry file is rewritten: the cache entry is untouched.
-  WriteFile(src, "overwritten");
-  EXPECT_EQ(ReadFile(entry->path), bytes);
+  WriteHostFile(src, "overwritten");
+  EXPECT_EQ(ReadHostFile(entry->path), bytes);
   auto found = (*cache)->Find(entry->sha256_hex);
   ASSERT_TRUE(found.ok()) << found.error().message();
   EXPECT_EQ(found->path, entry->path);
@@ -68,9 +68,9 @@ TEST(CacheTest, ZstdInputsAreDecompressedIntoTheCache) {
   TempDir dir;
   std::string plain =
       PackageBuilder("t/z", "1.0.0").Volume("/v", {{"f", "zz"}}).WriteTo(dir.path());
-  std::string bytes = ReadFile(plain);
+  std::string bytes = ReadHostFile(plain);
   std::filesystem::create_directories(dir / "reg");
-  WriteFile(dir / "reg" / "t--z@1.0.0.webc.zst", Compress(bytes));
+  WriteHostFile(dir / "reg" / "t--z@1.0.0.webc.zst", Compress(bytes));
   auto is_zst = IsZstdFile((dir / "reg" / "t--z@1.0.0.webc.zst").string());
   ASSERT_TRUE(is_zst.ok());
   EXPECT_TRUE(*is_zst);
@@ -79,7 +79,7 @@ TEST(CacheTest, ZstdInputsAreDecompressedIntoTheCache) {
   auto entry = (*cache)->Import((dir / "reg" / "t--z@1.0.0.webc.zst").string());
   ASSERT_TRUE(entry.ok()) << entry.error().message();
   EXPECT_EQ(entry->sha256_hex, HexOf(bytes)) << "the hash is of the container, not the .zst";
-  EXPECT_EQ(ReadFile(entry->path), bytes);
+  EXPECT_EQ(ReadHostFile(entry->path), bytes);
   auto hex = HashContainerFile((dir / "reg" / "t--z@1.0.0.webc.zst").string());
   ASSERT_TRUE(hex.ok());
   EXPECT_EQ(*hex, HexOf(bytes));
@@ -88,8 +88,8 @@ TEST(CacheTest, ZstdInputsAreDecompressedIntoTheCache) {
 TEST(CacheTest, TruncatedZstdIsCorrupt) {
   TempDir dir;
   std::string plain = PackageBuilder("t/z", "1.0.0").WriteTo(dir.path());
-  std::string z = Compress(ReadFile(plain));
-  WriteFile(dir / "bad.webc.zst", z.substr(0, z.size() - 5));
+  std::string z = Compress(ReadHostFile(plain));
+  WriteHostFile(dir / "bad.webc.zst", z.substr(0, z.size() - 5));
   auto cache = ContentCache::Open((dir / "cache").string());
   ASSERT_TRUE(cache.ok());
   auto entry = (*cache)->Import((dir / "bad.webc.zst").string());
@@ -112,7 +112,7 @@ TEST(CacheTest, EntryWhoseContentDisagreesWithItsNameIsNotTrusted) {
   // Someone damages the cache entry (a new file under the same name).
   std::string path = entry->path;
   std::filesystem::remove(path);
-  WriteFile(path, "tampered");
+  WriteHostFile(path, "tampered");
   auto found = (*cache)->Find(entry->sha256_hex);
   ASSERT_FALSE(found.ok());
   EXPECT_EQ(found.error().code(), Error::Code::kIntegrity);
@@ -120,7 +120,7 @@ TEST(CacheTest, EntryWhoseContentDisagreesWithItsNameIsNotTrusted) {
   // Importing again repairs it.
   auto again = (*cache)->Import(src);
   ASSERT_TRUE(again.ok()) << again.error().message();
-  EXPECT_EQ(ReadFile(again->path), ReadFile(src));
+  EXPECT_EQ(ReadHostFile(again->path), ReadHostFile(src));
   EXPECT_TRUE((*cache)->Find(entry->sha256_hex).ok());
 }
 
@@ -147,7 +147,7 @@ TEST(CacheTest, AcceptedEntriesAreOpenedLazilyNextTime) {
     EXPECT_EQ(v->Lookup("/g")->size, 2u);
     return v->lazy();
   };
-  const std::string hex = HexOf(ReadFile(src));
+  const std::string hex = HexOf(ReadHostFile(src));
   const std::string entry = (*cache)->dir() + "/" + hex + ".webc";
   auto accepted = [&](const ContentCache& c) {
     auto found = c.Find(hex);
@@ -164,10 +164,10 @@ TEST(CacheTest, AcceptedEntriesAreOpenedLazilyNextTime) {
   // A record whose copies do not decode is no record: the next open is eager
   // and records them anew.
   const std::string record = (*cache)->dir() + "/accepted/" + hex;
-  std::string text = ReadFile(record);
+  std::string text = ReadHostFile(record);
   ASSERT_GT(text.size(), text.find('\n') + 1);
   ASSERT_EQ(::chmod(record.c_str(), 0644), 0);
-  WriteFile(record, text.substr(0, text.size() - 1));
+  WriteHostFile(record, text.substr(0, text.size() - 1));
   ASSERT_EQ(::chmod(record.c_str(), 0444), 0);
   EXPECT_FALSE(accepted(**cache).has_value());
   EXPECT_FALSE(lazy_now(context));
@@ -204,11 +204,11 @@ TEST(CacheTest, ImportKeepsNoCopyItsCheckRefuses) {
   std::string src = PackageBuilder("t/a", "1.0.0").Volume("/v", {{"f", "x"}}).WriteTo(dir / "reg");
   auto cache = ContentCache::Open((dir / "cache").string());
   ASSERT_TRUE(cache.ok()) << cache.error().message();
-  const std::string entry = (*cache)->dir() + "/" + HexOf(ReadFile(src)) + ".webc";
+  const std::string entry = (*cache)->dir() + "/" + HexOf(ReadHostFile(src)) + ".webc";
   std::string checked_name;
   auto refuse = [&](std::shared_ptr<const webc::ByteSource> copy) -> Result<void> {
     checked_name = copy->name();
-    EXPECT_EQ(copy->size(), ReadFile(src).size());
+    EXPECT_EQ(copy->size(), ReadHostFile(src).size());
     return Error::Corrupt("refused by the check");
   };
   auto refused = (*cache)->Import(src, kMaxDecompressedSize, refuse);
@@ -221,7 +221,7 @@ TEST(CacheTest, ImportKeepsNoCopyItsCheckRefuses) {
   auto accepted = (*cache)->Import(src, kMaxDecompressedSize, accept);
   ASSERT_TRUE(accepted.ok()) << accepted.error().message();
   EXPECT_EQ(accepted->path, entry);
-  EXPECT_EQ(ReadFile(entry), ReadFile(src));
+  EXPECT_EQ(ReadHostFile(entry), ReadHostFile(src));
 }
 
 // A registry file that is no container (cut short while it is being written,
@@ -233,7 +233,7 @@ TEST(CacheTest, InvalidContainersLeaveNothingInTheCache) {
   std::string src = PackageBuilder("t/a", "1.0.0")
                         .Volume("/v", {{"big", std::string(200000, 'x')}, {"small", "y"}})
                         .WriteTo(dir / "reg");
-  const std::string whole = ReadFile(src);
+  const std::string whole = ReadHostFile(src);
   auto cache = ContentCache::Open((dir / "cache").string());
   ASSERT_TRUE(cache.ok()) << cache.error().message();
   LoadContext context;
@@ -243,14 +243,14 @@ TEST(CacheTest, InvalidContainersLeaveNothingInTheCache) {
                                         whole.substr(0, whole.size() - 1), "not a container",
                                         Compress(whole.substr(0, whole.size() / 2))};
   for (const std::string& bytes : bad) {
-    WriteFile(src, bytes);
+    WriteHostFile(src, bytes);
     auto loaded = LoadPackage(src, context);
     ASSERT_FALSE(loaded.ok()) << bytes.size() << " bytes were accepted";
     EXPECT_EQ(loaded.error().message().rfind(src + ": ", 0), 0u) << loaded.error().message();
     EXPECT_EQ(FilesIn(dir / "cache"), std::vector<std::string>{}) << bytes.size() << " bytes";
   }
 
-  WriteFile(src, whole);
+  WriteHostFile(src, whole);
   auto loaded = LoadPackage(src, context);
   ASSERT_TRUE(loaded.ok()) << loaded.error().message();
   ASSERT_NE(loaded->container, nullptr);
@@ -265,8 +265,8 @@ TEST(CacheTest, InvalidContainersLeaveNothingInTheCache) {
 TEST(CacheTest, OpenRemovesOnlyStaleTempFiles) {
   TempDir dir;
   std::filesystem::create_directories(dir / "c");
-  WriteFile(dir / "c" / ".tmp-old", "left by a crash");
-  WriteFile(dir / "c" / ".tmp-new", "an import in progress");
+  WriteHostFile(dir / "c" / ".tmp-old", "left by a crash");
+  WriteHostFile(dir / "c" / ".tmp-new", "an import in progress");
   std::filesystem::last_write_time(
       dir / "c" / ".tmp-old",
       std::filesystem::file_time_type::clock::now() - std::chrono::hours(48));
@@ -288,7 +288,7 @@ TEST(CacheTest, FindAbsentIsNotFound) {
 
 TEST(CacheTest, OpenFailsOnAFile) {
   TempDir dir;
-  WriteFile(dir / "file", "x");
+  WriteHostFile(dir / "file", "x");
   auto cache = ContentCache::Open((dir / "file").string());
   ASSERT_FALSE(cache.ok());
 }
@@ -402,7 +402,7 @@ TEST(CacheTest, EvictDropsSourceRecordsOfEvictedEntriesAndImportCopiesAgain) {
   EXPECT_TRUE(std::filesystem::is_empty((*cache)->dir() + "/sources"));
   auto again = (*cache)->Import(src);
   ASSERT_TRUE(again.ok()) << again.error().message();
-  EXPECT_EQ(ReadFile(again->path), ReadFile(src));
+  EXPECT_EQ(ReadHostFile(again->path), ReadHostFile(src));
 }
 
 }  // namespace

@@ -60,7 +60,7 @@ class FixturesTest : public ::testing::Test {
 };
 
 TEST_F(FixturesTest, DashWithStandInCoreutils) {
-  Resolution r = MustResolve(FixturePath(kDash).string());
+  Resolution r = MustResolve(FixturePath(kDash));
   // "sharrattj/coreutils@1.0.16" is a caret requirement: the newest 1.x wins.
   ASSERT_EQ(Ids(r), (Strings{"sharrattj/dash@1.0.18", "sharrattj/coreutils@1.0.20"}));
   EXPECT_EQ(r.packages[0].dependencies[0].alias, "coreutils");
@@ -102,7 +102,7 @@ TEST_F(FixturesTest, DashAndBashShareCoreutilsAndOverlayAtSlash) {
 }
 
 TEST_F(FixturesTest, WabtLegacyAtomAnnotations) {
-  Resolution r = MustResolve(FixturePath(kWabt).string());
+  Resolution r = MustResolve(FixturePath(kWabt));
   ASSERT_EQ(Ids(r), (Strings{"wasmer/wabt@1.0.37"}));
   EXPECT_EQ(Commands(r), (Strings{"wat2wasm -> wasmer/wabt@1.0.37:wat2wasm",
                                   "wast2json -> wasmer/wabt@1.0.37:wast2json",
@@ -116,7 +116,7 @@ TEST_F(FixturesTest, WabtLegacyAtomAnnotations) {
 }
 
 TEST_F(FixturesTest, V2OriginalPathBecomesVolumePath) {
-  Resolution r = MustResolve(FixturePath(kV2).string());
+  Resolution r = MustResolve(FixturePath(kV2));
   ASSERT_EQ(Ids(r), (Strings{"oracle/v2demo@0.1.0"}));
   ASSERT_EQ(r.mappings.size(), 1u);
   EXPECT_EQ(r.mappings[0].volume, "atom");
@@ -126,7 +126,7 @@ TEST_F(FixturesTest, V2OriginalPathBecomesVolumePath) {
 }
 
 TEST_F(FixturesTest, UnnamedV3IdIsTheHashWasmerReports) {
-  Resolution r = MustResolve(FixturePath(kOracleHello).string());
+  Resolution r = MustResolve(FixturePath(kOracleHello));
   // @wasmer/sdk reported this package as sha256:a6a3... (fixtures README).
   ASSERT_EQ(Ids(r),
             (Strings{"sha256:a6a32da63aa9af7cd58045f0d111c24c659e74716974b75bf3c8587411497ec7"}));

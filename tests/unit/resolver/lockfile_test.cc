@@ -12,9 +12,9 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 using testing::PackageBuilder;
-using testing::ReadFile;
+using testing::ReadHostFile;
 using testing::TempDir;
-using testing::WriteFile;
+using testing::WriteHostFile;
 
 class LockfileTest : public ::testing::Test {
  protected:
@@ -64,8 +64,8 @@ TEST_F(LockfileTest, ShapeAndKeyOrder) {
   EXPECT_EQ(pkeys, (std::vector<std::string>{"id", "source", "webc_sha256", "header_sha256",
                                              "dependencies"}));
   EXPECT_EQ(app["source"], app_);
-  EXPECT_EQ(app["webc_sha256"], webc::ToHex(webc::Sha256::Of(ReadFile(app_))));
-  auto app_source = webc::MemorySource(ReadFile(app_));
+  EXPECT_EQ(app["webc_sha256"], webc::ToHex(webc::Sha256::Of(ReadHostFile(app_))));
+  auto app_source = webc::MemorySource(ReadHostFile(app_));
   auto header = webc::HeaderDigest(*app_source);
   ASSERT_TRUE(header.ok());
   EXPECT_EQ(app["header_sha256"], webc::ToHex(*header));
@@ -89,7 +89,7 @@ TEST_F(LockfileTest, ShapeAndKeyOrder) {
 
 TEST_F(LockfileTest, RoundTripGivesTheSameResolution) {
   std::string lock = Lock();
-  WriteFile(tmp_ / "app.lock.json", lock);
+  WriteHostFile(tmp_ / "app.lock.json", lock);
   auto loaded = Resolve((tmp_ / "app.lock.json").string(), Options());
   ASSERT_TRUE(loaded.ok()) << loaded.error().message();
   EXPECT_EQ(loaded->ToLockfileJson(), lock);
@@ -120,7 +120,7 @@ TEST_F(LockfileTest, HashMismatchNamesPackageExpectedAndActual) {
       .Command("f", "f")
       .Entrypoint("f")
       .WriteTo(reg());
-  std::string actual = webc::ToHex(webc::Sha256::Of(ReadFile(first_)));
+  std::string actual = webc::ToHex(webc::Sha256::Of(ReadHostFile(first_)));
   ASSERT_NE(actual, expected);
   auto loaded = ParseLockfile(lock, "app.lock.json", Options());
   ASSERT_FALSE(loaded.ok());
@@ -230,7 +230,7 @@ TEST_F(LockfileTest, NonUtf8SourcePathRoundTrips) {
   }
   EXPECT_EQ(package["source_hex"], hex);
 
-  WriteFile(tmp_ / "solo.lock.json", lock);
+  WriteHostFile(tmp_ / "solo.lock.json", lock);
   auto loaded = Resolve((tmp_ / "solo.lock.json").string(), options);
   ASSERT_TRUE(loaded.ok()) << loaded.error().message();
   EXPECT_EQ(loaded->packages[0].source, solo);

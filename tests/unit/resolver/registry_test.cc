@@ -50,9 +50,9 @@ TEST(RegistryIndexTest, IndexesByFileNameManifestAndHash) {
   std::string unnamed =
       PackageBuilder("", "").Volume("/d", {{"x", "1"}}).WriteTo(dir.path(), "blob.webc");
   // A canonical name is trusted without opening the file.
-  testing::WriteFile(dir / "t--lazy@9.9.9.webc", "not a container at all");
+  testing::WriteHostFile(dir / "t--lazy@9.9.9.webc", "not a container at all");
 
-  auto index = RegistryIndex::Open({dir.path().string()});
+  auto index = RegistryIndex::Open({dir.path()});
   ASSERT_TRUE(index.ok()) << index.error().message();
   EXPECT_TRUE((*index)->warnings().empty());
   auto named = (*index)->Versions("t/named");
@@ -81,13 +81,13 @@ TEST(RegistryIndexTest, CorruptAndForeignFilesAreSkippedWithWarnings) {
   TempDir dir;
   PackageBuilder("t/good", "1.0.0").WriteTo(dir.path());
   std::string good = PackageBuilder("t/good2", "1.0.0").WriteTo(dir.path(), "good2.webc");
-  testing::WriteFile(dir / "junk.webc", "hello, I am text");
-  testing::WriteFile(dir / "truncated.webc", testing::ReadFile(good).substr(0, 40));
-  testing::WriteFile(dir / "README.md", "ignored: not a .webc");
-  testing::WriteFile(dir / ".hidden.webc", "ignored: hidden");
+  testing::WriteHostFile(dir / "junk.webc", "hello, I am text");
+  testing::WriteHostFile(dir / "truncated.webc", testing::ReadHostFile(good).substr(0, 40));
+  testing::WriteHostFile(dir / "README.md", "ignored: not a .webc");
+  testing::WriteHostFile(dir / ".hidden.webc", "ignored: hidden");
   std::filesystem::create_directory(dir / "subdir.webc");
 
-  auto index = RegistryIndex::Open({dir.path().string()});
+  auto index = RegistryIndex::Open({dir.path()});
   ASSERT_TRUE(index.ok()) << index.error().message();
   const auto& w = (*index)->warnings();
   ASSERT_EQ(w.size(), 3u);
@@ -107,7 +107,7 @@ TEST(RegistryIndexTest, FirstFolderWinsAndDuplicatesInAFolderWarn) {
   // Same id twice in folder b: the byte-order-first file wins.
   PackageBuilder("t/x", "2.0.0").WriteTo(b.path(), "zz-copy.webc");
 
-  auto index = RegistryIndex::Open({a.path().string(), b.path().string()});
+  auto index = RegistryIndex::Open({a.path(), b.path()});
   ASSERT_TRUE(index.ok()) << index.error().message();
   auto versions = (*index)->Versions("t/x");
   ASSERT_EQ(versions.size(), 2u);
@@ -128,11 +128,11 @@ TEST(RegistryIndexTest, MissingFolderIsAnError) {
 TEST(RegistryIndexTest, SeesFilesAddedLater) {
   TempDir dir;
   PackageBuilder("t/x", "1.0.0").WriteTo(dir.path());
-  auto first = RegistryIndex::Open({dir.path().string()});
+  auto first = RegistryIndex::Open({dir.path()});
   ASSERT_TRUE(first.ok());
   EXPECT_EQ((*first)->Versions("t/x").size(), 1u);
   PackageBuilder("t/x", "1.1.0").WriteTo(dir.path(), "renamed.webc");
-  auto second = RegistryIndex::Open({dir.path().string()});
+  auto second = RegistryIndex::Open({dir.path()});
   ASSERT_TRUE(second.ok());
   EXPECT_EQ((*second)->Versions("t/x").size(), 2u);
 }
@@ -163,7 +163,7 @@ TEST(RegistryIndexTest, WasmerDownloadCacheIsARegistryCheckedAgainstItsNames) {
   const std::string unnamed = ToCheckout(
       PackageBuilder("", "").Volume("/v", {{"f", "x"}}).WriteTo(staging, "u.webc"), checkouts);
   std::filesystem::create_directories(checkouts / "__temp__");
-  testing::WriteFile((checkouts / "notes.txt").string(), "not a package");
+  testing::WriteHostFile((checkouts / "notes.txt").string(), "not a package");
 
   ResolveOptions options = testing::TestOptions(dir.path());
   options.registries = {checkouts.string()};

@@ -13,7 +13,7 @@ namespace webcfs::resolver {
 namespace {
 
 using testing::PackageBuilder;
-using testing::ReadFile;
+using testing::ReadHostFile;
 using testing::TempDir;
 
 struct CliRun {
@@ -36,14 +36,14 @@ class ResolveSubcommandTest : public ::testing::Test {
   }
 
   CliRun Webcfs(const std::string& args) {
-    std::string bin = std::string(WEBCFS_BINARY_DIR) + "/daemon/webcfs";
+    const std::string bin = webcfs::testing::WebcfsBinary();
     std::string cmd = "'" + bin + "' " + args + " >'" + (tmp_ / "out").string() + "' 2>'" +
                       (tmp_ / "err").string() + "'";
     CliRun r;
     int rc = std::system(cmd.c_str());
     r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-    r.out = ReadFile(tmp_ / "out");
-    r.err = ReadFile(tmp_ / "err");
+    r.out = ReadHostFile(tmp_ / "out");
+    r.err = ReadHostFile(tmp_ / "err");
     return r;
   }
   std::string Common() {
@@ -82,7 +82,7 @@ TEST_F(ResolveSubcommandTest, WritesAndReadsALockfile) {
   CliRun w = Webcfs("resolve t/app@^1 " + Common() + " --lock '" + lock + "'");
   ASSERT_EQ(w.status, 0) << w.err;
   EXPECT_EQ(w.out, "");
-  std::string written = ReadFile(lock);
+  std::string written = ReadHostFile(lock);
   ASSERT_FALSE(written.empty());
   // From the lockfile: no registry needed, same output.
   CliRun l = Webcfs("resolve '" + lock + "' --cache '" + (tmp_ / "cache").string() + "'");
@@ -102,7 +102,7 @@ TEST_F(ResolveSubcommandTest, FailureIsOneLineOnStderr) {
 }
 
 TEST_F(ResolveSubcommandTest, WarningsGoToStderrAndDoNotFail) {
-  testing::WriteFile(tmp_ / "reg" / "junk.webc", "not a container");
+  testing::WriteHostFile(tmp_ / "reg" / "junk.webc", "not a container");
   CliRun r = Webcfs("resolve t/app " + Common());
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_TRUE(r.err.starts_with("webcfs: warning: " + (tmp_ / "reg" / "junk.webc").string() +
@@ -125,7 +125,7 @@ TEST_F(ResolveSubcommandTest, SourceRecordsAreUsedOnlyWhileTheSourceIsUnchanged)
   // Point t/lib's record at t/app's entry: a new process believes it (it does
   // not hash the source) and then finds t/app's manifest behind t/lib's name.
   std::filesystem::remove(record);
-  testing::WriteFile(record, RecordFor("webcfs-source", lib_source, app_hex));
+  testing::WriteHostFile(record, RecordFor("webcfs-source", lib_source, app_hex));
   CliRun misled = Webcfs("resolve t/lib " + Common());
   EXPECT_EQ(misled.status, 1);
   EXPECT_NE(misled.err.find("file name says t/lib@1.0.0 but the manifest says t/app@1.0.0"),
@@ -147,9 +147,9 @@ TEST_F(ResolveSubcommandTest, VerifiedRecordsSpareLaterProcessesTheHashUntilTheE
   std::string entry = (tmp_ / "cache" / (hex + ".webc")).string();
   std::string record = (tmp_ / "cache" / "verified" / hex).string();
   ASSERT_TRUE(std::filesystem::exists(record)) << "the import records the entry as verified";
-  EXPECT_EQ(ReadFile(record), RecordFor("webcfs-verified", entry, hex))
+  EXPECT_EQ(ReadHostFile(record), RecordFor("webcfs-verified", entry, hex))
       << "the record holds the entry's stamp as it is now (after the rename into place)";
-  const std::string good = ReadFile(entry);
+  const std::string good = ReadHostFile(entry);
 
   // Damage the entry in place: its ctime moves, the record no longer matches,
   // so the next process hashes it, finds the damage and imports it again.
@@ -157,26 +157,26 @@ TEST_F(ResolveSubcommandTest, VerifiedRecordsSpareLaterProcessesTheHashUntilTheE
     ASSERT_EQ(::chmod(entry.c_str(), 0644), 0);
     std::string bad = good;
     bad[bad.size() / 2] ^= 0x5a;
-    testing::WriteFile(entry, bad);
+    testing::WriteHostFile(entry, bad);
   };
   damage();
   CliRun repaired = Webcfs("resolve t/lib " + Common());
   ASSERT_EQ(repaired.status, 0) << repaired.err;
-  EXPECT_EQ(ReadFile(entry), good);
+  EXPECT_EQ(ReadHostFile(entry), good);
 
   // A record that matches the entry's current stamp is believed: the process
   // does not read the entry, so damage made before the record stays (this is
   // what makes the record a saving, and why only we may write records).
   damage();
   std::filesystem::remove(record);
-  testing::WriteFile(record, RecordFor("webcfs-verified", entry, hex));
+  testing::WriteHostFile(record, RecordFor("webcfs-verified", entry, hex));
   CliRun trusted = Webcfs("resolve t/lib " + Common());
-  EXPECT_NE(ReadFile(entry), good) << trusted.err;
+  EXPECT_NE(ReadHostFile(entry), good) << trusted.err;
 
   // --verify ignores records: the entry is hashed and repaired.
   CliRun verified = Webcfs("resolve t/lib --verify " + Common());
   ASSERT_EQ(verified.status, 0) << verified.err;
-  EXPECT_EQ(ReadFile(entry), good);
+  EXPECT_EQ(ReadHostFile(entry), good);
 }
 
 }  // namespace

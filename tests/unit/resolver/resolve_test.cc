@@ -11,9 +11,9 @@ namespace webcfs::resolver {
 namespace {
 
 using testing::PackageBuilder;
-using testing::ReadFile;
+using testing::ReadHostFile;
 using testing::TempDir;
-using testing::WriteFile;
+using testing::WriteHostFile;
 using Strings = std::vector<std::string>;
 
 class ResolveTest : public ::testing::Test {
@@ -56,7 +56,7 @@ TEST_F(ResolveTest, ChainWithHashesSourcesAndCachedContainers) {
   for (size_t i = 0; i < 3; ++i) {
     const ResolvedPackage& p = r.packages[i];
     EXPECT_EQ(p.source, sources[i]);
-    EXPECT_EQ(p.webc_sha256, webc::ToHex(webc::Sha256::Of(ReadFile(sources[i]))));
+    EXPECT_EQ(p.webc_sha256, webc::ToHex(webc::Sha256::Of(ReadHostFile(sources[i]))));
     EXPECT_EQ(p.container_path, (tmp_ / "cache" / (p.webc_sha256 + ".webc")).string());
     ASSERT_NE(p.container, nullptr);
     EXPECT_EQ(p.container->manifest().package_name, p.id.substr(0, 3));
@@ -358,13 +358,13 @@ TEST_F(ResolveTest, RootByPathResolvesDependenciesAgainstRegistries) {
   std::string anon =
       PackageBuilder("", "").Use("lib", "t/lib@1").WriteTo(tmp_ / "work", "anon.webc");
   Resolution a = MustResolve(anon);
-  EXPECT_EQ(a.packages[0].id, "sha256:" + webc::ToHex(webc::Sha256::Of(ReadFile(anon))));
+  EXPECT_EQ(a.packages[0].id, "sha256:" + webc::ToHex(webc::Sha256::Of(ReadHostFile(anon))));
 }
 
 TEST_F(ResolveTest, UnnamedPackagesByHash) {
   std::string blob =
       PackageBuilder("", "").Volume("/d", {{"f", "1"}}).Fs("/d", "/d").WriteTo(reg(), "blob.webc");
-  std::string hex = webc::ToHex(webc::Sha256::Of(ReadFile(blob)));
+  std::string hex = webc::ToHex(webc::Sha256::Of(ReadHostFile(blob)));
   PackageBuilder("t/app", "1.0.0").Use("blob", "sha256:" + hex).WriteTo(reg());
   Resolution r = MustResolve("t/app");
   EXPECT_EQ(Ids(r), (Strings{"t/app@1.0.0", "sha256:" + hex}));
@@ -376,8 +376,8 @@ TEST_F(ResolveTest, UnnamedPackagesByHash) {
 TEST_F(ResolveTest, CorruptRegistryFilesAreSkippedNotFatal) {
   PackageBuilder("t/app", "1.0.0").Use("lib", "t/lib@1").WriteTo(reg());
   PackageBuilder("t/lib", "1.0.0").WriteTo(reg());
-  WriteFile(reg() / "junk.webc", "plain text");
-  WriteFile(reg() / "t--lib@1.5.0.webc", "corrupt, but named like the newest version");
+  WriteHostFile(reg() / "junk.webc", "plain text");
+  WriteHostFile(reg() / "t--lib@1.5.0.webc", "corrupt, but named like the newest version");
   std::string mislabeled = PackageBuilder("t/other", "3.0.0").WriteTo(reg(), "t--lib@1.4.0.webc");
   ResolveOptions options = Options();
   Strings streamed;
@@ -417,8 +417,8 @@ TEST_F(ResolveTest, ZstdRegistryPackage) {
   Resolution r = MustResolve("t/z");
   ASSERT_EQ(Ids(r), (Strings{"t/z@1.0.0"}));
   EXPECT_EQ(r.packages[0].source, (reg() / "t--z@1.0.0.webc.zst").string());
-  EXPECT_EQ(r.packages[0].webc_sha256, webc::ToHex(webc::Sha256::Of(ReadFile(plain))));
-  EXPECT_EQ(ReadFile(r.packages[0].container_path), ReadFile(plain));
+  EXPECT_EQ(r.packages[0].webc_sha256, webc::ToHex(webc::Sha256::Of(ReadHostFile(plain))));
+  EXPECT_EQ(ReadHostFile(r.packages[0].container_path), ReadHostFile(plain));
   ResolveOptions no_cache = Options();
   no_cache.use_cache = false;
   Resolution in_place = MustResolve("t/z", no_cache);

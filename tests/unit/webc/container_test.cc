@@ -106,10 +106,10 @@ TEST(ContainerApi, OpenArgumentsAndFileErrors) {
   ASSERT_ERROR(missing, kIo);
   EXPECT_EQ(missing.error().message().rfind("/nonexistent/dir/x.webc: ", 0), 0u)
       << missing.error().message();
-  const std::string dir = MakeTempDir("api");
+  const TempDir temp("webcfs-api");
+  const std::string& dir = temp.path();
   auto not_regular = Container::OpenFile(dir);
   ASSERT_ERROR(not_regular, kInvalidArgument);
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -127,13 +127,13 @@ TEST_P(FixtureTest, ZstdCompressedOpensIdentically) {
   size_t n = ZSTD_compress(packed.data(), packed.size(), raw.data(), raw.size(), 1);
   ASSERT_FALSE(ZSTD_isError(n));
   packed.resize(n);
-  const std::string dir = MakeTempDir("zst");
+  const TempDir temp("webcfs-zst");
+  const std::string& dir = temp.path();
   const std::string path = dir + "/" + name + ".zst";
   WriteHostFile(path, packed);
   CommandResult r = RunCommand({WebcfsBinary(), "inspect", "--json", "--verify", path});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(Json::parse(r.out), Json(ExpectedFor(name)));
-  std::filesystem::remove_all(dir);
 }
 
 INSTANTIATE_TEST_SUITE_P(All, FixtureTest, ::testing::ValuesIn(FixtureNames()),
@@ -266,7 +266,8 @@ TEST(FixtureDetails, V3LegacyAtomAndMainArgs) {
 }
 
 TEST(InspectCommand, FailsWithOneLineNamingTheFile) {
-  const std::string dir = MakeTempDir("inspect");
+  const TempDir temp("webcfs-inspect");
+  const std::string& dir = temp.path();
   const std::string missing = dir + "/missing.webc";
   CommandResult r = RunCommand({WebcfsBinary(), "inspect", missing});
   EXPECT_EQ(r.exit_code, 1);
@@ -283,7 +284,6 @@ TEST(InspectCommand, FailsWithOneLineNamingTheFile) {
   EXPECT_EQ(r.out, "");
   EXPECT_EQ(r.err.rfind("webcfs: " + cut + ": ", 0), 0u) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  std::filesystem::remove_all(dir);
 }
 
 TEST(InspectCommand, HumanSummaryAndVerify) {

@@ -34,7 +34,8 @@ TEST(InspectJson, WideDirectoryListsEveryEntryOnceInWalkOrder) {
   top["wide"].children = std::move(wide);
   top["a"].contents = "first";
   top["z"].is_dir = true;
-  const std::string dir = MakeTempDir("inspect-wide");
+  const TempDir temp("webcfs-inspect-wide");
+  const std::string& dir = temp.path();
   const std::string path = dir + "/wide.webc";
   ASSERT_OK(WriteOneVolume(path, std::move(top)));
 
@@ -66,7 +67,6 @@ TEST(InspectJson, WideDirectoryListsEveryEntryOnceInWalkOrder) {
     ASSERT_NE(at, std::string::npos) << "entry " << i << " missing or out of order";
   }
   EXPECT_NE(r.out.find("\"/z\": {", at), std::string::npos);
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

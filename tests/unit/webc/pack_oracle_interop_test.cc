@@ -52,11 +52,7 @@ class OracleTest : public ::testing::Test {
     ASSERT_FALSE(oracle_dir_.empty()) << "installing the oracle failed:\n" << log;
   }
 
-  void SetUp() override {
-    ASSERT_FALSE(HasFatalFailure());
-    dir_ = MakeTempDir("oracle-interop");
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  void SetUp() override { ASSERT_FALSE(HasFatalFailure()); }
 
   std::string Path(const std::string& rel) const { return dir_ + "/" + rel; }
 
@@ -124,7 +120,8 @@ class OracleTest : public ::testing::Test {
   }
 
   static std::string oracle_dir_;
-  std::string dir_;
+  const webcfs::testing::TempDir temp_{"webcfs-oracle-interop"};
+  const std::string dir_ = temp_.path();
 };
 
 std::string OracleTest::oracle_dir_;

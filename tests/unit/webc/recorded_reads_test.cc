@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/common/webc_builder.h"
+#include "tests/common/package_builder.h"
 #include "tests/unit/webc/webc_test_util.h"
 #include "webc/container.h"
 

@@ -141,7 +141,8 @@ TEST(FailingReads, EveryReadCanFail) {
 
 TEST(ShrinkingFile, ReadsPastTheNewEndAreIoErrors) {
   const std::string name = "wasmer-sdk-0.10.0-createPackage__oracle-wabt-subset.webc";
-  const std::string dir = MakeTempDir("shrink");
+  const TempDir temp("webcfs-shrink");
+  const std::string& dir = temp.path();
   const std::string path = dir + "/pkg.webc";
   const std::string bytes = ReadHostFile(FixturePath(name));
   WriteHostFile(path, bytes);
@@ -163,7 +164,6 @@ TEST(ShrinkingFile, ReadsPastTheNewEndAreIoErrors) {
   EXPECT_NE(r.error().message().find(path), std::string::npos) << r.error().message();
   ASSERT_ERROR((*c)->Verify(), kIo);
   ASSERT_ERROR((*c)->WholeFileHash(), kIo);
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

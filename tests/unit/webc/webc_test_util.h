@@ -1,5 +1,6 @@
-// Helpers shared by the webc/ unit tests: fixture locations, host files, running
-// the built `webcfs` binary, and Result matchers.
+// Helpers shared by the webc/ unit tests: fixture names, test trees and
+// Result matchers (host files, temporary directories and running the built
+// `webcfs` binary come from tests/common/host.h).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -9,25 +10,26 @@
 #include <string>
 #include <vector>
 
+#include "tests/common/host.h"
 #include "tests/common/paths.h"
 #include "webc/base/result.h"
 #include "webc/writer.h"
 
 namespace webcfs::webc::testing {
 
+using webcfs::testing::CommandResult;
 using webcfs::testing::FixtureDir;
 using webcfs::testing::FixturePath;
+using webcfs::testing::ReadHostFile;
+using webcfs::testing::RunCommand;
+using webcfs::testing::TempDir;
 using webcfs::testing::WasmerOracleDir;
 using webcfs::testing::WebcfsBinary;
+using webcfs::testing::WriteHostFile;
 // Fixture file names, in the order of expected.json.
 std::vector<std::string> FixtureNames();
 // The whole of expected.json as text.
 std::string ExpectedJsonText();
-
-std::string ReadHostFile(const std::string& path);
-void WriteHostFile(const std::string& path, std::string_view bytes);
-// A fresh directory under the test temp dir, removed by the caller if wanted.
-std::string MakeTempDir(const std::string& tag);
 
 // Writes a v3 container with an empty manifest and one volume, "/v", holding
 // `top` at its root.
@@ -38,15 +40,6 @@ Result<void> WriteOneVolume(const std::string& path, std::map<std::string, Write
 // child records lie far apart, spanning more than a lazy listing's 1 MiB read
 // window, so a lazy listing reads them one at a time.
 std::map<std::string, WriteNode> WideScatteredTree();
-
-// The built webcfs executable.
-
-struct CommandResult {
-  int exit_code = -1;  // -1: did not exit normally
-  std::string out;
-  std::string err;
-};
-CommandResult RunCommand(const std::vector<std::string>& argv);
 
 inline std::vector<std::byte> ToBytes(std::string_view s) {
   const auto* p = reinterpret_cast<const std::byte*>(s.data());
