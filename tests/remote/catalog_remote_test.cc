@@ -6,12 +6,10 @@
 
 #include <cerrno>
 #include <filesystem>
-#include <fstream>
 #include <set>
 #include <thread>
 #include <vector>
 
-#include "resolver/index_file.h"
 #include "tests/integration/mount_util.h"
 #include "tests/remote/remote_util.h"
 
@@ -24,26 +22,10 @@ std::set<std::string> List(const std::string& dir) {
   return names;
 }
 
-class CatalogRemoteTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    WriteFixtureTree(packages_);
-    WriteCatalog(packages_, catalog_);
-    std::filesystem::create_directories(cache_);
-  }
-
-  TempDir tmp_{"webcfs-catalog-remote"};
-  TempDir work_{"webcfs-catalog-srv"};
-  std::string packages_ = tmp_ / "packages";
-  std::string catalog_ = tmp_ / "catalog.json";
-  std::string cache_ = tmp_ / "cache";
-};
+using CatalogRemoteTest = FixtureTreeTest;
 
 TEST_F(CatalogRemoteTest, StaticMirrorIsListedAndServesWhatWebcfsMountServes) {
-  std::vector<std::string> skipped;
-  auto index = resolver::BuildIndexFile(packages_, &skipped);
-  ASSERT_TRUE(index) << index.error().message();
-  std::ofstream(packages_ + "/index.json") << *index;
+  WriteIndex();
   Server python = StartPythonHttpServer(packages_, work_.path());
   Server nginx = StartNginx(packages_, work_.path());
   Mount catalog("--catalog", {"--registry", python.Url("/"), "--cache", cache_});

@@ -11,7 +11,6 @@
 #include <fstream>
 #include <thread>
 
-#include "resolver/index_file.h"
 #include "resolver/resolution.h"
 #include "tests/integration/mount_util.h"
 #include "tests/remote/remote_util.h"
@@ -30,21 +29,8 @@ Strings Ids(const resolver::Resolution& r) {
   return out;
 }
 
-class RemoteTest : public ::testing::Test {
+class RemoteTest : public FixtureTreeTest {
  protected:
-  void SetUp() override {
-    WriteFixtureTree(packages_);
-    WriteCatalog(packages_, catalog_);
-    std::filesystem::create_directories(cache_);
-  }
-
-  void WriteIndex() {
-    Strings skipped;
-    auto text = resolver::BuildIndexFile(packages_, &skipped);
-    ASSERT_TRUE(text) << text.error().message();
-    std::ofstream(packages_ + "/index.json") << *text;
-  }
-
   Server StartDouble(const Strings& args = {}) {
     return StartRegistryDouble(packages_, catalog_, args, work_.path());
   }
@@ -72,12 +58,6 @@ class RemoteTest : public ::testing::Test {
   std::string CoreutilsSha() const {
     return Sha256Hex(ReadHostFile(packages_ + "/" + kCoreutilsFile));
   }
-
-  TempDir tmp_{"webcfs-remote"};
-  TempDir work_{"webcfs-remote-srv"};
-  std::string packages_ = tmp_ / "packages";
-  std::string catalog_ = tmp_ / "catalog.json";
-  std::string cache_ = tmp_ / "cache";
 };
 
 TEST_F(RemoteTest, MirrorServedByPythonHttpServer) {

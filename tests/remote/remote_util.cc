@@ -18,6 +18,7 @@
 
 #include "resolver/cache.h"
 #include "resolver/http.h"
+#include "resolver/index_file.h"
 #include "resolver/registry.h"
 #include "tests/integration/mount_util.h"
 #include "tests/unit/resolver/package_util.h"
@@ -27,11 +28,6 @@ extern char** environ;
 
 namespace webcfs::testing {
 namespace {
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 std::string RegistryDoubleScript() {
   return std::string(WEBCFS_REMOTE_TEST_DIR) + "/wasmer_registry.py";
@@ -51,10 +47,10 @@ Server StartWithPortFile(std::vector<std::string> argv, const std::string& stem)
   auto process = std::make_unique<ChildProcess>(argv, stem + ".log");
   int port = 0;
   for (int i = 0; i < 500 && port == 0; ++i) {
-    if (std::filesystem::exists(port_file)) port = std::stoi(ReadAll(port_file));
+    if (std::filesystem::exists(port_file)) port = std::stoi(ReadHostFile(port_file));
     if (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  EXPECT_NE(port, 0) << ReadAll(stem + ".log");
+  EXPECT_NE(port, 0) << ReadHostFile(stem + ".log");
   return Started(std::move(process), port);
 }
 
@@ -323,6 +319,19 @@ void WriteCatalog(const std::string& dir, const std::string& catalog_path) {
   // Renamed into place: a registry double serving the old catalog reads it whole.
   std::ofstream(catalog_path + ".tmp") << nlohmann::json{{"packages", packages}}.dump(1);
   std::filesystem::rename(catalog_path + ".tmp", catalog_path);
+}
+
+void FixtureTreeTest::SetUp() {
+  WriteFixtureTree(packages_);
+  WriteCatalog(packages_, catalog_);
+  std::filesystem::create_directories(cache_);
+}
+
+void FixtureTreeTest::WriteIndex() const {
+  std::vector<std::string> skipped;
+  auto text = resolver::BuildIndexFile(packages_, &skipped);
+  ASSERT_TRUE(text) << text.error().message();
+  std::ofstream(packages_ + "/index.json") << *text;
 }
 
 }  // namespace webcfs::testing

@@ -4,11 +4,15 @@
 // (static mirrors). Also the fixture tree they serve.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/types.h>
 
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "tests/common/host.h"
 
 namespace webcfs::testing {
 
@@ -98,5 +102,21 @@ nlohmann::json Stats(const Server& server);
 void WriteFixtureTree(const std::string& dir);
 // The catalog wasmer_registry.py reads, for every named *.webc in `dir`.
 void WriteCatalog(const std::string& dir, const std::string& catalog_path);
+
+// A test over the fixture tree: `packages_` holds it (WriteFixtureTree),
+// `catalog_` its catalog, `cache_` is an empty directory; servers keep their
+// configuration and logs in `work_`.
+class FixtureTreeTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  // packages_/index.json, as `webcfs index` writes it (a static mirror's listing).
+  void WriteIndex() const;
+
+  TempDir tmp_{"webcfs-remote"};
+  TempDir work_{"webcfs-remote-srv"};
+  std::string packages_ = tmp_ / "packages";
+  std::string catalog_ = tmp_ / "catalog.json";
+  std::string cache_ = tmp_ / "cache";
+};
 
 }  // namespace webcfs::testing
