@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <mutex>
+#include <set>
 #include <utility>
 
 #include "daemon/file_limit.h"
@@ -40,6 +41,10 @@ class RegistryProvider : public fuse::PackageProvider {
     {
       std::lock_guard<std::mutex> lock(mu_);
       listed_at_ = Clock::now();
+      // Said once: a registry that does not list will not on a reload either.
+      for (std::string& why : listed->unlisted) {
+        if (unlisted_.insert(why).second) spdlog::warn("{}", why);
+      }
     }
     return Listing{std::move(listed->ids), listed->lookup_only};
   }
@@ -68,8 +73,9 @@ class RegistryProvider : public fuse::PackageProvider {
   const resolver::ResolveOptions resolve_;
   const fuse::SnapshotOptions snapshot_;
   std::mutex mu_;
-  bool listed_ = false;            // guarded by mu_
-  Clock::time_point listed_at_{};  // guarded by mu_
+  bool listed_ = false;             // guarded by mu_
+  Clock::time_point listed_at_{};   // guarded by mu_
+  std::set<std::string> unlisted_;  // guarded by mu_; registries said not to list
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "resolver/answers.h"
+#include "resolver/oci.h"
 #include "resolver/registry.h"
 #include "resolver/resolve_internal.h"
 #include "resolver/semver.h"
@@ -24,11 +25,23 @@ Result<RegistryListing> ListRegistries(const ResolveOptions& options) {
   for (const RegistryEntry& e : (*index)->entries()) {
     if (!e.full_name.empty()) listing.ids.push_back(e.id);
   }
+  for (const std::string& r : options.registries) {
+    if (!WasmerRegistryUrl(r).empty()) listing.lookup_only = true;
+    if (!IsOciRegistry(r)) continue;
+    if (access->http == nullptr) {  // offline: nothing to ask
+      listing.lookup_only = true;
+      continue;
+    }
+    auto oci = ListOciPackages(r, *access->http, std::max(1u, options.load_workers));
+    if (!oci) return std::move(oci).error();
+    if (!oci->refused.empty()) {
+      listing.lookup_only = true;
+      listing.unlisted.push_back(std::move(oci->refused));
+    }
+    listing.ids.insert(listing.ids.end(), oci->ids.begin(), oci->ids.end());
+  }
   std::sort(listing.ids.begin(), listing.ids.end());
   listing.ids.erase(std::unique(listing.ids.begin(), listing.ids.end()), listing.ids.end());
-  for (const std::string& r : options.registries) {
-    if (!WasmerRegistryUrl(r).empty() || IsOciRegistry(r)) listing.lookup_only = true;
-  }
   listing.warnings = warnings.Take();
   return listing;
 }

@@ -2,10 +2,10 @@
 // listable registries offer, and how a path component of a namespace
 // directory ("name@1.2.3", "name@^1", "name") becomes a specifier.
 //
-// Listable sources are directory registries and static mirrors (their
-// index.json); a source that can only answer for a name it is asked about
-// (Wasmer's registry API) is lookup-only. A new kind of registry that can list
-// its versions plugs into RegistryIndex and is listed here with no change.
+// Listable sources are directory registries, static mirrors (their
+// index.json) and OCI registries that list their catalog (resolver/oci.h); a
+// source that can only answer for a name it is asked about (Wasmer's registry
+// API, an OCI registry that refuses /v2/_catalog) is lookup-only.
 #pragma once
 
 #include <string>
@@ -20,6 +20,9 @@ namespace webcfs::resolver {
 struct RegistryListing {
   std::vector<std::string> ids;  // "ns/name@1.2.3" of every named package, sorted, unique
   bool lookup_only = false;      // some registry answers lookups it cannot list
+  // One line per registry that could list but refused to (an OCI registry's
+  // answer to /v2/_catalog); the listing goes on without it.
+  std::vector<std::string> unlisted;
   std::vector<std::string> warnings;
 };
 

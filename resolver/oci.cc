@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "resolver/http.h"
+#include "resolver/loader.h"
 #include "resolver/specifier.h"
 #include "webc/base/sha256.h"
 #include "webc/base/unique_fd.h"
@@ -148,13 +149,15 @@ Result<std::optional<std::vector<webc::Dependency>>> UsesAnnotation(const Json& 
   return std::optional<std::vector<webc::Dependency>>(std::move(uses));
 }
 
-// Semver from a tag ('_' stands for '+'); nullopt for other tags.
-std::optional<Version> TagVersion(std::string tag) {
-  for (char& c : tag) {
+// Semver from a tag ('_' stands for '+'); nullopt for other tags, and for
+// tags that are not the one OciTag writes for their version.
+std::optional<Version> TagVersion(const std::string& tag) {
+  std::string text = tag;
+  for (char& c : text) {
     if (c == '_') c = '+';
   }
-  auto v = Version::Parse(tag);
-  if (!v) return std::nullopt;
+  auto v = Version::Parse(text);
+  if (!v || OciTag(*v) != tag) return std::nullopt;
   return std::move(*v);
 }
 
@@ -167,6 +170,34 @@ std::string NextPage(const std::string& url, const std::string& link) {
     return "";
   }
   return ResolveUrl(url, link.substr(open + 1, close - open - 1));
+}
+
+// A registry that pages forever is cut off: at most this many pages per list.
+constexpr size_t kMaxListPages = 10'000;
+
+// The strings of the array `key` in the JSON object at `url` and in the pages
+// its `Link: <...>; rel="next"` headers lead to.
+Result<std::vector<std::string>> GetPagedList(HttpClient& http, std::string url, const char* key) {
+  std::vector<std::string> out;
+  for (size_t pages = 0; !url.empty(); ++pages) {
+    if (pages == kMaxListPages) {
+      return Error::ResourceLimit("GET " + url + ": more than " + std::to_string(kMaxListPages) +
+                                  " pages");
+    }
+    HttpRequest req;
+    req.url = url;
+    auto answer = http.Send(req, kMaxOciAnswerBytes);
+    if (!answer) return std::move(answer).error();
+    Json doc = Json::parse(answer->body, nullptr, /*allow_exceptions=*/false);
+    if (!doc.is_object()) return Error::Corrupt("GET " + url + ": not a JSON object");
+    if (auto list = doc.find(key); list != doc.end() && list->is_array()) {
+      for (const Json& item : *list) {
+        if (item.is_string()) out.push_back(item.get<std::string>());
+      }
+    }
+    url = NextPage(url, answer->Header("link"));
+  }
+  return out;
 }
 
 }  // namespace
@@ -252,26 +283,16 @@ Result<const std::vector<RegistryEntry>*> OciRegistry::Versions(std::string_view
   auto loc = ParseOciRegistry(registry_);
   if (!loc) return std::move(loc).error();
   const std::string repo_url = loc->base + "/v2/" + loc->Repository(full_name);
-  std::vector<std::string> tags;
-  for (std::string url = repo_url + "/tags/list"; !url.empty();) {
-    HttpRequest req;
-    req.url = url;
-    auto answer = http_->Send(req, kMaxOciAnswerBytes);
-    if (!answer && answer.error().code() == Error::Code::kNotFound) break;  // no such repository
-    if (!answer) return std::move(answer).error().With(where);
-    Json doc = Json::parse(answer->body, nullptr, /*allow_exceptions=*/false);
-    if (!doc.is_object()) return Error::Corrupt(where + ": GET " + url + ": not a JSON object");
-    if (auto t = doc.find("tags"); t != doc.end() && t->is_array()) {
-      for (const Json& tag : *t) {
-        if (tag.is_string()) tags.push_back(tag.get<std::string>());
-      }
-    }
-    url = NextPage(url, answer->Header("link"));
+  auto listed = GetPagedList(*http_, repo_url + "/tags/list", "tags");
+  // An unknown repository has no versions.
+  if (!listed && listed.error().code() != Error::Code::kNotFound) {
+    return std::move(listed).error().With(where);
   }
+  const std::vector<std::string> tags = listed ? std::move(*listed) : std::vector<std::string>();
   std::vector<RegistryEntry> entries;
   for (const std::string& tag : tags) {
     std::optional<Version> version = TagVersion(tag);
-    if (!version || OciTag(*version) != tag) continue;
+    if (!version) continue;
     const std::string at = where + "@" + version->ToString();
     std::string manifest_digest;
     auto manifest = GetManifest(*http_, repo_url + "/manifests/" + tag, "", &manifest_digest);
@@ -305,6 +326,49 @@ Result<const std::vector<RegistryEntry>*> OciRegistry::Versions(std::string_view
     entries.push_back(std::move(e));
   }
   return &answers_.emplace(std::string(full_name), std::move(entries)).first->second;
+}
+
+Result<OciListing> ListOciPackages(const std::string& registry, HttpClient& http,
+                                   unsigned workers) {
+  auto loc = ParseOciRegistry(registry);
+  if (!loc) return std::move(loc).error();
+  const std::string where = "registry " + registry;
+  OciListing out;
+  auto repositories = GetPagedList(http, loc->base + "/v2/_catalog", "repositories");
+  if (!repositories) {
+    const Error::Code code = repositories.error().code();
+    // 401 and 403 (InvalidArgument) or 404: the registry does not list.
+    if (code != Error::Code::kNotFound && code != Error::Code::kInvalidArgument) {
+      return std::move(repositories).error().With(where);
+    }
+    out.refused = where + ": cannot list its repositories (" + repositories.error().message() +
+                  "); its packages are found when a path names them";
+    return out;
+  }
+  const std::string prefix = loc->prefix.empty() ? "" : loc->prefix + "/";
+  std::vector<std::string> names;
+  for (const std::string& repo : *repositories) {
+    if (!repo.starts_with(prefix)) continue;
+    std::string name = repo.substr(prefix.size());
+    if (std::count(name.begin(), name.end(), '/') == 1 && ValidatePackageName(name)) {
+      names.push_back(std::move(name));
+    }
+  }
+  std::vector<std::vector<std::string>> ids(names.size());
+  auto listed = ParallelFor(names.size(), workers, [&](size_t i) -> Result<void> {
+    const std::string url = loc->base + "/v2/" + loc->Repository(names[i]) + "/tags/list";
+    auto tags = GetPagedList(http, url, "tags");
+    // Deleted since the catalog listed it.
+    if (!tags && tags.error().code() == Error::Code::kNotFound) return Ok();
+    if (!tags) return std::move(tags).error().With(where + ": " + names[i]);
+    for (const std::string& tag : *tags) {
+      if (auto version = TagVersion(tag)) ids[i].push_back(NamedId(names[i], *version));
+    }
+    return Ok();
+  });
+  if (!listed) return std::move(listed).error();
+  for (auto& list : ids) out.ids.insert(out.ids.end(), list.begin(), list.end());
+  return out;
 }
 
 namespace {

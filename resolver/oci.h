@@ -74,6 +74,21 @@ class OciRegistry {
   std::map<std::string, std::vector<RegistryEntry>, std::less<>> answers_;
 };
 
+// What an OCI registry lists (a catalog mount's listing, resolver/listing.h).
+struct OciListing {
+  std::vector<std::string> ids;  // "ns/name@1.2.3"
+  // Set when the registry refuses to list its repositories (401, 403 or 404
+  // on /v2/_catalog, as many hosted registries answer): one line saying so;
+  // its packages can still be looked up by name.
+  std::string refused;
+};
+
+// The packages `registry` offers: the repositories PREFIX/ns/name of its
+// catalog (GET /v2/_catalog and the pages its Link headers name), and for
+// each the versions of its semver tags (GET .../tags/list, paged alike),
+// asked on up to `workers` threads. No manifest is read.
+Result<OciListing> ListOciPackages(const std::string& registry, HttpClient& http, unsigned workers);
+
 // Uploads the webc at `file` (named package required) and its manifest under
 // its version's tag. An existing tag with other bytes is refused unless
 // `force`. Returns one line saying what was done.

@@ -13,6 +13,7 @@ Modes:
   corrupt     forward, but flip the last byte of the body (same size; the
               registry's Docker-Content-Digest header is kept)
   404         answer 404 with distribution's MANIFEST_UNKNOWN error body
+  403         answer 403 with a DENIED error body (a registry that refuses)
   429, 503    answer that status with Retry-After: N (default 1)
 """
 import argparse
@@ -79,6 +80,10 @@ def main():
                 body = json.dumps({"errors": [{"code": "MANIFEST_UNKNOWN",
                                                "message": "manifest unknown"}]}).encode()
                 return self.reply(404, [("Content-Type", "application/json")], body)
+            if mode == "403":
+                body = json.dumps({"errors": [{"code": "DENIED",
+                                               "message": "requested access is denied"}]}).encode()
+                return self.reply(403, [("Content-Type", "application/json")], body)
             length = int(self.headers.get("Content-Length", "0") or 0)
             body = self.rfile.read(length) if length else None
             conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=30)

@@ -81,7 +81,7 @@ std::string HtpasswdConfig(const std::string& work_dir, const std::string& user,
                            const std::string& password);
 
 // oci_fault_proxy.py in front of `upstream` (an http:// URL); SetFault
-// sets its fault: mode "corrupt", "404", "429" or "503" for request paths
+// sets its fault: mode "corrupt", "403", "404", "429" or "503" for request paths
 // containing `match` ("none" clears it).
 Server StartOciFaultProxy(const std::string& upstream, const std::string& work_dir);
 void SetFault(const Server& proxy, const std::string& mode, const std::string& match = "");
