@@ -111,6 +111,12 @@ constexpr size_t kMaxErrorBody = 512;
 // libcurl's receive buffer (CURLOPT_BUFFERSIZE; its maximum is 10 MiB).
 constexpr long kReceiveBufferBytes = 512L << 10;
 
+// Idle connections the shared pool keeps (CURLOPT_MAXCONNECTS). libcurl's
+// default of 5 would close most of what a burst of parallel requests opened,
+// and the next burst (a tree's downloads after its queries) would pay a
+// connection set-up per request again.
+constexpr long kIdleConnections = 64;
+
 bool RetryableCurlCode(CURLcode code) {
   switch (code) {
     case CURLE_COULDNT_CONNECT:
@@ -357,6 +363,7 @@ Result<void> HttpClient::Attempt(Transfer& t, bool* retry, std::chrono::millisec
   const bool https = Lower(t.url).starts_with("https://");
   Api().easy_setopt(h, CURLOPT_URL, t.url.c_str());
   Api().easy_setopt(h, CURLOPT_SHARE, shared_->share);
+  Api().easy_setopt(h, CURLOPT_MAXCONNECTS, kIdleConnections);
   Api().easy_setopt(h, CURLOPT_ERRORBUFFER, curl_error);
   Api().easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   Api().easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");

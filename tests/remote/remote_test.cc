@@ -365,6 +365,37 @@ TEST_F(RemoteTest, WasmerApiAsksForTheNamesOfALevelAtOnce) {
   EXPECT_GT(stats["max_queries_in_flight"], 1) << stats.dump();
 }
 
+// Connections opened for one level's queries are reused by the next level
+// and by the downloads: a pool that closed them would pay a connection set-up
+// per request again.
+TEST_F(RemoteTest, WasmerApiReusesConnectionsAcrossLevels) {
+  resolver::testing::PackageBuilder root("t/root", "1.0.0");
+  for (int i = 0; i < 8; ++i) {
+    const std::string mid = "mid" + std::to_string(i), leaf = "leaf" + std::to_string(i);
+    resolver::testing::PackageBuilder("t/" + leaf, "1.0.0")
+        .Volume("/data", {{leaf + ".txt", leaf}})
+        .Fs("/" + leaf, "/data")
+        .WriteTo(packages_);
+    resolver::testing::PackageBuilder("t/" + mid, "1.0.0")
+        .Use(leaf, "t/" + leaf + "@^1")
+        .EmptyFs()
+        .WriteTo(packages_);
+    root.Use(mid, "t/" + mid + "@^1");
+  }
+  root.EmptyFs().WriteTo(packages_);
+  WriteCatalog(packages_, catalog_);
+  // The delays make each level's requests overlap, so each level needs as
+  // many connections as it has requests.
+  Server server = StartDouble({"--query-delay", "0.2", "--file-delay", "0.2"});
+  auto r = resolver::Resolve("t/root", Options({server.Url("/graphql")}));
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->packages.size(), 17u);
+  nlohmann::json stats = Stats(server);
+  EXPECT_EQ(stats["requests"], 34) << stats.dump();
+  // The most requests at once, one connection for the statistics, one spare.
+  EXPECT_LE(stats["connections"].get<int>(), stats["max_in_flight"].get<int>() + 2) << stats.dump();
+}
+
 TEST_F(RemoteTest, ReloadPicksUpANewlyPublishedVersion) {
   Publish(packages_, catalog_, "1.0.0");
   Server api = StartDouble();

@@ -7,6 +7,7 @@ Wasmer-parity suite running Wasmer's own client) can start it:
     wasmer_registry.py --root DIR [--catalog CATALOG.json] [--host 127.0.0.1] [--port 0]
                        [--port-file FILE] [--fault MODE] [--fault-file NAME]
                        [--delay SECONDS] [--token TOKEN]
+                       [--query-delay SECONDS] [--file-delay SECONDS]
 
 What it serves (on --host, default 127.0.0.1):
 - POST /graphql with {"query": "..."}: the two queries Wasmer's runtime client
@@ -17,7 +18,9 @@ What it serves (on --host, default 127.0.0.1):
 - GET (and HEAD) of any file under --root, honouring `Range: bytes=N-` (206).
 - With --token, every request without `Authorization: Bearer TOKEN` gets 401.
 - GET /_stats: {"requests": N, "graphql": N, "max_queries_in_flight": N,
-  "files": {"<path>": N}}; not counted.
+  "max_in_flight": N (requests of any kind being answered at once),
+  "connections": N (TCP connections accepted, this one included),
+  "files": {"<path>": N}}; not counted as a request.
 
 CATALOG.json lists the packages the API knows (files are under --root); it is
 read again whenever it changes, so rewriting it publishes a version:
@@ -111,12 +114,16 @@ class State:
         self.fault_file = args.fault_file
         self.delay = args.delay
         self.query_delay = args.query_delay
+        self.file_delay = args.file_delay
         self.token = args.token
         self.lock = threading.Lock()
         self.requests = 0
         self.graphql = 0
         self.queries_in_flight = 0
         self.max_queries_in_flight = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.connections = 0
         self.files = {}
         self.seen = set()  # "once" faults already applied
 
@@ -141,8 +148,27 @@ class State:
             return True
 
 
+def tracked(answer):
+    """Counts the requests being answered at once (max_in_flight)."""
+    def wrapper(self):
+        with self.state.lock:
+            self.state.in_flight += 1
+            self.state.max_in_flight = max(self.state.max_in_flight, self.state.in_flight)
+        try:
+            answer(self)
+        finally:
+            with self.state.lock:
+                self.state.in_flight -= 1
+    return wrapper
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+
+    def setup(self):
+        super().setup()
+        with self.state.lock:
+            self.state.connections += 1
     server_version = "wasmer-registry-double"
 
     def log_message(self, fmt, *args):  # quiet unless asked
@@ -187,6 +213,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return True
         return False
 
+    @tracked
     def do_POST(self):
         path = urllib.parse.urlsplit(self.path).path
         length = int(self.headers.get("Content-Length") or 0)
@@ -277,12 +304,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_HEAD(self):
         self.do_GET()
 
+    @tracked
     def do_GET(self):
         path = urllib.parse.urlsplit(self.path).path
         if path == "/_stats":
             with self.state.lock:
                 doc = {"requests": self.state.requests, "graphql": self.state.graphql,
                        "max_queries_in_flight": self.state.max_queries_in_flight,
+                       "max_in_flight": self.state.max_in_flight,
+                       "connections": self.state.connections,
                        "files": dict(self.state.files)}
             self.answer(doc)
             return
@@ -305,6 +335,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         with open(full, "rb") as f:
             data = f.read()
+        time.sleep(self.state.file_delay)
         self.send_file(data, fault, name)
 
     def send_file(self, data, fault, name):
@@ -350,6 +381,7 @@ def main():
     p.add_argument("--fault-file")
     p.add_argument("--delay", type=float, default=5.0)
     p.add_argument("--query-delay", type=float, default=0.0)
+    p.add_argument("--file-delay", type=float, default=0.0)
     p.add_argument("--token")
     args = p.parse_args()
     server = Server((args.host, args.port), Handler)
