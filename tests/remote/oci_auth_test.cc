@@ -129,6 +129,30 @@ TEST_F(OciAuthTest, HtpasswdCredentialsComeFromEachAuthFileInOrder) {
   ExpectMounts();
 }
 
+TEST_F(OciAuthTest, LockfilePinsMountWithTheRegistrysCredentials) {
+  Server registry =
+      StartDockerRegistry(tmp_ / "srv", HtpasswdConfig(tmp_ / "srv", "alice", "s3cret"));
+  UseRegistry(registry);
+  const std::string auth_file = tmp_ / "auth.json";
+  WriteAuthFile(auth_file, authority_, "alice", "s3cret");
+  ::setenv("REGISTRY_AUTH_FILE", auth_file.c_str(), 1);
+  ASSERT_EQ(Push(Lib()).exit_code, 0);
+  const std::string lock = tmp_ / "webcfs.lock.json";
+  CommandResult resolved = RunCommand({WebcfsBinary(), "resolve", "t/lib", "--registry", url_,
+                                       "--cache", tmp_ / "cache", "--lock", lock});
+  ASSERT_EQ(resolved.exit_code, 0) << resolved.err;
+  // The pin is an OCI source, asked with the registry's credentials like a
+  // tag; a blob URL in its place would be a plain URL, sent none.
+  {
+    Mount locked(lock, {"--cache", tmp_ / "fresh-cache"});
+    ASSERT_TRUE(locked.ok()) << locked.result().err;
+    EXPECT_EQ(ReadHostFile(locked / "lib/version"), "1.0.0\n");
+  }
+  ::unsetenv("REGISTRY_AUTH_FILE");
+  testing::ExpectMountFails(lock, {"--cache", tmp_ / "other-cache"},
+                            {"401", "run with credentials in REGISTRY_AUTH_FILE", authority_});
+}
+
 TEST_F(OciAuthTest, TokenServerGivesAnonymousPullAndCredentialedPushTokens) {
   TokenServer tokens = StartTokenServer(tmp_ / "tok", "bob:hunter2");
   Server registry = StartDockerRegistry(tmp_ / "srv", tokens.RegistryConfig());
