@@ -83,7 +83,8 @@ bool SmallFilePusher::Push(const Job& job) {
     if (!child.is_file() || index == job.already_read) continue;
     const FileExtent x = s.Extent(child);
     const uint64_t pages = (x.size + kPage - 1) / kPage;
-    if (x.source == nullptr || x.size == 0 || x.size > kMaxFileBytes || pages > pages_left) {
+    if (x.source == nullptr || x.size == 0 || x.size > kMaxFileBytes || pages > pages_left ||
+        !x.source->IsLocal(x.offset, x.size)) {
       continue;
     }
     {

@@ -7,6 +7,8 @@
 // Bounds: files of at most kMaxFileBytes, at most kMaxPagesPerDirectory pages
 // of page cache per directory, each directory once per snapshot (the caller
 // claims it), at most kMaxQueuedDirectories waiting; a full queue drops.
+// Only bytes already local are pushed (ByteSource::IsLocal): a lazy remote
+// file nobody read is not downloaded for the push.
 //
 // Why a thread of its own: a store waits for the lock of each page it fills,
 // and a READ of the same file in flight holds that lock until a worker

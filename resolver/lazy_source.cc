@@ -21,8 +21,15 @@ namespace {
 constexpr uint64_t kHeaderChunk = 64 << 10;
 // Missing header pieces closer than this are fetched in one request.
 constexpr uint64_t kCoalesceGap = 64 << 10;
-// A file's fetch takes the absent files after it, up to this far past its end.
-constexpr uint64_t kReadAhead = 512 << 10;
+// A file's fetch takes the absent files after it, up to twice the verified
+// bytes just before it (a reader going through the files in order), at least
+// kMinReadAhead and at most kMaxReadAhead past its end: a random read costs
+// little more than its file, a sequential one few requests.
+constexpr uint64_t kMinReadAhead = 64 << 10;
+constexpr uint64_t kMaxReadAhead = 4 << 20;
+// Files this close count as neighbours when the read-ahead looks for a
+// reader going through them in order (alignment padding lies between).
+constexpr uint64_t kPageGap = 4096;
 // Bytes before the index payload: magic, index tag and length. They are not
 // under the digest, but the reader checks the magic and tag, and the length
 // decides which bytes the digest covered.
@@ -110,6 +117,20 @@ class LazySource final : public webc::ByteSource {
       done += static_cast<size_t>(r);
     }
     return webc::ByteView(scratch, n);
+  }
+
+  // Trusted header bytes, or bytes of files all verified.
+  bool IsLocal(uint64_t offset, size_t n) const override {
+    const uint64_t e = offset + n;
+    if (n == 0 || phase_.load(std::memory_order_acquire) != Phase::kServing) return n == 0;
+    if (CoveredUntil(trusted_, offset) >= e) return true;
+    auto it = std::partition_point(files_.begin(), files_.end(),
+                                   [&](const LazyFile& f) { return f.offset + f.size <= offset; });
+    std::lock_guard lock(mu_);
+    for (; it != files_.end() && it->offset < e; ++it) {
+      if (states_[static_cast<size_t>(it - files_.begin())] != kVerified) return false;
+    }
+    return true;
   }
 
   bool ranges_refused() const { return ranges_refused_.load(); }
@@ -217,7 +238,7 @@ class LazySource final : public webc::ByteSource {
     uint64_t end = f.offset + f.size;
     // Bytes that came with the header's requests need no request of their own.
     const bool local = CoveredUntil(present_, f.offset) >= end;
-    const uint64_t limit = local ? end : end + kReadAhead;
+    const uint64_t limit = local ? end : end + ReadAhead(i);
     for (size_t j = i + 1; j < files_.size() && states_[j] == kAbsent; ++j) {
       const LazyFile& g = files_[j];
       if (g.offset > end || g.offset + g.size > limit) break;
@@ -247,6 +268,19 @@ class LazySource final : public webc::ByteSource {
     if (!fetched) return std::move(fetched).error();
     if (states_[i] == kFailed) return Error::Integrity(failures_.at(i));
     return Ok();
+  }
+
+  // How far past file `i` its fetch may reach: twice the run of verified
+  // bytes ending right before it, within [kMinReadAhead, kMaxReadAhead].
+  // Called with mu_ held.
+  uint64_t ReadAhead(size_t i) const {
+    uint64_t run = 0;
+    for (size_t j = i; j > 0 && run < kMaxReadAhead / 2; --j) {
+      const LazyFile& g = files_[j - 1];
+      if (states_[j - 1] != kVerified || g.offset + g.size + kPageGap < files_[j].offset) break;
+      run += g.size;
+    }
+    return std::clamp(2 * run, kMinReadAhead, kMaxReadAhead);
   }
 
   // The local copy of `f` against the hash its directory record stores.

@@ -35,6 +35,12 @@ class ByteSource {
   // in-memory sources.
   virtual int fd() const { return -1; }
 
+  // Whether Read(offset, n) can be answered from bytes already at hand,
+  // without a network request or a wait. False for a lazy remote source's
+  // bytes not yet fetched and verified, so that optional readers (the
+  // small-file push) can skip them instead of downloading what nobody asked for.
+  virtual bool IsLocal(uint64_t /*offset*/, size_t /*n*/) const { return true; }
+
   // What the source is, for error messages (usually the file path).
   virtual const std::string& name() const = 0;
 };
