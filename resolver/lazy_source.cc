@@ -1,15 +1,21 @@
 #include "resolver/lazy_source.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <sstream>
+#include <thread>
 #include <vector>
 
+#include "resolver/cache.h"
 #include "resolver/http.h"
+#include "webc/base/regular_file.h"
 #include "webc/base/sha256.h"
 #include "webc/base/unique_fd.h"
 
@@ -80,6 +86,121 @@ std::vector<Interval> Missing(const std::vector<Interval>& set, uint64_t b, uint
   return out;
 }
 
+// Sorts and merges intervals into a sorted set of disjoint ones.
+std::vector<Interval> Merged(std::vector<Interval> v) {
+  std::sort(v.begin(), v.end(),
+            [](const Interval& x, const Interval& y) { return x.begin < y.begin; });
+  std::vector<Interval> out;
+  for (const Interval& i : v) {
+    if (i.begin >= i.end) continue;
+    if (!out.empty() && i.begin <= out.back().end) {
+      out.back().end = std::max(out.back().end, i.end);
+    } else {
+      out.push_back(i);
+    }
+  }
+  return out;
+}
+
+// What a partial entry's state file says (PartialState::Format for the
+// layout): the header bytes fetched and the files verified, by index in
+// offset order. Anything unreadable is an empty state: the bytes are
+// fetched again.
+struct PartialState {
+  uint64_t size = 0;
+  std::vector<Interval> header;
+  std::vector<bool> verified;
+
+  std::string Format() const {
+    std::ostringstream out;
+    out << "webcfs-lazy 1\nsize " << size << "\nheader";
+    for (const Interval& i : header) out << ' ' << i.begin << '-' << i.end;
+    out << "\nfiles " << verified.size() << ' ';
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (size_t i = 0; i < verified.size(); i += 4) {
+      unsigned nibble = 0;
+      for (size_t b = 0; b < 4 && i + b < verified.size(); ++b) {
+        if (verified[i + b]) nibble |= 8u >> b;
+      }
+      out << kHex[nibble];
+    }
+    out << '\n';
+    return out.str();
+  }
+
+  static PartialState Parse(const std::string& text) {
+    PartialState st;
+    std::istringstream in(text);
+    std::string magic, version, key, header_line;
+    if (!(in >> magic >> version) || magic != "webcfs-lazy" || version != "1") return {};
+    if (!(in >> key >> st.size) || key != "size") return {};
+    in >> key;
+    if (key != "header" || !std::getline(in, header_line)) return {};
+    std::istringstream hs(header_line);
+    for (std::string piece; hs >> piece;) {
+      Interval i;
+      if (std::sscanf(piece.c_str(), "%lu-%lu", &i.begin, &i.end) != 2 || i.begin >= i.end ||
+          i.end > st.size) {
+        return {};
+      }
+      st.header.push_back(i);
+    }
+    size_t n = 0;
+    std::string bits;
+    if (!(in >> key >> n) || key != "files") return {};
+    in >> bits;
+    if (bits.size() != (n + 3) / 4) return {};
+    st.verified.assign(n, false);
+    for (size_t i = 0; i < n; ++i) {
+      const char c = bits[i / 4];
+      const int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+      if (v < 0) return {};
+      st.verified[i] = (v & (8 >> (i % 4))) != 0;
+    }
+    return st;
+  }
+};
+
+// The local copy of a lazy container: the partial entry of the cache when
+// this process can own it, else an unnamed file that goes with the mount.
+struct LocalCopy {
+  webc::UniqueFd fd;
+  std::string data_path;   // empty for an unnamed file
+  std::string state_path;  // likewise
+  PartialState state;      // what an earlier mount left, maybe nothing
+};
+
+Result<LocalCopy> OpenLocalCopy(const LazyTarget& t, const std::string& where) {
+  LocalCopy copy;
+  const std::string dir = t.dir + "/lazy";
+  if (::mkdir(dir.c_str(), 0755) == 0 || errno == EEXIST) {
+    const std::string data = dir + "/" + t.header_sha256_hex + ".webc";
+    webc::UniqueFd fd(::open(data.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
+    struct stat held {
+    }, named{};
+    // One owner at a time (another mount of it gets an unnamed file), and
+    // still the file under that name (not one a promotion just removed).
+    if (fd.get() >= 0 && ::flock(fd.get(), LOCK_EX | LOCK_NB) == 0 &&
+        ::fstat(fd.get(), &held) == 0 && ::stat(data.c_str(), &named) == 0 &&
+        held.st_ino == named.st_ino && held.st_dev == named.st_dev) {
+      copy.fd = std::move(fd);
+      copy.data_path = data;
+      copy.state_path = dir + "/" + t.header_sha256_hex + ".state";
+      auto text = webc::ReadRegularFile(copy.state_path, 1 << 20);
+      if (text) copy.state = PartialState::Parse(*text);
+      if (copy.state.size != t.size) copy.state = {};
+    }
+  }
+  if (copy.fd.get() < 0) {
+    copy.fd = webc::UniqueFd(::open(t.dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+    if (copy.fd.get() < 0) return Error::Io(t.dir + ": a file for " + where, errno);
+  }
+  if (::ftruncate(copy.fd.get(), static_cast<off_t>(t.size)) != 0) {
+    return Error::Io(t.dir + ": a file for " + where, errno);
+  }
+  return copy;
+}
+
 struct LazyFile {
   uint64_t offset = 0;
   uint64_t size = 0;
@@ -88,12 +209,21 @@ struct LazyFile {
 };
 
 enum class Phase { kHeader, kOpening, kServing };
-enum FileState : uint8_t { kAbsent, kFetching, kVerified, kFailed };
+// kHinted: an earlier mount verified the file's bytes in the partial entry;
+// they are hashed again on first read, so the state file is a hint only.
+enum FileState : uint8_t { kAbsent, kHinted, kFetching, kVerified, kFailed };
 
 class LazySource final : public webc::ByteSource {
  public:
-  LazySource(std::unique_ptr<HttpClient> http, LazyTarget target, webc::UniqueFd fd)
-      : http_(std::move(http)), target_(std::move(target)), fd_(std::move(fd)) {}
+  LazySource(std::unique_ptr<HttpClient> http, LazyTarget target, LocalCopy copy)
+      : http_(std::move(http)),
+        target_(std::move(target)),
+        fd_(std::move(copy.fd)),
+        data_path_(std::move(copy.data_path)),
+        state_path_(std::move(copy.state_path)) {}
+  ~LazySource() override {
+    if (promoter_.joinable()) promoter_.join();
+  }
 
   uint64_t size() const override { return target_.size; }
   const std::string& name() const override { return target_.url; }
@@ -128,12 +258,24 @@ class LazySource final : public webc::ByteSource {
                                    [&](const LazyFile& f) { return f.offset + f.size <= offset; });
     std::lock_guard lock(mu_);
     for (; it != files_.end() && it->offset < e; ++it) {
-      if (states_[static_cast<size_t>(it - files_.begin())] != kVerified) return false;
+      const uint8_t state = states_[static_cast<size_t>(it - files_.begin())];
+      if (state != kVerified && state != kHinted) return false;
     }
     return true;
   }
 
   bool ranges_refused() const { return ranges_refused_.load(); }
+
+  // Header bytes an earlier mount fetched: read locally, still checked
+  // against the digest. Forget() drops them when they do not match.
+  void AssumePresent(const std::vector<Interval>& header) {
+    std::lock_guard lock(mu_);
+    present_ = header;
+  }
+  void Forget() {
+    std::lock_guard lock(mu_);
+    present_.clear();
+  }
 
   // Fetches the missing parts of `regions`, neighbours closer than
   // kCoalesceGap in one request.
@@ -170,12 +312,26 @@ class LazySource final : public webc::ByteSource {
     phase_.store(Phase::kOpening, std::memory_order_release);
   }
 
-  void Serve(std::vector<LazyFile> files) {
+  // Serves `files`; those `verified` by an earlier mount (same order) are
+  // hashed again when first read instead of fetched.
+  void Serve(std::vector<LazyFile> files, const std::vector<bool>& verified) {
     std::sort(files.begin(), files.end(),
               [](const LazyFile& a, const LazyFile& b) { return a.offset < b.offset; });
     files_ = std::move(files);
     states_.assign(files_.size(), kAbsent);
+    size_t hinted = 0;
+    if (verified.size() == files_.size()) {
+      for (size_t i = 0; i < files_.size(); ++i) {
+        if (verified[i]) {
+          states_[i] = kHinted;
+          ++hinted;
+        }
+      }
+    }
     phase_.store(Phase::kServing, std::memory_order_release);
+    SaveState();
+    // Promotion hashes the whole container: the hints need no other check.
+    if (hinted == files_.size()) StartPromotion();
   }
 
  private:
@@ -231,6 +387,16 @@ class LazySource final : public webc::ByteSource {
       if (states_[i] == kVerified) return Ok();
       if (states_[i] == kFailed) return Error::Integrity(failures_.at(i));
       if (states_[i] == kAbsent) break;
+      if (states_[i] == kHinted) {
+        states_[i] = kFetching;
+        lock.unlock();
+        const bool good = Check(files_[i]).ok();
+        lock.lock();
+        states_[i] = good ? kVerified : kAbsent;  // not the bytes it was: fetch again
+        fetched_.notify_all();
+        if (good) ++verified_;
+        continue;
+      }
       fetched_.wait(lock);
     }
     const LazyFile& f = files_[i];
@@ -262,10 +428,17 @@ class LazySource final : public webc::ByteSource {
       states_[j] = kFailed;
       failures_[j] = std::move(why);
     }
-    GlobalLazyCounters().files_verified += fetched ? batch.size() - failed.size() : 0;
+    const size_t good = fetched ? batch.size() - failed.size() : 0;
+    GlobalLazyCounters().files_verified += good;
     GlobalLazyCounters().fetch_errors += failed.size();
+    verified_ += good;
+    const bool complete = verified_ == files_.size();
     fetched_.notify_all();
+    lock.unlock();
+    if (good > 0) SaveState();
+    if (complete) StartPromotion();
     if (!fetched) return std::move(fetched).error();
+    lock.lock();
     if (states_[i] == kFailed) return Error::Integrity(failures_.at(i));
     return Ok();
   }
@@ -281,6 +454,67 @@ class LazySource final : public webc::ByteSource {
       run += g.size;
     }
     return std::clamp(2 * run, kMinReadAhead, kMaxReadAhead);
+  }
+
+  // Writes the state file of the partial entry (temp file and rename, so a
+  // killed daemon leaves the old state or the new): the header bytes and
+  // the files verified, which were written to the data file before.
+  void SaveState() const {
+    if (state_path_.empty()) return;
+    std::lock_guard save(save_mu_);
+    PartialState st;
+    st.size = size();
+    {
+      std::lock_guard lock(mu_);
+      st.header = present_;
+      st.verified.resize(states_.size());
+      for (size_t i = 0; i < states_.size(); ++i) {
+        st.verified[i] = states_[i] == kVerified || states_[i] == kHinted;
+      }
+    }
+    const std::string text = st.Format();
+    const std::string tmp = state_path_ + ".tmp";
+    webc::UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (fd.get() < 0) return;  // best effort: without it, a remount fetches again
+    if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+      ::unlink(tmp.c_str());
+      return;
+    }
+    if (::rename(tmp.c_str(), state_path_.c_str()) != 0) ::unlink(tmp.c_str());
+  }
+
+  // Once every file is verified, fetches the bytes between them and stores
+  // the whole container as an ordinary cache entry (ContentCache::Store
+  // hashes it against the registry's SHA-256), then drops the partial entry.
+  // In the background: the read that completed it is answered first.
+  void StartPromotion() const {
+    if (state_path_.empty() || target_.sha256_hex.empty() || promoting_.exchange(true)) return;
+    promoter_ = std::thread([this] { Promote(); });
+  }
+
+  void Promote() const {
+    std::vector<Interval> known = trusted_;
+    for (const LazyFile& f : files_) known.push_back({f.offset, f.offset + f.size});
+    for (const Interval& gap : Missing(Merged(std::move(known)), 0, size())) {
+      if (!Fetch(gap.begin, gap.end)) return;
+    }
+    auto cache = ContentCache::Open(target_.dir);
+    if (!cache) return;
+    auto entry = (*cache)->Store(target_.sha256_hex, [&](EntryWriter& writer) -> Result<void> {
+      std::vector<std::byte> buf(1 << 20);
+      for (uint64_t at = 0; at < size();) {
+        const size_t n = static_cast<size_t>(std::min<uint64_t>(size() - at, buf.size()));
+        const ssize_t r = ::pread(fd_.get(), buf.data(), n, static_cast<off_t>(at));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return Error::Io(data_path_, r < 0 ? errno : EIO);
+        WEBCFS_RETURN_IF_ERROR(writer.Write(std::span(buf.data(), static_cast<size_t>(r))));
+        at += static_cast<uint64_t>(r);
+      }
+      return Ok();
+    });
+    if (!entry) return;  // the partial entry stays; a later mount tries again
+    ::unlink(state_path_.c_str());
+    ::unlink(data_path_.c_str());
   }
 
   // The local copy of `f` against the hash its directory record stores.
@@ -340,6 +574,8 @@ class LazySource final : public webc::ByteSource {
   std::unique_ptr<HttpClient> http_;
   const LazyTarget target_;
   const webc::UniqueFd fd_;
+  const std::string data_path_;   // the partial entry, empty for an unnamed file
+  const std::string state_path_;  // its state file, likewise
   std::atomic<Phase> phase_{Phase::kHeader};
   mutable std::atomic<bool> ranges_refused_{false};
   std::vector<Interval> trusted_;  // fixed once the phase leaves kHeader
@@ -350,6 +586,10 @@ class LazySource final : public webc::ByteSource {
   mutable std::vector<Interval> present_;
   mutable std::vector<uint8_t> states_;  // FileState per file
   mutable std::map<size_t, std::string> failures_;
+  mutable size_t verified_ = 0;  // files kVerified
+  mutable std::mutex save_mu_;   // one state file write at a time
+  mutable std::atomic<bool> promoting_{false};
+  mutable std::thread promoter_;
 };
 
 }  // namespace
@@ -359,36 +599,45 @@ LazyCounters& GlobalLazyCounters() {
   return counters;
 }
 
-Result<std::shared_ptr<const webc::Container>> OpenLazy(const HttpClient& http,
-                                                        const LazyTarget& target,
-                                                        const webc::OpenOptions& options) {
-  const std::string where = target.package + " (" + target.url + ")";
-  auto client = HttpClient::Create(http.options());
-  if (!client) return std::move(client).error();
-  // An unnamed file: nothing of it outlives the mount, so the cache never
-  // holds unverified bytes.
-  webc::UniqueFd fd(::open(target.dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
-  if (fd.get() < 0) return Error::Io(target.dir + ": a file for " + where, errno);
-  if (::ftruncate(fd.get(), static_cast<off_t>(target.size)) != 0) {
-    return Error::Io(target.dir + ": a file for " + where, errno);
-  }
-  auto source = std::make_shared<LazySource>(std::move(*client), target, std::move(fd));
-  auto regions = webc::HeaderRegions(*source);
-  if (!regions) {
-    if (source->ranges_refused()) return std::move(regions).error();
-    return std::move(regions).error().With(where);
-  }
-  WEBCFS_RETURN_IF_ERROR(source->FetchRegions(*regions));
-  webc::Sha256 h;
-  std::vector<std::byte> buf;
-  for (const webc::ByteRange& r : *regions) {
-    buf.resize(r.length);
-    auto bytes = source->Read(r.offset, r.length, buf.data());
-    if (!bytes) return std::move(bytes).error().With(where);
-    h.Update(*bytes);
-  }
-  const std::string got = webc::ToHex(h.Finish());
-  if (got != target.header_sha256_hex) {
+namespace {
+
+// OpenLazy once the source exists: the header checked against the digest
+// (read from what an `earlier` mount left when it still matches), the
+// container opened, its files listed.
+Result<std::shared_ptr<const webc::Container>> OpenOn(const std::shared_ptr<LazySource>& source,
+                                                      const PartialState& earlier,
+                                                      const LazyTarget& target,
+                                                      const webc::OpenOptions& options,
+                                                      const std::string& where) {
+  // The header an earlier mount left is checked like a fetched one; when it
+  // does not match, it is fetched.
+  source->AssumePresent(earlier.header);
+  Result<std::vector<webc::ByteRange>> regions = Error::Io(where);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    regions = webc::HeaderRegions(*source);
+    if (!regions) {
+      if (source->ranges_refused()) return std::move(regions).error();
+      if (attempt == 0 && !earlier.header.empty()) {
+        source->Forget();
+        continue;
+      }
+      return std::move(regions).error().With(where);
+    }
+    WEBCFS_RETURN_IF_ERROR(source->FetchRegions(*regions));
+    webc::Sha256 h;
+    std::vector<std::byte> buf;
+    for (const webc::ByteRange& r : *regions) {
+      buf.resize(r.length);
+      auto bytes = source->Read(r.offset, r.length, buf.data());
+      if (!bytes) return std::move(bytes).error().With(where);
+      h.Update(*bytes);
+    }
+    const std::string got = webc::ToHex(h.Finish());
+    if (got == target.header_sha256_hex) break;
+    if (attempt == 0 && !earlier.header.empty()) {
+      source->Forget();
+      continue;
+    }
     return Error::Integrity(where + ": header digest mismatch: the registry says " +
                             target.header_sha256_hex + ", the served header hashes to " + got);
   }
@@ -413,8 +662,31 @@ Result<std::shared_ptr<const webc::Container>> OpenLazy(const HttpClient& http,
         });
     if (!walked) return std::move(walked).error().With(where);
   }
-  source->Serve(std::move(files));
+  source->Serve(std::move(files), earlier.verified);
   return std::shared_ptr<const webc::Container>(std::move(*container));
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const webc::Container>> OpenLazy(const HttpClient& http,
+                                                        const LazyTarget& target,
+                                                        const webc::OpenOptions& options) {
+  const std::string where = target.package + " (" + target.url + ")";
+  auto client = HttpClient::Create(http.options());
+  if (!client) return std::move(client).error();
+  auto copy = OpenLocalCopy(target, where);
+  if (!copy) return std::move(copy).error();
+  const PartialState earlier = copy->state;
+  const std::string data_path = copy->data_path;
+  const std::string state_path = copy->state_path;
+  auto source = std::make_shared<LazySource>(std::move(*client), target, std::move(*copy));
+  auto opened = OpenOn(source, earlier, target, options, where);
+  // A refused mount leaves no partial entry it started.
+  if (!opened && earlier.header.empty() && !data_path.empty()) {
+    ::unlink(state_path.c_str());
+    ::unlink(data_path.c_str());
+  }
+  return opened;
 }
 
 }  // namespace webcfs::resolver

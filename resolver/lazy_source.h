@@ -9,6 +9,23 @@
 // not match is an I/O error naming package, file, URL and both hashes, and
 // stays one; the other files keep serving.
 //
+// Persistence: the fetched bytes go to a partial entry of the cache,
+// `<dir>/lazy/<header digest>.webc`, a sparse file holding them at their
+// offsets in the container, owned (flock) by one mount at a time; another
+// mount of the same package meanwhile uses an unnamed file that goes with it.
+// Beside it, `<header digest>.state` lists the header bytes fetched and the
+// files verified (by index in offset order); it is replaced atomically
+// (rename) after each fetch that verified files, whose bytes were written
+// before. A later mount reads the header from the partial entry and checks
+// it against the digest as if fetched, and hashes each listed file again on
+// its first read instead of fetching it, so the state file is a hint: a
+// daemon killed mid-fetch, a torn write or a damaged file costs a fetch,
+// never an unverified byte. Once every file is verified, the bytes between
+// files are fetched and the whole container goes through ContentCache::Store
+// (hashed against the registry's SHA-256) to become an ordinary entry, and
+// the partial entry is removed. Partial entries do not count towards the
+// cache's size limit.
+//
 // Thread-safety: the source may be read from any number of threads; readers
 // of the same cold file wait for one fetch.
 #pragma once
@@ -38,7 +55,8 @@ struct LazyTarget {
   std::string url;                // the container
   uint64_t size = 0;              // its size in bytes, as the registry says
   std::string header_sha256_hex;  // the trusted header digest
-  std::string dir;                // a folder for the (unnamed) sparse file
+  std::string sha256_hex;         // of the whole container; empty: never promoted
+  std::string dir;                // the content cache's directory
 };
 
 // Fetches and checks the header, then opens the container on a source that

@@ -6,12 +6,15 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "resolver/resolution.h"
@@ -133,6 +136,53 @@ class LazyTest : public ::testing::Test {
     return std::filesystem::exists(cache_ + "/" + sha_ + ".webc");
   }
 
+  // The partial entry's files (resolver/lazy_source.h): "<digest>.webc",
+  // "<digest>.state".
+  std::string PartialPath(const std::string& ext) const {
+    const auto index = nlohmann::json::parse(ReadHostFile(packages_ + "/index.json"));
+    return cache_ + "/lazy/" + index["packages"]["t/big"][0]["header_sha256"].get<std::string>() +
+           ext;
+  }
+
+  // Which files the partial entry's state lists as verified (files by index
+  // in offset order, a hex bitmap, most significant bit first).
+  std::map<std::string, bool> VerifiedInPartialEntry() const {
+    std::vector<std::pair<uint64_t, std::string>> by_offset;
+    for (const auto& [path, bytes] : files_) by_offset.emplace_back(DataOffset(path), path);
+    std::sort(by_offset.begin(), by_offset.end());
+    const std::string state = ReadHostFile(PartialPath(".state"));
+    const size_t at = state.find("\nfiles ");
+    EXPECT_NE(at, std::string::npos) << state;
+    std::istringstream in(state.substr(at + 7));
+    size_t n = 0;
+    std::string bits;
+    in >> n >> bits;
+    EXPECT_EQ(n, files_.size()) << state;
+    std::map<std::string, bool> out;
+    for (size_t i = 0; i < by_offset.size() && i / 4 < bits.size(); ++i) {
+      const int nibble = std::stoi(std::string(1, bits[i / 4]), nullptr, 16);
+      out[by_offset[i].second] = (nibble & (8 >> (i % 4))) != 0;
+    }
+    return out;
+  }
+
+  // Waits (up to a minute) for the background promotion of a fully read
+  // package into a whole cache entry.
+  bool WaitForWholeEntry() const {
+    for (int i = 0; i < 600 && !CacheHoldsWholeEntry(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return CacheHoldsWholeEntry();
+  }
+
+  void ExpectEveryFileReadsBack(const Mount& m) const {
+    for (const auto& [path, bytes] : files_) {
+      ReadOutcome r = ReadWithSyscalls(m / ("data/" + path));
+      ASSERT_EQ(r.error, 0) << path;
+      ASSERT_TRUE(r.bytes == bytes) << path;
+    }
+  }
+
   TempDir tmp_{"webcfs-lazy"};
   TempDir work_{"webcfs-lazy-srv"};
   std::string packages_ = tmp_ / "packages";
@@ -183,11 +233,116 @@ TEST_F(LazyTest, EveryFileReadsBackThroughNginx) {
   Server server = StartNginx(packages_, work_.path());
   Mount m("t/big", Args(server));
   ASSERT_TRUE(m.ok()) << m.result().err;
-  for (const auto& [path, bytes] : files_) {
-    ReadOutcome r = ReadWithSyscalls(m / ("data/" + path));
-    ASSERT_EQ(r.error, 0) << path;
-    ASSERT_TRUE(r.bytes == bytes) << path;
+  ExpectEveryFileReadsBack(m);
+}
+
+TEST_F(LazyTest, RemountReadsFilesReadBeforeWithoutFetching) {
+  Server server = StartRangeServer(packages_, {}, work_.path());
+  const Strings read = {"f/100.txt", "f/200.txt", "big.bin"};
+  {
+    Mount m("t/big", Args(server));
+    ASSERT_TRUE(m.ok()) << m.result().err;
+    for (const std::string& path : read) {
+      EXPECT_TRUE(ReadWithSyscalls(m / ("data/" + path)).bytes == files_.at(path)) << path;
+    }
   }
+  const Traffic before = PackageTraffic(server);
+  Mount m("t/big", Args(server));
+  ASSERT_TRUE(m.ok()) << m.result().err;
+  for (const std::string& path : read) {
+    ReadOutcome r = ReadWithSyscalls(m / ("data/" + path));
+    EXPECT_EQ(r.error, 0) << path;
+    EXPECT_TRUE(r.bytes == files_.at(path)) << path;
+  }
+  // Not even the header: it too comes from the partial entry, checked
+  // against the digest.
+  EXPECT_EQ(PackageTraffic(server).bytes, before.bytes);
+  EXPECT_FALSE(CacheHoldsWholeEntry());
+}
+
+TEST_F(LazyTest, DamagedPartialEntryIsFetchedAgain) {
+  Server server = StartRangeServer(packages_, {}, work_.path());
+  const std::string victim = "f/100.txt";
+  {
+    Mount m("t/big", Args(server));
+    ASSERT_TRUE(m.ok()) << m.result().err;
+    EXPECT_TRUE(ReadWithSyscalls(m / ("data/" + victim)).bytes == files_.at(victim));
+  }
+  ASSERT_TRUE(VerifiedInPartialEntry()[victim]);
+  std::string data = ReadHostFile(PartialPath(".webc"));
+  data[DataOffset(victim) + 5] ^= 0x5a;
+  WriteHostFile(PartialPath(".webc"), data);
+  const size_t before = PackageTraffic(server, DataOffset(victim)).covering;
+  Mount m("t/big", Args(server));
+  ASSERT_TRUE(m.ok()) << m.result().err;
+  ReadOutcome r = ReadWithSyscalls(m / ("data/" + victim));
+  EXPECT_EQ(r.error, 0);
+  EXPECT_TRUE(r.bytes == files_.at(victim));
+  EXPECT_EQ(PackageTraffic(server, DataOffset(victim)).covering, before + 1);
+}
+
+TEST_F(LazyTest, KilledMidFetchLeavesOnlyVerifiedFiles) {
+  const uint64_t stalled = DataOffset("big.bin") + (1 << 20);
+  const Strings read = {"f/100.txt", "f/200.txt"};
+  {
+    Server server = StartRangeServer(packages_,
+                                     {"--fault", "stall-midway", "--fault-file", kFile,
+                                      "--fault-offset", std::to_string(stalled)},
+                                     work_.path());
+    Mount m("t/big", Args(server));
+    ASSERT_TRUE(m.ok()) << m.result().err;
+    for (const std::string& path : read) {
+      EXPECT_TRUE(ReadWithSyscalls(m / ("data/" + path)).bytes == files_.at(path)) << path;
+    }
+    // A read whose fetch sends half of big.bin's bytes, then stalls; the
+    // daemon is killed meanwhile, and the read fails with the connection.
+    std::jthread reader([&m] { ReadWithSyscalls(m / "data/big.bin"); });
+    for (int i = 0; i < 3000 && PackageTraffic(server, stalled).covering == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_EQ(PackageTraffic(server, stalled).covering, 1u);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the half lands
+    const pid_t daemon = m.DaemonPid();
+    ASSERT_GT(daemon, 0);
+    ASSERT_EQ(::kill(daemon, SIGKILL), 0);
+  }
+  // The state lists the files read (and their read-ahead), not the one
+  // whose fetch was cut, and every file it lists holds the source's bytes.
+  const std::map<std::string, bool> verified = VerifiedInPartialEntry();
+  const std::string data = ReadHostFile(PartialPath(".webc"));
+  for (const std::string& path : read) EXPECT_TRUE(verified.at(path)) << path;
+  EXPECT_FALSE(verified.at("big.bin"));
+  for (const auto& [path, bytes] : files_) {
+    if (verified.at(path)) {
+      EXPECT_TRUE(data.substr(DataOffset(path), bytes.size()) == bytes) << path;
+    }
+  }
+  EXPECT_FALSE(CacheHoldsWholeEntry());
+  Server server = StartRangeServer(packages_, {}, work_.path());
+  Mount m("t/big", Args(server));
+  ASSERT_TRUE(m.ok()) << m.result().err;
+  ExpectEveryFileReadsBack(m);
+  EXPECT_EQ(PackageTraffic(server, DataOffset("f/100.txt")).covering, 0u);
+  EXPECT_EQ(PackageTraffic(server, DataOffset("f/200.txt")).covering, 0u);
+  EXPECT_EQ(PackageTraffic(server, stalled).covering, 1u);  // fetched again
+}
+
+TEST_F(LazyTest, PackageReadWholeBecomesACacheEntry) {
+  Server server = StartRangeServer(packages_, {}, work_.path());
+  {
+    Mount m("t/big", Args(server));
+    ASSERT_TRUE(m.ok()) << m.result().err;
+    ExpectEveryFileReadsBack(m);
+    ASSERT_TRUE(WaitForWholeEntry());
+    EXPECT_FALSE(std::filesystem::exists(PartialPath(".webc")));
+    EXPECT_FALSE(std::filesystem::exists(PartialPath(".state")));
+    ExpectEveryFileReadsBack(m);
+  }
+  const Traffic before = PackageTraffic(server);
+  Mount m("t/big", Args(server));
+  ASSERT_TRUE(m.ok()) << m.result().err;
+  ExpectEveryFileReadsBack(m);
+  EXPECT_EQ(PackageTraffic(server).requests, before.requests);
 }
 
 TEST_F(LazyTest, TamperedFileIsEioAndNoOtherFileChanges) {
@@ -227,6 +382,8 @@ TEST_F(LazyTest, HeaderNotMatchingTheIndexRefusesTheMount) {
   Server server = StartRangeServer(packages_, {}, work_.path());
   ExpectMountFails("t/big", Args(server), {"t/big@1.0.0", kFile, "header digest mismatch"});
   EXPECT_FALSE(CacheHoldsWholeEntry());
+  EXPECT_FALSE(std::filesystem::exists(PartialPath(".webc")));
+  EXPECT_FALSE(std::filesystem::exists(PartialPath(".state")));
 }
 
 TEST_F(LazyTest, AnotherConsistentContainerIsRefused) {
@@ -239,6 +396,7 @@ TEST_F(LazyTest, AnotherConsistentContainerIsRefused) {
   Server server =
       StartRangeServer(packages_, {"--substitute", std::string(kFile) + "=" + other}, work_.path());
   ExpectMountFails("t/big", Args(server), {"t/big@1.0.0", "header digest mismatch"});
+  EXPECT_FALSE(std::filesystem::exists(PartialPath(".webc")));
 }
 
 TEST_F(LazyTest, ServerIgnoringRangeGetsTheWholeDownload) {

@@ -19,6 +19,7 @@ Fault modes, applied to --fault-file (a name under --root) only:
   drop-once      the first ranged answer covering --fault-offset sends its
                  headers and half its body, then closes the connection
   stall          ranged answers covering --fault-offset send headers, then nothing
+  stall-midway   likewise, after half the body
 """
 
 import argparse
@@ -117,7 +118,10 @@ def main():
                 self.wfile.flush()
                 self.close_connection = True
                 return
-            if covers and status == 206 and args.fault == "stall":
+            if covers and status == 206 and args.fault in ("stall", "stall-midway"):
+                if args.fault == "stall-midway":
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
                 time.sleep(3600)
                 return
             self.wfile.write(body)
