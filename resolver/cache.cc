@@ -369,6 +369,10 @@ Result<std::unique_ptr<ContentCache>> ContentCache::Open(const std::string& dir,
   return std::unique_ptr<ContentCache>(new ContentCache(abs.lexically_normal().string(), rehash));
 }
 
+bool ContentCache::Has(std::string_view sha256_hex) const {
+  return ::access(EntryPath(sha256_hex).c_str(), F_OK) == 0;
+}
+
 std::string ContentCache::EntryPath(std::string_view sha256_hex) const {
   return dir_ + "/" + std::string(sha256_hex) + ".webc";
 }

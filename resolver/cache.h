@@ -135,6 +135,9 @@ class ContentCache {
   // The verified entry for `sha256_hex`; NotFound when absent; Integrity when
   // an entry exists whose content does not match its name.
   Result<CachedFile> Find(std::string_view sha256_hex) const;
+  // Whether a file for `sha256_hex` exists, unverified: a hint, such as
+  // whether a download is coming.
+  bool Has(std::string_view sha256_hex) const;
 
   // Records, in `accepted/<hex>` and keyed to `entry.stamp` like `verified/`,
   // that an eager open accepted the entry, with `startup_reads`: what a lazy

@@ -180,8 +180,12 @@ class RegistrySource final : public PackageSource {
     }
     std::vector<std::optional<LoadedPackage>> results(todo.size());
     std::vector<std::optional<Error>> errors(todo.size());
+    // Threads for downloads only when one is coming: a thread costs more
+    // than opening a cached package.
     const bool downloads = std::any_of(todo.begin(), todo.end(), [&](size_t handle) {
-      return slots_[handle].entry != nullptr && !slots_[handle].entry->url.empty();
+      const RegistryEntry* e = slots_[handle].entry;
+      return e != nullptr && !e->url.empty() &&
+             (context_.cache == nullptr || !context_.cache->Has(e->sha256_hex));
     });
     const unsigned workers = downloads ? std::max(workers_, kParallelDownloads) : workers_;
     auto loaded = ParallelFor(todo.size(), workers, [&](size_t i) -> Result<void> {

@@ -251,7 +251,15 @@ Result<const std::vector<RegistryEntry>*> WasmerRegistry::Versions(std::string_v
 void WasmerRegistry::Prefetch(std::span<const std::string> full_names) {
   std::vector<std::string> todo;
   for (const std::string& name : full_names) {
-    if (!answers_.contains(name)) todo.push_back(name);
+    if (answers_.contains(name)) continue;
+    // A stored answer costs no round trip, so it gets no thread either.
+    if (answers_cache_ != nullptr) {
+      if (auto stored = answers_cache_->Find(url_, WasmerPackageQuery(name))) {
+        (void)Accept(name, *stored);
+        continue;
+      }
+    }
+    todo.push_back(name);
   }
   if (todo.size() < 2) return;
   std::vector<std::optional<std::string>> bodies(todo.size());
