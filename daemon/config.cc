@@ -222,6 +222,7 @@ resolver::ResolveOptions ResolveOptionsFor(const MountConfig& config) {
   o.use_cache = !config.no_cache;
   o.verify = config.verify;
   o.lazy = !config.no_lazy;
+  o.prefetch = config.prefetch;
   o.max_decompressed_size = config.max_decompressed_size;
   return o;
 }

@@ -37,7 +37,8 @@ struct MountConfig {
   bool no_meta_dir = false;
   unsigned threads = fuse::kDefaultThreads;
   bool verify = false;
-  bool no_lazy = false;  // download remote packages whole before mounting
+  bool no_lazy = false;   // download remote packages whole before mounting
+  bool prefetch = false;  // lazy packages: download the rest once the mount answers
   // `.webc.zst` packages inflating past this are refused (command line only).
   uint64_t max_decompressed_size = webc::kMaxDecompressedSize;
   std::string log_level = "info";

@@ -69,6 +69,9 @@ constexpr MountSetting kSettings[] = {
      "registry gives its header digest is mounted at once and each file fetched and verified on "
      "first read)",
      &MountConfig::no_lazy},
+    {"--prefetch", "prefetch", "prefetch",
+     "once the mount answers, download the rest of each lazily mounted package in the background",
+     &MountConfig::prefetch},
     {"--max-decompressed", "", "",
      "refuse a .webc.zst package that inflates past this many bytes",
      &MountConfig::max_decompressed_size},

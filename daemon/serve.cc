@@ -78,6 +78,7 @@ int Serve(const MountConfig& config, const SnapshotFactory& factory, fuse::Serve
   hooks.rebuild = [&factory] { return factory.Build(/*ask_again=*/true); };
   hooks.on_ready = [&](bool ready) {
     if (ready) {
+      resolver::StartLazyBackgroundWork();  // after the fork: threads do not survive it
       SetupLogging(serving_log, spdlog::default_logger()->level());
       status.log = LogDestination();
       WriteStatusOrWarn(status);

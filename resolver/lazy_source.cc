@@ -33,6 +33,8 @@ constexpr uint64_t kCoalesceGap = 64 << 10;
 // little more than its file, a sequential one few requests.
 constexpr uint64_t kMinReadAhead = 64 << 10;
 constexpr uint64_t kMaxReadAhead = 4 << 20;
+// Requests a prefetch keeps in flight.
+constexpr unsigned kPrefetchWorkers = 4;
 // Files this close count as neighbours when the read-ahead looks for a
 // reader going through them in order (alignment padding lies between).
 constexpr uint64_t kPageGap = 4096;
@@ -213,7 +215,7 @@ enum class Phase { kHeader, kOpening, kServing };
 // they are hashed again on first read, so the state file is a hint only.
 enum FileState : uint8_t { kAbsent, kHinted, kFetching, kVerified, kFailed };
 
-class LazySource final : public webc::ByteSource {
+class LazySource final : public webc::ByteSource, public std::enable_shared_from_this<LazySource> {
  public:
   LazySource(std::unique_ptr<HttpClient> http, LazyTarget target, LocalCopy copy)
       : http_(std::move(http)),
@@ -222,6 +224,8 @@ class LazySource final : public webc::ByteSource {
         data_path_(std::move(copy.data_path)),
         state_path_(std::move(copy.state_path)) {}
   ~LazySource() override {
+    stopping_ = true;
+    for (std::thread& t : prefetchers_) t.join();
     if (promoter_.joinable()) promoter_.join();
   }
 
@@ -330,8 +334,29 @@ class LazySource final : public webc::ByteSource {
     }
     phase_.store(Phase::kServing, std::memory_order_release);
     SaveState();
-    // Promotion hashes the whole container: the hints need no other check.
-    if (hinted == files_.size()) StartPromotion();
+    complete_at_open_ = hinted == files_.size();
+  }
+
+  // What runs in the background (StartLazyBackgroundWork): the promotion of
+  // a partial entry found complete (Store hashes the whole container, so the
+  // hints need no other check), and the prefetch.
+  void StartBackground() {
+    if (complete_at_open_) StartPromotion();
+    if (!target_.prefetch || files_.empty()) return;
+    uint64_t total = 0;
+    for (const LazyFile& f : files_) total += f.size;
+    // Shares of about equal bytes, each fetched in order so that its
+    // read-ahead grows.
+    size_t begin = 0;
+    uint64_t done = 0;
+    for (unsigned w = 0; w < kPrefetchWorkers && begin < files_.size(); ++w) {
+      const uint64_t goal = total / kPrefetchWorkers * (w + 1);
+      size_t end = begin;
+      while (end < files_.size() && (done < goal || end == begin)) done += files_[end++].size;
+      if (w + 1 == kPrefetchWorkers) end = files_.size();
+      prefetchers_.emplace_back([this, begin, end] { Prefetch(begin, end); });
+      begin = end;
+    }
   }
 
  private:
@@ -456,6 +481,16 @@ class LazySource final : public webc::ByteSource {
     return std::clamp(2 * run, kMinReadAhead, kMaxReadAhead);
   }
 
+  // Verifies files [begin, end), fetching those not local. A file whose
+  // bytes do not match is skipped (its reads are EIO); a failed request
+  // ends this share (reads fetch on demand, as without prefetch).
+  void Prefetch(size_t begin, size_t end) const {
+    for (size_t i = begin; i < end && !stopping_.load(); ++i) {
+      auto r = Ensure(i);
+      if (!r && r.error().code() != Error::Code::kIntegrity) return;
+    }
+  }
+
   // Writes the state file of the partial entry (temp file and rename, so a
   // killed daemon leaves the old state or the new): the header bytes and
   // the files verified, which were written to the data file before.
@@ -488,7 +523,7 @@ class LazySource final : public webc::ByteSource {
   // hashes it against the registry's SHA-256), then drops the partial entry.
   // In the background: the read that completed it is answered first.
   void StartPromotion() const {
-    if (state_path_.empty() || target_.sha256_hex.empty() || promoting_.exchange(true)) return;
+    if (target_.sha256_hex.empty() || promoting_.exchange(true)) return;
     promoter_ = std::thread([this] { Promote(); });
   }
 
@@ -512,7 +547,7 @@ class LazySource final : public webc::ByteSource {
       }
       return Ok();
     });
-    if (!entry) return;  // the partial entry stays; a later mount tries again
+    if (!entry || state_path_.empty()) return;  // on failure, a later mount tries again
     ::unlink(state_path_.c_str());
     ::unlink(data_path_.c_str());
   }
@@ -590,9 +625,46 @@ class LazySource final : public webc::ByteSource {
   mutable std::mutex save_mu_;   // one state file write at a time
   mutable std::atomic<bool> promoting_{false};
   mutable std::thread promoter_;
+  bool complete_at_open_ = false;  // every file listed by the partial entry
+  std::atomic<bool> stopping_{false};
+  std::vector<std::thread> prefetchers_;
 };
 
+// Sources waiting for StartLazyBackgroundWork.
+struct BackgroundGate {
+  std::mutex mu;
+  bool released = false;
+  std::vector<std::weak_ptr<LazySource>> waiting;
+};
+BackgroundGate& Gate() {
+  static BackgroundGate gate;
+  return gate;
+}
+
+void QueueBackground(const std::shared_ptr<LazySource>& source) {
+  {
+    std::lock_guard lock(Gate().mu);
+    if (!Gate().released) {
+      Gate().waiting.push_back(source);
+      return;
+    }
+  }
+  source->StartBackground();
+}
+
 }  // namespace
+
+void StartLazyBackgroundWork() {
+  std::vector<std::weak_ptr<LazySource>> waiting;
+  {
+    std::lock_guard lock(Gate().mu);
+    Gate().released = true;
+    waiting.swap(Gate().waiting);
+  }
+  for (const std::weak_ptr<LazySource>& w : waiting) {
+    if (auto source = w.lock()) source->StartBackground();
+  }
+}
 
 LazyCounters& GlobalLazyCounters() {
   static LazyCounters counters;
@@ -663,6 +735,7 @@ Result<std::shared_ptr<const webc::Container>> OpenOn(const std::shared_ptr<Lazy
     if (!walked) return std::move(walked).error().With(where);
   }
   source->Serve(std::move(files), earlier.verified);
+  QueueBackground(source);
   return std::shared_ptr<const webc::Container>(std::move(*container));
 }
 

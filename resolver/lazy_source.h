@@ -57,7 +57,17 @@ struct LazyTarget {
   std::string header_sha256_hex;  // the trusted header digest
   std::string sha256_hex;         // of the whole container; empty: never promoted
   std::string dir;                // the content cache's directory
+  // Once StartLazyBackgroundWork ran, fetch every file not yet verified
+  // (kPrefetchWorkers requests at a time, each going through its share of
+  // the files in order), then promote.
+  bool prefetch = false;
 };
+
+// Background work of lazy sources (prefetch, and promoting a partial entry
+// found complete) waits until this is called: the daemon calls it once the
+// mount answers, after any fork, since threads do not survive a fork.
+// Sources opened later start theirs at once.
+void StartLazyBackgroundWork();
 
 // Fetches and checks the header, then opens the container on a source that
 // fetches files on demand. `http` is only used to copy its settings: the

@@ -210,7 +210,8 @@ Result<LoadedPackage> LoadRemote(const std::string& package, const std::string& 
     return Error::NotFound(package + ": not in the cache, and offline (" + url + ")");
   }
   if (context.lazy && !header_sha256_hex.empty() && size > 0) {
-    LazyTarget target{package, url, size, header_sha256_hex, sha256_hex, context.cache->dir()};
+    LazyTarget target{
+        package, url, size, header_sha256_hex, sha256_hex, context.cache->dir(), context.prefetch};
     auto lazy = OpenLazy(*context.http, target, context.open_options);
     if (lazy) {
       LoadedPackage out;

@@ -28,6 +28,7 @@ struct LoadContext {
   // Mount remote v3 packages with a trusted header digest before they are
   // downloaded (resolver/lazy_source.h).
   bool lazy = false;
+  bool prefetch = false;  // with `lazy`: LazyTarget::prefetch
 };
 
 // Imports `source` into the cache (or hashes it in place) and opens it.

@@ -101,6 +101,9 @@ struct ResolveOptions {
   // before they are downloaded, each file fetched and checked on first read
   // (resolver/lazy_source.h). Off, or with `verify`: downloaded whole first.
   bool lazy = true;
+  // Lazy packages: once the mount answers (StartLazyBackgroundWork), fetch
+  // every file not yet read in the background, then become a whole entry.
+  bool prefetch = false;
   unsigned load_workers = kDefaultLoadWorkers;  // parallel container loading
   // `.webc.zst` packages: refuse (ResourceLimit, naming the file) to inflate
   // one past this many bytes: a zstd bomb costs at most this much cache space

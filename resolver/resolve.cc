@@ -488,7 +488,7 @@ Result<Resolution> Resolve(const std::string& spec_text, const ResolveOptions& o
   for (const std::string& w : (*index)->warnings()) warnings.Add(w);
 
   LoadContext context{access->cache.get(), OpenOptionsFor(options), access->http.get(),
-                      options.lazy && !options.verify};
+                      options.lazy && !options.verify, options.prefetch};
   RegistrySource packages(options.registries, *index, context, stored, options.load_workers,
                           warnings);
   while (true) {

@@ -345,6 +345,19 @@ TEST_F(LazyTest, PackageReadWholeBecomesACacheEntry) {
   EXPECT_EQ(PackageTraffic(server).requests, before.requests);
 }
 
+TEST_F(LazyTest, PrefetchFetchesEverythingThenServesWithoutTheServer) {
+  Server server = StartRangeServer(packages_, {}, work_.path());
+  Strings args = Args(server);
+  args.push_back("--prefetch");
+  Mount m("t/big", args);
+  ASSERT_TRUE(m.ok()) << m.result().err;
+  ASSERT_TRUE(WaitForWholeEntry());
+  EXPECT_FALSE(std::filesystem::exists(PartialPath(".webc")));
+  server.process->Stop();
+  ExpectEveryFileReadsBack(m);
+  EXPECT_EQ(ReadHostFile(cache_ + "/" + sha_ + ".webc"), ReadHostFile(packages_ + "/" + kFile));
+}
+
 TEST_F(LazyTest, TamperedFileIsEioAndNoOtherFileChanges) {
   const std::string victim = "f/010.txt";
   Server server = StartRangeServer(packages_,
