@@ -17,10 +17,13 @@ cache each time (emptied before every sample):
   the cache), in the same run;
 - --no-lazy: the mount (whole download and verification first) and cold cat.
 
-Loopback only: this machine's kernel has no sch_netem, so no delay can be
-added; the request counts stand in for round trips.
+The rows are measured twice: on loopback, and through
+bench/benchlib/delay_proxy.py (a user-space proxy: this kernel has no
+sch_netem) adding --rtt-ms of round trip and a --rate-mbit link, as the
+issue's 20 ms / 100 Mbit/s network.
 
-    bench/lazy.py [--webcfs PATH] [--mib N] [--files N] [--reps N] [--workdir DIR] [--out FILE]
+    bench/lazy.py [--webcfs PATH] [--mib N] [--files N] [--reps N]
+                  [--rtt-ms MS] [--rate-mbit N] [--delayed-reps N] [--workdir DIR] [--out FILE]
 
 Root only (mounts). Needs nginx, curl and tar. Writes a Markdown report
 (default bench/results/lazy.md) and prints it.
@@ -40,6 +43,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 SPEC = "bench/lazy"
 FILE = "bench--lazy@1.0.0.webc"
+DELAY_PROXY = os.path.join(HERE, "benchlib", "delay_proxy.py")
 LARGE = 4
 
 
@@ -138,13 +142,36 @@ class Nginx:
         shutil.rmtree(self.work, ignore_errors=True)
 
 
+class DelayProxy:
+    """benchlib/delay_proxy.py in front of 127.0.0.1:`port`."""
+
+    def __init__(self, port, rtt_ms, rate_mbit, workdir):
+        port_file = os.path.join(tempfile.mkdtemp(prefix="delay-", dir=workdir), "port")
+        self.proc = subprocess.Popen(
+            [sys.executable, DELAY_PROXY, "--to", f"127.0.0.1:{port}", "--rtt-ms", str(rtt_ms),
+             "--rate-mbit", str(rate_mbit), "--listen", "127.0.0.1:0", "--port-file", port_file],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while not (os.path.exists(port_file) and open(port_file).read().strip()):
+            if time.time() > deadline:
+                sys.exit("bench/lazy: delay_proxy does not start")
+            time.sleep(0.05)
+        self.port = int(open(port_file).read().strip())
+
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/"
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+
 class Mounted:
-    def __init__(self, webcfs, nginx, cache, workdir, extra=()):
+    def __init__(self, webcfs, url, cache, workdir, extra=()):
         self.webcfs = webcfs
         self.mnt = tempfile.mkdtemp(prefix="mnt-", dir=workdir)
         t0 = time.perf_counter()
-        run([webcfs, "mount", SPEC, self.mnt, "--registry", nginx.url(), "--cache", cache,
-             *extra])
+        run([webcfs, "mount", SPEC, self.mnt, "--registry", url, "--cache", cache, *extra])
         os.stat(os.path.join(self.mnt, "data"))
         self.seconds = time.perf_counter() - t0
 
@@ -184,12 +211,70 @@ def cell(samples, unit="ms"):
             f"[{min(samples) * scale:.0f}–{max(samples) * scale:.0f}]")
 
 
+def measure(webcfs, nginx, url, cache, workdir, small, rng, reps):
+    """The rows, `reps` samples each, with the package served at `url`."""
+    rows = {k: [] for k in ("mount", "mount_req", "cat", "cat_req", "pct_bytes", "tar", "curl",
+                        "warm_tar", "nolazy_mount", "nolazy_req", "nolazy_cat")}
+    for _ in range(reps):
+        # Lazy: mount, one cold cat, 1 % of the files.
+        shutil.rmtree(cache, ignore_errors=True)
+        nginx.since_mark()
+        m = Mounted(webcfs, url, cache, workdir)
+        rows["mount"].append(m.seconds)
+        rows["mount_req"].append(nginx.since_mark()[0])
+        rows["cat"].append(timed_read(m.path(rng.choice(small))))
+        rows["cat_req"].append(nginx.since_mark()[0])
+        for rel in rng.sample(small, max(1, len(small) // 100)):
+            timed_read(m.path(rel))
+        rows["pct_bytes"].append(nginx.since_mark()[1])
+        m.close()
+        # Full cold tar of a lazy mount.
+        shutil.rmtree(cache, ignore_errors=True)
+        m = Mounted(webcfs, url, cache, workdir)
+        rows["tar"].append(timed_tar(m.mnt)[0])
+        m.close()
+        # curl -o, then tar of a warm (whole, cached) mount.
+        out = os.path.join(workdir, "curl.webc")
+        t0 = time.perf_counter()
+        run(["curl", "-sS", "--fail", "-o", out, url + FILE])
+        rows["curl"].append(time.perf_counter() - t0)
+        os.unlink(out)
+        shutil.rmtree(cache, ignore_errors=True)
+        nginx.since_mark()
+        m = Mounted(webcfs, url, cache, workdir, ["--no-lazy"])
+        rows["nolazy_mount"].append(m.seconds)
+        rows["nolazy_req"].append(nginx.since_mark()[0])
+        rows["nolazy_cat"].append(timed_read(m.path(rng.choice(small))))
+        rows["warm_tar"].append(timed_tar(m.mnt)[0])
+        m.close()
+    return rows
+
+
+def table(rows, size):
+    med = statistics.median
+    curl_tar = [c + t for c, t in zip(rows["curl"], rows["warm_tar"])]
+    return f"""| measure | lazy (default) | `--no-lazy` |
+|---|---|---|
+| mount until the tree answers | {cell(rows['mount'])} | {cell(rows['nolazy_mount'])} |
+| requests (round trips) during the mount | {med(rows['mount_req']):.0f} | {med(rows['nolazy_req']):.0f} |
+| cold `cat` of one small file | {cell(rows['cat'])} | {cell(rows['nolazy_cat'])} (already local) |
+| requests for that `cat` | {med(rows['cat_req']):.0f} | 0 |
+| package bytes sent reading 1 % of the files | {med(rows['pct_bytes']) / 1e6:.1f} MB = {100 * med(rows['pct_bytes']) / size:.1f} % of the package | (whole package) |
+| full `tar` of a cold mount | {cell(rows['tar'])} | |
+| `curl -o` + `tar` of a warm mount | {cell(curl_tar)} (curl {cell(rows['curl'])}, tar {cell(rows['warm_tar'])}) | |
+| cold lazy tar ÷ (curl + warm tar) | **×{med(rows['tar']) / med(curl_tar):.2f}** | |
+"""
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--webcfs", default=os.path.join(ROOT, "build/release/daemon/webcfs"))
     p.add_argument("--mib", type=int, default=500)
     p.add_argument("--files", type=int, default=10000)
     p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--rtt-ms", type=int, default=20)
+    p.add_argument("--rate-mbit", type=int, default=100)
+    p.add_argument("--delayed-reps", type=int, default=1)
     p.add_argument("--workdir", default="/var/tmp/webcfs-bench-lazy")
     p.add_argument("--out", default=os.path.join(HERE, "results", "lazy.md"))
     args = p.parse_args()
@@ -204,70 +289,39 @@ def main():
     nginx = Nginx(reg, args.workdir)
     cache = os.path.join(args.workdir, "cache")
     rng = random.Random(1)
-    rows = {k: [] for k in ("mount", "mount_req", "cat", "cat_req", "pct_bytes", "tar", "curl",
-                            "warm_tar", "nolazy_mount", "nolazy_req", "nolazy_cat")}
     try:
-        for _ in range(args.reps):
-            # Lazy: mount, one cold cat, 1 % of the files.
-            shutil.rmtree(cache, ignore_errors=True)
-            nginx.since_mark()
-            m = Mounted(webcfs, nginx, cache, args.workdir)
-            rows["mount"].append(m.seconds)
-            rows["mount_req"].append(nginx.since_mark()[0])
-            rows["cat"].append(timed_read(m.path(rng.choice(small))))
-            rows["cat_req"].append(nginx.since_mark()[0])
-            for rel in rng.sample(small, max(1, len(small) // 100)):
-                timed_read(m.path(rel))
-            rows["pct_bytes"].append(nginx.since_mark()[1])
-            m.close()
-            # Full cold tar of a lazy mount.
-            shutil.rmtree(cache, ignore_errors=True)
-            m = Mounted(webcfs, nginx, cache, args.workdir)
-            rows["tar"].append(timed_tar(m.mnt)[0])
-            m.close()
-            # curl -o, then tar of a warm (whole, cached) mount.
-            out = os.path.join(args.workdir, "curl.webc")
-            t0 = time.perf_counter()
-            run(["curl", "-sS", "--fail", "-o", out, nginx.url() + FILE])
-            rows["curl"].append(time.perf_counter() - t0)
-            os.unlink(out)
-            shutil.rmtree(cache, ignore_errors=True)
-            nginx.since_mark()
-            m = Mounted(webcfs, nginx, cache, args.workdir, ["--no-lazy"])
-            rows["nolazy_mount"].append(m.seconds)
-            rows["nolazy_req"].append(nginx.since_mark()[0])
-            rows["nolazy_cat"].append(timed_read(m.path(rng.choice(small))))
-            rows["warm_tar"].append(timed_tar(m.mnt)[0])
-            m.close()
+        loop_rows = measure(webcfs, nginx, nginx.url(), cache, args.workdir, small, rng, args.reps)
+        proxy = DelayProxy(nginx.port, args.rtt_ms, args.rate_mbit, args.workdir)
+        try:
+            delayed_rows = measure(webcfs, nginx, proxy.url(), cache, args.workdir, small, rng,
+                                   args.delayed_reps)
+        finally:
+            proxy.stop()
     finally:
         nginx.stop()
         shutil.rmtree(cache, ignore_errors=True)
 
-    med = statistics.median
     sha = run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], check=False).stdout.decode().strip()
-    curl_tar = [c + t for c, t in zip(rows["curl"], rows["warm_tar"])]
     report = f"""# Lazy remote mounts: a {size / 1e6:.0f} MB v3 package from nginx
 
-Generated by `bench/lazy.py --mib {args.mib} --files {args.files} --reps {args.reps}` on
-{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())} (webcfs {sha}).
+Generated by `bench/lazy.py --mib {args.mib} --files {args.files} --reps {args.reps} --rtt-ms {args.rtt_ms} --rate-mbit {args.rate_mbit} --delayed-reps {args.delayed_reps}`
+on {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())} (webcfs {sha}).
 
 Package `{SPEC}@1.0.0`: {len(small)} small files of {(size // 2) // len(small)} bytes in 100
-folders and {LARGE} files of {size // 2 // LARGE >> 20} MiB, incompressible, {size} bytes. nginx on
-127.0.0.1 (loopback: this kernel has no `sch_netem`, so no delay could be added; requests are
-counted instead, each waiting for the one before, i.e. round trips). Cache emptied before every
-mount. Median [min–max] of {args.reps}.
+folders and {LARGE} files of {size // 2 // LARGE >> 20} MiB, incompressible, {size} bytes, served by
+nginx on 127.0.0.1. Requests are counted at nginx; each waits for the one before, so they are
+round trips. Cache emptied before every mount. Median [min–max].
 
-| measure | lazy (default) | `--no-lazy` |
-|---|---|---|
-| mount until the tree answers | {cell(rows['mount'])} | {cell(rows['nolazy_mount'])} |
-| requests (round trips) during the mount | {med(rows['mount_req']):.0f} | {med(rows['nolazy_req']):.0f} |
-| cold `cat` of one small file | {cell(rows['cat'])} | {cell(rows['nolazy_cat'])} (already local) |
-| requests for that `cat` | {med(rows['cat_req']):.0f} | 0 |
-| package bytes sent reading 1 % of the files | {med(rows['pct_bytes']) / 1e6:.1f} MB = {100 * med(rows['pct_bytes']) / size:.1f} % of the package | (whole package) |
-| full `tar` of a cold mount | {cell(rows['tar'])} | |
-| `curl -o` + `tar` of a warm mount | {cell(curl_tar)} (curl {cell(rows['curl'])}, tar {cell(rows['warm_tar'])}) | |
-| cold lazy tar ÷ (curl + warm tar) | **×{med(rows['tar']) / med(curl_tar):.2f}** | |
-"""
+## Loopback ({args.reps} samples)
+
+{table(loop_rows, size)}
+## {args.rtt_ms} ms round trip, {args.rate_mbit} Mbit/s ({args.delayed_reps} samples)
+
+Through `bench/benchlib/delay_proxy.py --rtt-ms {args.rtt_ms} --rate-mbit {args.rate_mbit}` (user
+space: this kernel has no `sch_netem`; TCP runs on loopback on both sides, so slow start over the
+long path is not modelled), for webcfs and curl alike.
+
+{table(delayed_rows, size)}"""
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         f.write(report)
