@@ -295,10 +295,18 @@ void SweepLoop(Impl& impl) {
           return true;
         });
       }
-      std::erase_if(c.snapshots, [](const auto& item) { return item.second.expired(); });
     }
-    // Each drop hands its memory back (ReleaseSnapshot trims the heap).
-    for (auto& live : released) ReleaseSnapshot(std::move(live));
+    // The trees go outside the lock, then the records of the trees gone
+    // (also those a forget freed), then the freed heap goes back in one trim:
+    // a record left between a tree's blocks would keep its pages resident.
+    const bool dropped = !released.empty();
+    released.clear();
+    size_t erased = 0;
+    {
+      std::lock_guard<std::mutex> lock(impl.mu);
+      erased = std::erase_if(c.snapshots, [](const auto& item) { return item.second.expired(); });
+    }
+    if (dropped || erased != 0) malloc_trim(0);
     jobs_lock.lock();
   }
 }

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory_resource>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -45,10 +46,17 @@ FileStamp StampOf(const struct stat& st) {
 }
 
 // What this process already knows (design: "verify on first open per process").
+// The records live as long as the process but are made while packages load:
+// they come from a pool of their own, because small blocks left between the
+// blocks of packages freed later would keep those heap pages resident.
 struct Memo {
   std::mutex mu;
-  std::map<std::string, std::pair<FileStamp, std::string>> source_hashes;  // path → stamp, hex
-  std::map<std::string, FileStamp> verified;  // cache entry path → stamp it had when verified
+  std::pmr::unsynchronized_pool_resource pool;  // guarded by mu, like the maps
+  // path → stamp, hex
+  std::pmr::map<std::pmr::string, std::pair<FileStamp, std::pmr::string>, std::less<>>
+      source_hashes{&pool};
+  // cache entry path → stamp it had when verified
+  std::pmr::map<std::pmr::string, FileStamp, std::less<>> verified{&pool};
 };
 
 Memo& GetMemo() {
@@ -191,21 +199,32 @@ class TempFile {
 void RememberVerified(const std::string& path, const FileStamp& stamp) {
   Memo& memo = GetMemo();
   std::lock_guard lock(memo.mu);
-  memo.verified[path] = stamp;
+  if (auto it = memo.verified.find(std::string_view(path)); it != memo.verified.end()) {
+    it->second = stamp;
+  } else {
+    memo.verified.emplace(std::string_view(path), stamp);
+  }
 }
 
 void RememberSourceHash(const std::string& path, const FileStamp& stamp, const std::string& hex) {
   Memo& memo = GetMemo();
   std::lock_guard lock(memo.mu);
-  memo.source_hashes[path] = {stamp, hex};
+  if (auto it = memo.source_hashes.find(std::string_view(path)); it != memo.source_hashes.end()) {
+    it->second.first = stamp;
+    it->second.second = hex;
+  } else {
+    memo.source_hashes.emplace(std::piecewise_construct,
+                               std::forward_as_tuple(std::string_view(path)),
+                               std::forward_as_tuple(stamp, std::string_view(hex)));
+  }
 }
 
 std::optional<std::string> KnownSourceHash(const std::string& path, const FileStamp& stamp) {
   Memo& memo = GetMemo();
   std::lock_guard lock(memo.mu);
-  auto it = memo.source_hashes.find(path);
+  auto it = memo.source_hashes.find(std::string_view(path));
   if (it == memo.source_hashes.end() || !(it->second.first == stamp)) return std::nullopt;
-  return it->second.second;
+  return std::string(it->second.second);
 }
 
 // Copies (or decompresses) `src` into `tmp`, returning the hash of what was
@@ -386,7 +405,7 @@ Result<FileStamp> ContentCache::VerifyOnce(const std::string& path,
   {
     Memo& memo = GetMemo();
     std::lock_guard lock(memo.mu);
-    auto it = memo.verified.find(path);
+    auto it = memo.verified.find(std::string_view(path));
     if (it != memo.verified.end() && it->second == *stamp) return *stamp;
   }
   const std::string hex(sha256_hex);
