@@ -405,51 +405,73 @@ void CatalogGetAttr(fuse_req_t req, Impl& impl, fuse_ino_t ino) {
   fuse_reply_attr(req, &st, impl.options.attr_timeout);
 }
 
-void CatalogOpenDir(fuse_req_t req, Impl& impl, fuse_ino_t ino, fuse_file_info* fi) {
-  {
-    std::lock_guard<std::mutex> lock(impl.mu);
-    if (ino != kRootIno && NamespaceOf(StateOf(impl), ino) == nullptr) {
-      return (void)fuse_reply_err(req, ESTALE);
+namespace {
+
+// An open catalog directory's names: "." and ".." then its entries, sorted,
+// taken when it is opened. An offset is a position in it, so a listing read
+// in several calls is one directory, whatever loads or reloads meanwhile.
+struct CatalogListing {
+  std::vector<std::pair<std::string, fuse_ino_t>> names;
+};
+
+// REQUIRES: Impl::mu held. ESTALE for a namespace that is gone; may throw
+// std::bad_alloc.
+int ListCatalogDir(Impl& impl, fuse_ino_t ino, CatalogListing* out) {
+  CatalogState& c = StateOf(impl);
+  auto& names = out->names;
+  if (ino == kRootIno) {
+    names.emplace_back(".", kRootIno);
+    names.emplace_back("..", kRootIno);
+    for (const auto& [name, index] : c.by_name) {
+      const Namespace& ns = *c.namespaces[index];
+      // Unlisted namespaces show once something in them was loaded.
+      if (ns.listed || !ns.entries.empty()) names.emplace_back(name, NamespaceIno(index));
     }
+    return 0;
+  }
+  Namespace* ns = NamespaceOf(c, ino);
+  if (ns == nullptr) return ESTALE;
+  names.emplace_back(".", ino);
+  names.emplace_back("..", kRootIno);
+  // Not an inode of anything until looked up; a stable number for d_ino.
+  for (const std::string& e : ns->entries) {
+    names.emplace_back(e, (std::hash<std::string>{}(ns->name + "/" + e) >> 1) | 1);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void CatalogOpenDir(fuse_req_t req, Impl& impl, fuse_ino_t ino, fuse_file_info* fi) {
+  std::unique_ptr<CatalogListing> listing;
+  try {
+    listing = std::make_unique<CatalogListing>();
+    std::lock_guard<std::mutex> lock(impl.mu);
+    if (int err = ListCatalogDir(impl, ino, listing.get())) return (void)fuse_reply_err(req, err);
+  } catch (const std::bad_alloc&) {
+    return (void)fuse_reply_err(req, ENOMEM);
   }
   // Listings change (packages load, reloads): the kernel must not cache them.
   fi->cache_readdir = 0;
   fi->keep_cache = 0;
-  fuse_reply_open(req, fi);
+  fi->fh = reinterpret_cast<uint64_t>(listing.get());
+  // On success the handle owns the listing until CatalogReleaseDir.
+  if (fuse_reply_open(req, fi) == 0) (void)listing.release();
 }
 
-// A listing of a catalog directory is "." and ".." then its names, sorted;
-// an offset is a position in it. Names added while a listing is read in
-// several calls can shift it by those names.
-void CatalogReadDir(fuse_req_t req, Impl& impl, fuse_ino_t ino, size_t size, off_t off, bool plus) {
-  CatalogState& c = StateOf(impl);
+void CatalogReleaseDir(fuse_file_info* fi) { delete reinterpret_cast<CatalogListing*>(fi->fh); }
+
+void CatalogReadDir(fuse_req_t req, size_t size, off_t off, bool plus, const fuse_file_info* fi) {
   if (off < 0) return (void)fuse_reply_err(req, EINVAL);
-  std::vector<std::pair<std::string, fuse_ino_t>> names;
+  const auto* listing = reinterpret_cast<const CatalogListing*>(fi->fh);
+  if (listing == nullptr) return (void)fuse_reply_err(req, EBADF);  // not opened by us
   std::vector<char> buf;
   try {
-    std::lock_guard<std::mutex> lock(impl.mu);
-    if (ino == kRootIno) {
-      names.emplace_back(".", kRootIno);
-      names.emplace_back("..", kRootIno);
-      for (const auto& [name, index] : c.by_name) {
-        const Namespace& ns = *c.namespaces[index];
-        // Unlisted namespaces show once something in them was loaded.
-        if (ns.listed || !ns.entries.empty()) names.emplace_back(name, NamespaceIno(index));
-      }
-    } else {
-      Namespace* ns = NamespaceOf(c, ino);
-      if (ns == nullptr) return (void)fuse_reply_err(req, ESTALE);
-      names.emplace_back(".", ino);
-      names.emplace_back("..", kRootIno);
-      // Not an inode of anything until looked up; a stable number for d_ino.
-      for (const std::string& e : ns->entries) {
-        names.emplace_back(e, (std::hash<std::string>{}(ns->name + "/" + e) >> 1) | 1);
-      }
-    }
     buf.resize(size);
   } catch (const std::bad_alloc&) {
     return (void)fuse_reply_err(req, ENOMEM);
   }
+  const auto& names = listing->names;
   size_t used = 0;
   for (size_t pos = static_cast<size_t>(off); pos < names.size(); ++pos) {
     const auto& [name, number] = names[pos];

@@ -188,7 +188,9 @@ void Init(void* userdata, fuse_conn_info* conn) noexcept {
   Impl& impl = *static_cast<Impl*>(userdata);
   const Options& o = impl.options;
   impl.no_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) != 0;
-  impl.no_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
+  // A catalog takes a directory's listing when it is opened, and one ENOSYS
+  // from opendir makes the kernel stop opening every directory.
+  impl.no_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0 && impl.catalog == nullptr;
   auto want = [conn](unsigned cap) {
     if (conn->capable & cap) conn->want |= cap;
   };
@@ -465,9 +467,10 @@ size_t FillDir(fuse_req_t req, const Impl& impl, const ServedNode& t, char* buf,
 
 // readdir may only fail before its first entry; everything that can fail
 // (resolution, the buffer) happens before FillDir.
-void ReadDirCommon(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus) noexcept {
+void ReadDirCommon(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus,
+                   const fuse_file_info* fi) noexcept {
   Impl& impl = ImplOf(req);
-  if (IsCatalogDir(impl, ino)) return CatalogReadDir(req, impl, ino, size, off, plus);
+  if (IsCatalogDir(impl, ino)) return CatalogReadDir(req, size, off, plus, fi);
   ServedNode t;
   if (int err = FindServedNode(impl, ino, &t)) return (void)fuse_reply_err(req, err);
   if (!t.node->is_dir()) return (void)fuse_reply_err(req, ENOTDIR);
@@ -494,12 +497,18 @@ void ReadDirCommon(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool 
   }
 }
 
-void ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) noexcept {
-  ReadDirCommon(req, ino, size, off, false);
+void ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) noexcept {
+  ReadDirCommon(req, ino, size, off, false, fi);
 }
 
-void ReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) noexcept {
-  ReadDirCommon(req, ino, size, off, true);
+void ReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                 fuse_file_info* fi) noexcept {
+  ReadDirCommon(req, ino, size, off, true, fi);
+}
+
+void ReleaseDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
+  if (IsCatalogDir(ImplOf(req), ino)) CatalogReleaseDir(fi);
+  fuse_reply_err(req, 0);
 }
 
 void StatFs(fuse_req_t req, fuse_ino_t /*ino*/) noexcept {
@@ -654,7 +663,7 @@ fuse_lowlevel_ops MakeOperations() {
   ops.opendir = OpenDir;
   ops.readdir = ReadDir;
   ops.readdirplus = ReadDirPlus;
-  ops.releasedir = Release;
+  ops.releasedir = ReleaseDir;
   ops.statfs = StatFs;
   ops.getxattr = GetXattr;
   ops.listxattr = ListXattr;

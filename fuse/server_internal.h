@@ -137,9 +137,11 @@ void InvalidateEntered(fuse_session* session, const Server::ServedSnapshot& live
 bool IsCatalogDir(const Server::Impl& impl, fuse_ino_t ino);
 void CatalogLookup(fuse_req_t req, Server::Impl& impl, fuse_ino_t parent, const char* name);
 void CatalogGetAttr(fuse_req_t req, Server::Impl& impl, fuse_ino_t ino);
+// Opening a catalog directory takes its listing (fi->fh); reads serve
+// positions in it; releasing the directory frees it.
 void CatalogOpenDir(fuse_req_t req, Server::Impl& impl, fuse_ino_t ino, fuse_file_info* fi);
-void CatalogReadDir(fuse_req_t req, Server::Impl& impl, fuse_ino_t ino, size_t size, off_t off,
-                    bool plus);
+void CatalogReadDir(fuse_req_t req, size_t size, off_t off, bool plus, const fuse_file_info* fi);
+void CatalogReleaseDir(fuse_file_info* fi);
 // ".." of a package's root: its namespace directory.
 void CatalogReplyParent(fuse_req_t req, Server::Impl& impl, const Server::ServedSnapshot& live);
 // Under Impl::mu, when the kernel has forgotten every inode of a catalog

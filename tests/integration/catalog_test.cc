@@ -2,13 +2,18 @@
 // listings, every form of name, the same tree as `webcfs mount`, bad names,
 // a package with a missing dependency, many packages named at once, reload
 // and the drop of forgotten trees.
+#include <dirent.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -41,6 +46,20 @@ ino_t InodeOf(const std::string& path) {
   struct stat st {};
   EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
   return st.st_ino;
+}
+
+// The names one getdents64 call returns, with a buffer of `bytes`.
+std::vector<std::string> ReadSomeNames(int fd, size_t bytes) {
+  alignas(8) char buf[512];
+  std::vector<std::string> names;
+  const long n = ::syscall(SYS_getdents64, fd, buf, std::min(bytes, sizeof buf));
+  EXPECT_GE(n, 0) << std::strerror(errno);
+  for (long pos = 0; pos < n;) {
+    const auto* d = reinterpret_cast<const struct dirent64*>(buf + pos);
+    names.emplace_back(d->d_name);
+    pos += d->d_reclen;
+  }
+  return names;
 }
 
 // A package whose tree is one file, `version`, holding its version.
@@ -246,6 +265,32 @@ TEST_F(CatalogTest, ReloadMovesRequirementsOnly) {
   EXPECT_EQ(ReadHostFile(m / "t/a@1.2.0/version"), "1.2.0\n");
   EXPECT_EQ(InodeOf(m / "t/a@1.2.0"), exact);
   EXPECT_TRUE(List(m / "t").count("a@1.5.0"));
+}
+
+// A listing read in several calls is the directory as it was when opened: a
+// version published and reloaded meanwhile neither repeats a name nor hides
+// one.
+TEST_F(CatalogTest, ListingReadInPiecesIsTheDirectoryOpened) {
+  Mount m("--catalog", Args());
+  ASSERT_TRUE(m.ok()) << m.result().err;
+  const int fd = ::open((m / "t").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  // 64 bytes hold "." and ".." (24 bytes each), then two of the names (32).
+  std::vector<std::string> names = ReadSomeNames(fd, 64);
+  for (const std::string& n : ReadSomeNames(fd, 64)) names.push_back(n);
+  ASSERT_EQ(names.size(), 4u);
+  // Sorts before every name read so far.
+  Add(Versioned("t/a", "0.5.0"));
+  const CommandResult r = RunCommand({WebcfsBinary(), "reload", m.path()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (std::vector<std::string> more; !(more = ReadSomeNames(fd, 512)).empty();) {
+    names.insert(names.end(), more.begin(), more.end());
+  }
+  ::close(fd);
+  EXPECT_EQ(names,
+            (std::vector<std::string>{".", "..", "a@1.0.0", "a@1.2.0", "a@2.0.0", "broken@1.0.0"}));
+  // A new opening sees the new version.
+  EXPECT_TRUE(List(m / "t").count("a@0.5.0"));
 }
 
 TEST_F(CatalogTest, ForgottenTreesAreDroppedAfterIdle) {
