@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 
 #include "resolver/registry_auth.h"
 #include "tests/integration/mount_util.h"
@@ -177,6 +178,28 @@ TEST_F(OciAuthTest, TokenServerGivesAnonymousPullAndCredentialedPushTokens) {
   ExpectMounts();
   const nlohmann::json after_pull = Stats(tokens.server);
   EXPECT_GT(after_pull["anonymous"].get<int>(), after_push["anonymous"].get<int>()) << after_pull;
+
+  // An anonymous token may not list the catalog (401): a catalog mount is
+  // lookup-only and says so; with credentials it lists.
+  auto names = [](const std::string& dir) {
+    std::set<std::string> out;
+    for (const auto& e : std::filesystem::directory_iterator(dir)) out.insert(e.path().filename());
+    return out;
+  };
+  {
+    Mount catalog("--catalog", {"--registry", url_, "--cache", tmp_ / "catalog-cache"});
+    ASSERT_TRUE(catalog.ok()) << catalog.result().err;
+    EXPECT_NE(catalog.result().err.find("_catalog: HTTP 401"), std::string::npos)
+        << catalog.result().err;
+    EXPECT_TRUE(names(catalog.path()).empty());
+    EXPECT_EQ(ReadHostFile(catalog / "t/lib@1/lib/version"), "1.0.0\n");
+  }
+  ::setenv("REGISTRY_AUTH_FILE", auth_file.c_str(), 1);
+  {
+    Mount catalog("--catalog", {"--registry", url_, "--cache", tmp_ / "catalog-cache"});
+    ASSERT_TRUE(catalog.ok()) << catalog.result().err;
+    EXPECT_EQ(names(catalog / "t"), std::set<std::string>{"lib@1.0.0"});
+  }
 
   // Wrong credentials are refused by the token server, in one line.
   WriteAuthFile(auth_file, authority_, "bob", "wrong");
