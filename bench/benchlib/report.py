@@ -278,7 +278,21 @@ def _markdown(meta, results, stats, plots):
         lines += ["", "## Errors", ""]
         lines += [f"- {e['suite']} / {e['config']}: {e['error']}" for e in results.errors]
     lines += ["", "Raw samples: `results/results.json`, `results/results.csv`.", ""]
+    lines += OTHER_BENCHMARKS
     return "\n".join(lines)
+
+
+# The benchmarks run.sh does not run; each writes its own results file.
+OTHER_BENCHMARKS = [
+    "## Other benchmarks (not run by run.sh)", "",
+    "- Remote registries (Wasmer API, static mirror): `bench/remote.py`, "
+    "figures in `results/remote.md`.",
+    "- Lazy remote mounts: `bench/lazy.py`, figures in `results/lazy.md`.",
+    "- OCI fleet (three nodes, pull-through cache, 30 nodes): `bench/oci_fleet.py`, "
+    "figures in `results/oci_fleet.md`.",
+    "- Catalog mount: `bench/catalog.py`, figures in `results/catalog.md`.",
+    "",
+]
 
 
 def _suite_table(suite, info, stats):
