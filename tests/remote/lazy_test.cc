@@ -167,12 +167,15 @@ class LazyTest : public ::testing::Test {
   }
 
   // Waits (up to a minute) for the background promotion of a fully read
-  // package into a whole cache entry.
+  // package: the whole cache entry there, then the partial entry removed.
   bool WaitForWholeEntry() const {
-    for (int i = 0; i < 600 && !CacheHoldsWholeEntry(); ++i) {
+    auto promoted = [&] {
+      return CacheHoldsWholeEntry() && !std::filesystem::exists(PartialPath(".webc"));
+    };
+    for (int i = 0; i < 600 && !promoted(); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    return CacheHoldsWholeEntry();
+    return promoted();
   }
 
   void ExpectEveryFileReadsBack(const Mount& m) const {
