@@ -3,7 +3,7 @@
 //
 // Trust: the header regions (webc::HeaderRegions) are fetched with Range
 // requests and must hash to the header digest a trusted place gave
-// (index.json's `header_sha256`, an OCI manifest annotation); then each
+// (index.json's `header_sha256`, an OCI manifest annotation, a lockfile); then each
 // file's bytes are fetched on first read and served only once they hash to
 // the SHA-256 its (verified) directory record stores. A file whose bytes do
 // not match is an I/O error naming package, file, URL and both hashes, and

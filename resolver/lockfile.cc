@@ -5,14 +5,18 @@
 // {
 //   "webcfs_lockfile": 1,
 //   "root": "<id>",
-//   "packages": [ { "id", "source", ["source_hex",] "webc_sha256", ["header_sha256",]
+//   "packages": [ { "id", "source", ["source_hex",] "webc_sha256",
+//                   ["header_sha256", "webc_size",]
 //                   "dependencies": [ { "alias", "requirement", "package": "<id>" } ] } ],
 //   "mappings": [ { "package", "volume_package", "volume", "volume_path", "mount_path" } ],
 //   "commands": [ { "name", "package", "atom_package", "atom", "runner" } ],
 //   "entrypoint": "<command>" | null
 // }
 // Packages are listed in precedence order (the root first). `header_sha256` is
-// the v3 header digest (docs/webc-format.md §5.4), present for v3 packages.
+// the v3 header digest (docs/webc-format.md §5.4) and `webc_size` the
+// container's size, present for v3 packages: together they let a remote
+// package be mounted lazily. Lockfiles written before `webc_size` existed
+// still load; their remote packages are downloaded whole.
 #include <algorithm>
 #include <filesystem>
 #include <map>
@@ -98,7 +102,10 @@ Json ToJson(const Resolution& r) {
     j["source"] = p.source;  // invalid UTF-8 shows as U+FFFD (ToLockfileJson)
     if (!webc::IsValidUtf8(p.source)) j["source_hex"] = HexOf(p.source);
     j["webc_sha256"] = p.webc_sha256;
-    if (!p.header_sha256.empty()) j["header_sha256"] = p.header_sha256;
+    if (!p.header_sha256.empty()) {
+      j["header_sha256"] = p.header_sha256;
+      j["webc_size"] = p.webc_size;
+    }
     Json deps = Json::array();
     for (const Edge& e : p.dependencies) {
       Json d = Json::object();
@@ -149,6 +156,7 @@ struct LockedEdge {
 struct LockedPackage {
   std::string id, source, sha256;
   std::string header_sha256;  // empty when not recorded
+  uint64_t webc_size = 0;     // 0 when not recorded
   std::vector<LockedEdge> edges;
 };
 struct Locked {
@@ -202,6 +210,13 @@ Result<Locked> Decode(const Json& doc) {
       if (!header_hex) return std::move(header_hex).error().With(where + ".header_sha256");
       lp.header_sha256 = *header_hex;
     }
+    if (p.contains("webc_size")) {
+      const Json& size = p["webc_size"];
+      if (!size.is_number_unsigned() || size.get<uint64_t>() == 0) {
+        return Error::Corrupt(where + ".webc_size: not a positive integer");
+      }
+      lp.webc_size = size.get<uint64_t>();
+    }
     auto deps = Field(p, "dependencies", Json::value_t::array, where);
     if (!deps) return std::move(deps).error();
     for (size_t k = 0; k < (*deps)->size(); ++k) {
@@ -234,7 +249,9 @@ Result<Locked> Decode(const Json& doc) {
 // Locates and verifies one locked package: its source file, else the cache,
 // else (a URL source) a download into the cache.
 Result<LoadedPackage> LoadLocked(const LockedPackage& p, const LoadContext& context) {
-  if (IsHttpUrl(p.source)) return LoadRemote(p.id, p.source, p.sha256, 0, context);
+  if (IsHttpUrl(p.source)) {
+    return LoadRemote(p.id, p.source, p.sha256, p.webc_size, context, p.header_sha256);
+  }
   if (IsOciRegistry(p.source)) {
     // The cache first: a pinned package costs no request once it is there.
     auto cached = LoadCached(p.sha256, context);
@@ -245,7 +262,7 @@ Result<LoadedPackage> LoadLocked(const LockedPackage& p, const LoadContext& cont
     }
     auto url = OciPinnedBlobUrl(p.source, p.sha256, *context.http);
     if (!url) return std::move(url).error().With(p.id);
-    auto loaded = LoadRemote(p.id, *url, p.sha256, 0, context);
+    auto loaded = LoadRemote(p.id, *url, p.sha256, p.webc_size, context, p.header_sha256);
     if (loaded) loaded->source = p.source;
     return loaded;
   }
@@ -391,7 +408,8 @@ Result<Resolution> ParseLockfile(const std::string& text, const std::string& nam
   // Creating the client sends nothing: packages found in the cache cost no request.
   auto http = HttpClientFor(options, sources);
   if (!http) return std::move(http).error();
-  LoadContext context{cache->get(), OpenOptionsFor(options), http->get()};
+  LoadContext context{cache->get(), OpenOptionsFor(options), http->get(),
+                      options.lazy && !options.verify, options.prefetch};
   std::vector<LoadedPackage> loaded(locked->packages.size());
   const unsigned workers =
       *http ? std::max(options.load_workers, kParallelDownloads) : options.load_workers;
@@ -435,6 +453,12 @@ Result<Resolution> ParseLockfile(const std::string& text, const std::string& nam
                               (r->packages[i].header_sha256.empty()
                                    ? std::string("none")
                                    : r->packages[i].header_sha256));
+    }
+    const uint64_t size = locked->packages[i].webc_size;
+    if (size != 0 && size != r->packages[i].webc_size) {
+      return Error::Integrity(name + ": " + r->packages[i].id + ": size mismatch: expected " +
+                              std::to_string(size) + " bytes, the container has " +
+                              std::to_string(r->packages[i].webc_size));
     }
   }
   // The mappings and commands follow from the verified packages; a lockfile

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -29,6 +30,7 @@ struct ResolvedPackage {
   std::string source;              // where it came from: registry file path, local path
   std::string webc_sha256;         // hex SHA-256 of the container file
   std::string header_sha256;       // v3: hex header digest (webc::HeaderDigest); else empty
+  uint64_t webc_size = 0;          // v3: the container's size in bytes (a lazy open needs it)
   std::vector<Edge> dependencies;  // manifest order
   std::shared_ptr<const webc::Container> container;
   // The file `container` reads: the private, verified copy in the content

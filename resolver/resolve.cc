@@ -442,6 +442,7 @@ Result<Resolution> Assemble(const Graph& graph,
     auto header = HeaderDigestHex(*p.container);
     if (!header) return std::move(header).error().With(rp.id);
     rp.header_sha256 = std::move(*header);
+    if (!rp.header_sha256.empty()) rp.webc_size = p.container->source().size();
     rp.container = p.container;
     rp.container_path = p.container_path;
     for (const GraphEdge& e : n.edges) {

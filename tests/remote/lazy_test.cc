@@ -415,6 +415,35 @@ TEST_F(LazyTest, AnotherConsistentContainerIsRefused) {
   EXPECT_FALSE(std::filesystem::exists(PartialPath(".webc")));
 }
 
+// `webcfs resolve --lock` of t/big from `server`: the lockfile's path.
+std::string LockFromMirror(const Server& server, const std::string& dir) {
+  const std::string lock = dir + "/big.lock.json";
+  CommandResult resolved =
+      RunCommand({WebcfsBinary(), "resolve", "t/big", "--registry", server.Url("/"), "--cache",
+                  dir + "/resolve-cache", "--lock", lock});
+  EXPECT_EQ(resolved.exit_code, 0) << resolved.err;
+  return lock;
+}
+
+// A lockfile pins each v3 package's header digest and size, so a mount from
+// it is as lazy as one from the mirror.
+TEST_F(LazyTest, LockfileMountFetchesTheHeaderThenOnlyTheFilesRead) {
+  Server server = StartRangeServer(packages_, {}, work_.path());
+  const std::string lock = LockFromMirror(server, tmp_.path());
+  const Traffic before = PackageTraffic(server);
+  Mount m(lock, {"--cache", cache_});
+  ASSERT_TRUE(m.ok()) << m.result().err;
+  const Traffic mounted = PackageTraffic(server);
+  EXPECT_LE(mounted.requests - before.requests, 3u);
+  EXPECT_LT(mounted.bytes - before.bytes, size_ / 10);
+  ReadOutcome one = ReadWithSyscalls(m / "data/f/007.txt");
+  EXPECT_EQ(one.error, 0);
+  EXPECT_TRUE(one.bytes == files_.at("f/007.txt"));
+  EXPECT_LT(PackageTraffic(server).bytes - before.bytes, size_ - kBigSize / 2);
+  EXPECT_FALSE(CacheHoldsWholeEntry());
+  EXPECT_TRUE(std::filesystem::exists(PartialPath(".webc")));
+}
+
 TEST_F(LazyTest, ServerIgnoringRangeGetsTheWholeDownload) {
   Server server =
       StartRangeServer(packages_, {"--fault", "ignore-range", "--fault-file", kFile}, work_.path());

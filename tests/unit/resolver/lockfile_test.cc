@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "resolver/resolution.h"
@@ -62,13 +63,14 @@ TEST_F(LockfileTest, ShapeAndKeyOrder) {
   std::vector<std::string> pkeys;
   for (const auto& [k, v] : app.items()) pkeys.push_back(k);
   EXPECT_EQ(pkeys, (std::vector<std::string>{"id", "source", "webc_sha256", "header_sha256",
-                                             "dependencies"}));
+                                             "webc_size", "dependencies"}));
   EXPECT_EQ(app["source"], app_);
   EXPECT_EQ(app["webc_sha256"], webc::ToHex(webc::Sha256::Of(ReadHostFile(app_))));
   auto app_source = webc::MemorySource(ReadHostFile(app_));
   auto header = webc::HeaderDigest(*app_source);
   ASSERT_TRUE(header.ok());
   EXPECT_EQ(app["header_sha256"], webc::ToHex(*header));
+  EXPECT_EQ(app["webc_size"], std::filesystem::file_size(app_));
   EXPECT_EQ(app["dependencies"][0],
             Json({{"alias", "first"}, {"requirement", "t/first@1"}, {"package", "t/first@1.0.0"}}));
   EXPECT_EQ(
@@ -161,6 +163,8 @@ TEST_F(LockfileTest, EditedLockfilesAreRejected) {
       {[](Json& d) { d["packages"][0]["header_sha256"] = "xyz"; }, "packages[0].header_sha256"},
       {[](Json& d) { d["packages"][1]["header_sha256"] = std::string(64, '0'); },
        "header digest mismatch"},
+      {[](Json& d) { d["packages"][0]["webc_size"] = -1; }, "packages[0].webc_size"},
+      {[](Json& d) { d["packages"][1]["webc_size"] = 7; }, "size mismatch: expected 7 bytes"},
       {[](Json& d) { d["root"] = "t/first@1.0.0"; }, "the first package must be the root"},
       {[](Json& d) { d["mappings"][0]["mount_path"] = "/elsewhere"; },
        "mappings differ from what the locked packages declare"},
@@ -222,7 +226,7 @@ TEST_F(LockfileTest, NonUtf8SourcePathRoundTrips) {
   std::vector<std::string> keys;
   for (const auto& [k, v] : package.items()) keys.push_back(k);
   EXPECT_EQ(keys, (std::vector<std::string>{"id", "source", "source_hex", "webc_sha256",
-                                            "header_sha256", "dependencies"}));
+                                            "header_sha256", "webc_size", "dependencies"}));
   std::string hex;
   for (const unsigned char c : solo) {
     hex += "0123456789abcdef"[c >> 4];
