@@ -217,7 +217,7 @@ enum FileState : uint8_t { kAbsent, kHinted, kFetching, kVerified, kFailed };
 
 class LazySource final : public webc::ByteSource, public std::enable_shared_from_this<LazySource> {
  public:
-  LazySource(std::unique_ptr<HttpClient> http, LazyTarget target, LocalCopy copy)
+  LazySource(std::shared_ptr<HttpClient> http, LazyTarget target, LocalCopy copy)
       : http_(std::move(http)),
         target_(std::move(target)),
         fd_(std::move(copy.fd)),
@@ -606,7 +606,7 @@ class LazySource final : public webc::ByteSource, public std::enable_shared_from
     return Ok();
   }
 
-  std::unique_ptr<HttpClient> http_;
+  const std::shared_ptr<HttpClient> http_;
   const LazyTarget target_;
   const webc::UniqueFd fd_;
   const std::string data_path_;   // the partial entry, empty for an unnamed file
@@ -741,18 +741,16 @@ Result<std::shared_ptr<const webc::Container>> OpenOn(const std::shared_ptr<Lazy
 
 }  // namespace
 
-Result<std::shared_ptr<const webc::Container>> OpenLazy(const HttpClient& http,
+Result<std::shared_ptr<const webc::Container>> OpenLazy(std::shared_ptr<HttpClient> http,
                                                         const LazyTarget& target,
                                                         const webc::OpenOptions& options) {
   const std::string where = target.package + " (" + target.url + ")";
-  auto client = HttpClient::Create(http.options());
-  if (!client) return std::move(client).error();
   auto copy = OpenLocalCopy(target, where);
   if (!copy) return std::move(copy).error();
   const PartialState earlier = copy->state;
   const std::string data_path = copy->data_path;
   const std::string state_path = copy->state_path;
-  auto source = std::make_shared<LazySource>(std::move(*client), target, std::move(*copy));
+  auto source = std::make_shared<LazySource>(std::move(http), target, std::move(*copy));
   auto opened = OpenOn(source, earlier, target, options, where);
   // A refused mount leaves no partial entry it started.
   if (!opened && earlier.header.empty() && !data_path.empty()) {

@@ -70,11 +70,11 @@ struct LazyTarget {
 void StartLazyBackgroundWork();
 
 // Fetches and checks the header, then opens the container on a source that
-// fetches files on demand. `http` is only used to copy its settings: the
-// source keeps a client of its own for the life of the mount. Unsupported
+// fetches files on demand through `http`, which it keeps for the life of the
+// mount: the requests reuse the resolver's connections and tokens. Unsupported
 // when the server does not answer ranges (the caller downloads the whole
 // file instead); Integrity when the header does not hash to the digest.
-Result<std::shared_ptr<const webc::Container>> OpenLazy(const HttpClient& http,
+Result<std::shared_ptr<const webc::Container>> OpenLazy(std::shared_ptr<HttpClient> http,
                                                         const LazyTarget& target,
                                                         const webc::OpenOptions& options);
 

@@ -212,7 +212,7 @@ Result<LoadedPackage> LoadRemote(const std::string& package, const std::string& 
   if (context.lazy && !header_sha256_hex.empty() && size > 0) {
     LazyTarget target{
         package, url, size, header_sha256_hex, sha256_hex, context.cache->dir(), context.prefetch};
-    auto lazy = OpenLazy(*context.http, target, context.open_options);
+    auto lazy = OpenLazy(context.http, target, context.open_options);
     if (lazy) {
       LoadedPackage out;
       out.source = url;

@@ -24,7 +24,7 @@ class HttpClient;
 struct LoadContext {
   const ContentCache* cache = nullptr;  // nullptr: read sources in place
   webc::OpenOptions open_options;
-  HttpClient* http = nullptr;  // nullptr: offline (no download)
+  std::shared_ptr<HttpClient> http;  // null: offline (no download)
   // Mount remote v3 packages with a trusted header digest before they are
   // downloaded (resolver/lazy_source.h).
   bool lazy = false;

@@ -408,8 +408,8 @@ Result<Resolution> ParseLockfile(const std::string& text, const std::string& nam
   // Creating the client sends nothing: packages found in the cache cost no request.
   auto http = HttpClientFor(options, sources);
   if (!http) return std::move(http).error();
-  LoadContext context{cache->get(), OpenOptionsFor(options), http->get(),
-                      options.lazy && !options.verify, options.prefetch};
+  LoadContext context{cache->get(), OpenOptionsFor(options), *http, options.lazy && !options.verify,
+                      options.prefetch};
   std::vector<LoadedPackage> loaded(locked->packages.size());
   const unsigned workers =
       *http ? std::max(options.load_workers, kParallelDownloads) : options.load_workers;

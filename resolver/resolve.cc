@@ -53,9 +53,9 @@ class RegistrySource final : public PackageSource {
         warnings_(warnings) {
     for (const std::string& r : registries_) {
       if (std::string url = WasmerRegistryUrl(r); !url.empty()) {
-        wasmer_.push_back(std::make_unique<WasmerRegistry>(r, url, context_.http, answers));
+        wasmer_.push_back(std::make_unique<WasmerRegistry>(r, url, context_.http.get(), answers));
       } else if (IsOciRegistry(r)) {
-        oci_.push_back(std::make_unique<OciRegistry>(r, context_.http));
+        oci_.push_back(std::make_unique<OciRegistry>(r, context_.http.get()));
       }
     }
   }
@@ -360,7 +360,7 @@ webc::OpenOptions OpenOptionsFor(const ResolveOptions& options) {
   return o;
 }
 
-Result<std::unique_ptr<HttpClient>> HttpClientFor(const ResolveOptions& options,
+Result<std::shared_ptr<HttpClient>> HttpClientFor(const ResolveOptions& options,
                                                   const std::vector<std::string>& sources) {
   std::vector<std::string> token_urls;
   bool remote = false;
@@ -373,7 +373,7 @@ Result<std::unique_ptr<HttpClient>> HttpClientFor(const ResolveOptions& options,
     // OCI registries get no token: it is Wasmer's.
     remote = remote || !url.empty() || IsOciRegistry(s);
   }
-  if (!remote || options.offline) return std::unique_ptr<HttpClient>();
+  if (!remote || options.offline) return std::shared_ptr<HttpClient>();
   HttpOptions http;
   http.user_agent = "webcfs";
   http.bearer_token = options.registry_token;
@@ -382,7 +382,9 @@ Result<std::unique_ptr<HttpClient>> HttpClientFor(const ResolveOptions& options,
   http.low_speed_time = std::chrono::milliseconds(options.http_timeout_ms);
   http.connect_timeout = std::min(http.connect_timeout, http.low_speed_time);
   http.max_retries = options.http_retries;
-  return HttpClient::Create(std::move(http));
+  auto client = HttpClient::Create(std::move(http));
+  if (!client) return std::move(client).error();
+  return std::shared_ptr<HttpClient>(std::move(*client));
 }
 
 Result<std::unique_ptr<ContentCache>> OpenCacheFor(const ResolveOptions& options,
@@ -488,7 +490,7 @@ Result<Resolution> Resolve(const std::string& spec_text, const ResolveOptions& o
   if (!index) return std::move(index).error();
   for (const std::string& w : (*index)->warnings()) warnings.Add(w);
 
-  LoadContext context{access->cache.get(), OpenOptionsFor(options), access->http.get(),
+  LoadContext context{access->cache.get(), OpenOptionsFor(options), access->http,
                       options.lazy && !options.verify, options.prefetch};
   RegistrySource packages(options.registries, *index, context, stored, options.load_workers,
                           warnings);

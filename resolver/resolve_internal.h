@@ -44,14 +44,15 @@ webc::OpenOptions OpenOptionsFor(const ResolveOptions& options);
 
 // The HTTP client for `sources` (registries, or a lockfile's package sources):
 // nullptr when none is remote, or with options.offline.
-Result<std::unique_ptr<HttpClient>> HttpClientFor(const ResolveOptions& options,
+// Shared: lazy sources keep it, and its connections, for the life of a mount.
+Result<std::shared_ptr<HttpClient>> HttpClientFor(const ResolveOptions& options,
                                                   const std::vector<std::string>& sources);
 
 // What reads the registries: the cache, the HTTP client and the stored
 // answers, as ResolveOptions ask for them.
 struct RegistryAccess {
   std::unique_ptr<ContentCache> cache;  // null: no cache
-  std::unique_ptr<HttpClient> http;     // null: no remote registry, or offline
+  std::shared_ptr<HttpClient> http;     // null: no remote registry, or offline
   std::optional<AnswerCache> answers;   // set with a cache
   const AnswerCache* stored() const { return answers ? &*answers : nullptr; }
 };

@@ -211,6 +211,20 @@ TEST_F(LazyTest, MountFetchesTheHeaderThenOnlyTheFilesRead) {
   EXPECT_FALSE(CacheHoldsWholeEntry());
 }
 
+// The lazy source keeps the resolver's HTTP client, so the mount and the
+// reads after it go over the connection the index was fetched on.
+TEST_F(LazyTest, MountAndReadsReuseTheResolversConnection) {
+  Server server = StartRangeServer(packages_, {}, work_.path());
+  Mount m("t/big", Args(server));
+  ASSERT_TRUE(m.ok()) << m.result().err;
+  ReadOutcome one = ReadWithSyscalls(m / "data/f/007.txt");
+  EXPECT_EQ(one.error, 0);
+  EXPECT_TRUE(one.bytes == files_.at("f/007.txt"));
+  const nlohmann::json stats = Stats(server);
+  EXPECT_GE(stats.at("requests").get<int>(), 3);  // index.json, the header, the file
+  EXPECT_EQ(stats.at("connections"), 1);
+}
+
 TEST_F(LazyTest, ReadingAFewSmallFilesFetchesLittleMore) {
   Server server = StartRangeServer(packages_, {}, work_.path());
   Mount m("t/big", Args(server));

@@ -8,9 +8,9 @@ Python standard library only:
 
 - GET and HEAD of any file under --root; a single `Range: bytes=A-B` (or
   `A-`) gets 206 with Content-Range.
-- GET /_stats (not counted): {"requests": N, "bytes": N,
+- GET /_stats (not counted): {"requests": N, "bytes": N, "connections": N,
   "ranges": [["/path", start, end_exclusive], ...]} (whole answers count as
-  ranges [0, size)).
+  ranges [0, size); connections counts those that carried a counted request).
 - --substitute NAME=PATH serves PATH's bytes for /NAME.
 
 Fault modes, applied to --fault-file (a name under --root) only:
@@ -33,7 +33,7 @@ import time
 from serve_on_free_port import Server
 
 LOCK = threading.Lock()
-STATS = {"requests": 0, "bytes": 0, "ranges": []}
+STATS = {"requests": 0, "bytes": 0, "connections": 0, "ranges": []}
 DROPPED = set()
 
 
@@ -99,6 +99,9 @@ def main():
             covers = faulty and start <= args.fault_offset < end
             with LOCK:
                 STATS["requests"] += 1
+                if not getattr(self, "counted", False):
+                    self.counted = True  # one handler serves one connection
+                    STATS["connections"] += 1
                 if not head:
                     STATS["bytes"] += len(body)
                     STATS["ranges"].append(["/" + name, start, end])
