@@ -246,6 +246,13 @@ size_t ReadCallback(char* data, size_t size, size_t n, void* user) {
   return static_cast<size_t>(got);
 }
 
+bool Cancelled(const HttpClient::Transfer& t);
+
+// libcurl's progress callback: non-zero aborts the transfer.
+int ProgressCallback(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return Cancelled(*static_cast<HttpClient::Transfer*>(user)) ? 1 : 0;
+}
+
 void LockShare(CURL*, curl_lock_data data, curl_lock_access, void* user) {
   static_cast<std::array<std::mutex, CURL_LOCK_DATA_LAST>*>(user)->at(data).lock();
 }
@@ -388,6 +395,11 @@ Result<void> HttpClient::Attempt(Transfer& t, bool* retry, std::chrono::millisec
   // entry: libcurl's default of 16 KiB makes a large download syscall-bound.
   Api().easy_setopt(h, CURLOPT_BUFFERSIZE, kReceiveBufferBytes);
   Api().easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");  // what libcurl can decode
+  if (t.sink != nullptr && t.sink->cancelled) {
+    Api().easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    Api().easy_setopt(h, CURLOPT_XFERINFOFUNCTION, ProgressCallback);
+    Api().easy_setopt(h, CURLOPT_XFERINFODATA, &t);
+  }
   if (t.max_body < (uint64_t{1} << 62)) {
     Api().easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(t.max_body));
   }
@@ -448,6 +460,7 @@ Result<void> HttpClient::Attempt(Transfer& t, bool* retry, std::chrono::millisec
   if (t.ranged && status == 200) t.range_ignored = true;
   if (t.range_ignored) return Ok();
   if (t.sink_error) return std::move(*t.sink_error);
+  if (code == CURLE_ABORTED_BY_CALLBACK) return Error::Io(t.What() + ": cancelled");
   if (t.body_errno != 0) {
     return Error::Io(t.What() + ": reading the body to send", t.body_errno);
   }
@@ -505,6 +518,24 @@ bool HttpClient::SendsTokenTo(const std::string& url) {
   return std::find(token_hosts_.begin(), token_hosts_.end(), authority) != token_hosts_.end();
 }
 
+namespace {
+
+bool Cancelled(const HttpClient::Transfer& t) {
+  return t.sink != nullptr && t.sink->cancelled && t.sink->cancelled();
+}
+
+// Sleeps `d` in slices, polling the transfer's cancellation; false when cancelled.
+bool SleepUnlessCancelled(const HttpClient::Transfer& t, std::chrono::milliseconds d) {
+  constexpr std::chrono::milliseconds kSlice{100};
+  for (auto left = d; left.count() > 0; left -= kSlice) {
+    if (Cancelled(t)) return false;
+    std::this_thread::sleep_for(std::min(left, kSlice));
+  }
+  return !Cancelled(t);
+}
+
+}  // namespace
+
 Result<void> HttpClient::Run(Transfer& t) {
   if (auto ready = Ready(); !ready) return std::move(ready).error().With(t.What());
   // The challenge is in the headers, also of a GET that streams its body.
@@ -531,7 +562,9 @@ Result<void> HttpClient::Run(Transfer& t) {
       }
       return r;
     }
-    std::this_thread::sleep_for(wait.count() >= 0 ? wait : backoff);
+    if (!SleepUnlessCancelled(t, wait.count() >= 0 ? wait : backoff)) {
+      return Error::Io(t.What() + ": cancelled");
+    }
     backoff = std::min(backoff * 2, options_.max_backoff);
   }
 }
@@ -677,7 +710,8 @@ HttpSink StringSink(std::string* body) {
                   [body](std::span<const std::byte> b) -> Result<void> {
                     body->append(reinterpret_cast<const char*>(b.data()), b.size());
                     return Ok();
-                  }};
+                  },
+                  nullptr};
 }
 
 }  // namespace

@@ -58,10 +58,14 @@ struct HttpOptions {
 
 // Where a GET's body goes. `restart` is called before bytes from offset 0 are
 // delivered again (the server ignored a resume), so the sink must drop what
-// it has; `write` receives the body in order.
+// it has; `write` receives the body in order. `cancelled`, when set, is
+// polled during the transfer (at least once a second, also while the server
+// sends nothing) and between retries: true ends the GET with an error at
+// once, so a stalled server cannot hold its caller for the whole timeout.
 struct HttpSink {
   std::function<Result<void>()> restart;
   std::function<Result<void>(std::span<const std::byte>)> write;
+  std::function<bool()> cancelled;
 };
 
 // A request other than a plain GET or a JSON POST (registries that speak in

@@ -591,7 +591,8 @@ class LazySource final : public webc::ByteSource, public std::enable_shared_from
                           at += bytes.size();
                           GlobalLazyCounters().bytes_fetched += bytes.size();
                           return Ok();
-                        }};
+                        },
+                        [this] { return stopping_.load(); }};
     auto r = http_->GetRange(target_.url, begin, end - begin, sink);
     if (!r) {
       ++GlobalLazyCounters().fetch_errors;

@@ -173,7 +173,7 @@ namespace {
 Result<void> Download(HttpClient& http, const std::string& url, uint64_t size, uint64_t max_size,
                       EntryWriter& writer) {
   HttpSink sink{[&] { return writer.Reset(); },
-                [&](std::span<const std::byte> b) { return writer.Write(b); }};
+                [&](std::span<const std::byte> b) { return writer.Write(b); }, nullptr};
   auto r = http.Get(url, size > 0 ? size : max_size, sink);
   if (!r) {
     if (size > 0 && r.error().code() == Error::Code::kResourceLimit) {

@@ -534,6 +534,35 @@ TEST_F(LazyTest, OciBlobIsMountedLazily) {
   EXPECT_LT(counters.at("bytes_fetched").get<uint64_t>(), size_ - kBigSize / 2);
 }
 
+// Unmounting ends a prefetch stalled on a silent server at once, instead of
+// waiting for the HTTP timeout (30 s without progress, then retries).
+TEST_F(LazyTest, UnmountDoesNotWaitForAStalledPrefetch) {
+  const uint64_t stall = DataOffset("big.bin") + (1 << 20);
+  Server server = StartRangeServer(
+      packages_,
+      {"--fault", "stall", "--fault-file", kFile, "--fault-offset", std::to_string(stall)},
+      work_.path());
+  Strings args = Args(server);
+  args.push_back("--prefetch");
+  Mount m("t/big", args);
+  ASSERT_TRUE(m.ok()) << m.result().err;
+  const pid_t daemon = m.DaemonPid();
+  for (int i = 0; i < 300 && PackageTraffic(server, stall).covering == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(PackageTraffic(server, stall).covering, 1u);
+  const auto start = std::chrono::steady_clock::now();
+  CommandResult unmounted = m.Unmount();
+  EXPECT_EQ(unmounted.exit_code, 0) << unmounted.err;
+  // A generous bound, far below the timeout it must not wait for.
+  while (ProcessAlive(daemon) &&
+         std::chrono::steady_clock::now() - start < std::chrono::seconds(15)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_FALSE(ProcessAlive(daemon)) << "the daemon still waits for the stalled range";
+  if (ProcessAlive(daemon)) ::kill(daemon, SIGKILL);
+}
+
 TEST_F(LazyTest, StalledRangeIsAnErrorAndOtherFilesServe) {
   Server server = StartRangeServer(packages_,
                                    {"--fault", "stall", "--fault-file", kFile, "--fault-offset",
