@@ -740,12 +740,46 @@ Result<std::shared_ptr<const webc::Container>> OpenOn(const std::shared_ptr<Lazy
   return std::shared_ptr<const webc::Container>(std::move(*container));
 }
 
+// The lazy containers open in this process, by cache directory, URL and
+// header digest: a reload, or another mount the process serves, shares the
+// open one (its local copy, its fetched and verified files) instead of
+// fetching again into an unnamed file while the first holds the partial entry.
+class OpenContainers {
+ public:
+  std::shared_ptr<const webc::Container> Find(const std::string& key) {
+    std::lock_guard lock(mu_);
+    auto it = open_.find(key);
+    return it == open_.end() ? nullptr : it->second.lock();
+  }
+  // `opened`, unless another thread registered a live one first: that one.
+  std::shared_ptr<const webc::Container> Add(const std::string& key,
+                                             std::shared_ptr<const webc::Container> opened) {
+    std::lock_guard lock(mu_);
+    std::erase_if(open_, [](const auto& entry) { return entry.second.expired(); });
+    std::weak_ptr<const webc::Container>& slot = open_[key];
+    if (auto live = slot.lock()) return live;
+    slot = opened;
+    return opened;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::weak_ptr<const webc::Container>> open_;
+};
+
+OpenContainers& OpenLazyContainers() {
+  static OpenContainers open;
+  return open;
+}
+
 }  // namespace
 
 Result<std::shared_ptr<const webc::Container>> OpenLazy(std::shared_ptr<HttpClient> http,
                                                         const LazyTarget& target,
                                                         const webc::OpenOptions& options) {
   const std::string where = target.package + " (" + target.url + ")";
+  const std::string key = target.dir + '\n' + target.url + '\n' + target.header_sha256_hex;
+  if (auto open = OpenLazyContainers().Find(key)) return open;
   auto copy = OpenLocalCopy(target, where);
   if (!copy) return std::move(copy).error();
   const PartialState earlier = copy->state;
@@ -758,7 +792,8 @@ Result<std::shared_ptr<const webc::Container>> OpenLazy(std::shared_ptr<HttpClie
     ::unlink(state_path.c_str());
     ::unlink(data_path.c_str());
   }
-  return opened;
+  if (!opened) return opened;
+  return OpenLazyContainers().Add(key, std::move(*opened));
 }
 
 }  // namespace webcfs::resolver

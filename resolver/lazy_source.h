@@ -11,8 +11,10 @@
 //
 // Persistence: the fetched bytes go to a partial entry of the cache,
 // `<dir>/lazy/<header digest>.webc`, a sparse file holding them at their
-// offsets in the container, owned (flock) by one mount at a time; another
-// mount of the same package meanwhile uses an unnamed file that goes with it.
+// offsets in the container, owned (flock) by one mount at a time. Within a
+// process the open container is shared (a reload, the catalog's mounts);
+// another process's mount of it meanwhile uses an unnamed file that goes
+// with it.
 // Beside it, `<header digest>.state` lists the header bytes fetched and the
 // files verified (by index in offset order); it is replaced atomically
 // (rename) after each fetch that verified files, whose bytes were written

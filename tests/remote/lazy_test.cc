@@ -534,6 +534,22 @@ TEST_F(LazyTest, OciBlobIsMountedLazily) {
   EXPECT_LT(counters.at("bytes_fetched").get<uint64_t>(), size_ - kBigSize / 2);
 }
 
+// A reload resolves the package again while the process has it open
+// lazily: the new tree shares the open one, so nothing is fetched again.
+TEST_F(LazyTest, ReloadSharesTheOpenLazyPackage) {
+  Server server = StartRangeServer(packages_, {}, work_.path());
+  Mount m("t/big", Args(server));
+  ASSERT_TRUE(m.ok()) << m.result().err;
+  EXPECT_EQ(ReadWithSyscalls(m / "data/f/007.txt").error, 0);
+  const Traffic read = PackageTraffic(server);
+  CommandResult reloaded = RunCommand({WebcfsBinary(), "reload", m.path()});
+  ASSERT_EQ(reloaded.exit_code, 0) << reloaded.err;
+  ReadOutcome again = ReadWithSyscalls(m / "data/f/007.txt");
+  EXPECT_EQ(again.error, 0);
+  EXPECT_TRUE(again.bytes == files_.at("f/007.txt"));
+  EXPECT_EQ(PackageTraffic(server).requests, read.requests);
+}
+
 // Unmounting ends a prefetch stalled on a silent server at once, instead of
 // waiting for the HTTP timeout (30 s without progress, then retries).
 TEST_F(LazyTest, UnmountDoesNotWaitForAStalledPrefetch) {
