@@ -48,24 +48,6 @@ struct Interval {
   uint64_t end = 0;
 };
 
-// Adds [b, e) to a sorted set of disjoint intervals.
-void AddInterval(std::vector<Interval>& set, uint64_t b, uint64_t e) {
-  if (b >= e) return;
-  std::vector<Interval> out;
-  for (const Interval& i : set) {
-    if (i.end < b || i.begin > e) {
-      out.push_back(i);
-    } else {
-      b = std::min(b, i.begin);
-      e = std::max(e, i.end);
-    }
-  }
-  out.push_back({b, e});
-  std::sort(out.begin(), out.end(),
-            [](const Interval& x, const Interval& y) { return x.begin < y.begin; });
-  set = std::move(out);
-}
-
 // The end of the interval of `set` holding `at`, or `at` when none does.
 uint64_t CoveredUntil(const std::vector<Interval>& set, uint64_t at) {
   for (const Interval& i : set) {
@@ -102,6 +84,12 @@ std::vector<Interval> Merged(std::vector<Interval> v) {
     }
   }
   return out;
+}
+
+// Adds [b, e) to a sorted set of disjoint intervals.
+void AddInterval(std::vector<Interval>& set, uint64_t b, uint64_t e) {
+  set.push_back({b, e});
+  set = Merged(std::move(set));
 }
 
 // What a partial entry's state file says (PartialState::Format for the
