@@ -632,7 +632,8 @@ Result<std::shared_ptr<const CacheLease>> ContentCache::Lease(std::string_view s
 namespace {
 
 struct EntryUse {
-  std::string hex;
+  std::string hex;       // the entry's name: a container's hash, or a header digest
+  bool partial = false;  // a partial entry (PartialEntryBase)
   uint64_t size = 0;
   int64_t last_use_ns = 0;
 };
@@ -641,30 +642,95 @@ int64_t Nanoseconds(const struct timespec& t) {
   return int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec;
 }
 
-// The entries of `dir` (`<64 hex>.webc`), oldest last use first.
+// `name` is `<64 hex><suffix>`: the hex, else nullopt.
+std::optional<std::string> HexNamed(const std::string& name, std::string_view suffix) {
+  if (name.size() != 64 + suffix.size() || !name.ends_with(suffix)) return std::nullopt;
+  auto hex = ParseSha256Hex(name.substr(0, 64));
+  if (!hex || *hex != name.substr(0, 64)) return std::nullopt;
+  return *hex;
+}
+
+// The partial entries of `dir` (its data file, its state file or both), by
+// the bytes they take on disk, since the data file is sparse. Last use: the
+// later mtime of the two; a mount writes the state file when it opens the
+// entry and after each fetch, and touches it when it lets go.
+void ListPartialEntries(const std::string& dir, std::vector<EntryUse>& entries) {
+  std::map<std::string, EntryUse> partial;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(dir + "/" + kPartialDir, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    auto hex = HexNamed(name, ".webc");
+    if (!hex) hex = HexNamed(name, ".state");
+    struct stat st;
+    if (!hex || ::lstat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    EntryUse& e = partial[*hex];
+    e.hex = *hex;
+    e.partial = true;
+    e.size += static_cast<uint64_t>(st.st_blocks) * 512;
+    e.last_use_ns = std::max(e.last_use_ns, Nanoseconds(st.st_mtim));
+  }
+  for (auto& [hex, e] : partial) entries.push_back(std::move(e));
+}
+
+// The entries of `dir` (`<64 hex>.webc`) and its partial entries, oldest
+// last use first.
 std::vector<EntryUse> ListEntries(const std::string& dir) {
   std::vector<EntryUse> entries;
   std::error_code ec;
   for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    if (name.size() != 64 + 5 || !name.ends_with(".webc")) continue;
-    auto hex = ParseSha256Hex(name.substr(0, 64));
-    if (!hex || *hex != name.substr(0, 64)) continue;
+    auto hex = HexNamed(it->path().filename().string(), ".webc");
     struct stat st;
-    if (::lstat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (!hex || ::lstat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
     // A lease is taken before its entry is made, and touched at every taking
     // and release; an entry nobody leased was last used when it was made.
-    EntryUse e{*hex, static_cast<uint64_t>(st.st_size), Nanoseconds(st.st_ctim)};
+    EntryUse e{*hex, false, static_cast<uint64_t>(st.st_size), Nanoseconds(st.st_ctim)};
     struct stat lease;
     if (::stat((dir + "/leases/" + *hex).c_str(), &lease) == 0) {
       e.last_use_ns = Nanoseconds(lease.st_mtim);
     }
     entries.push_back(std::move(e));
   }
+  ListPartialEntries(dir, entries);
   std::sort(entries.begin(), entries.end(), [](const EntryUse& a, const EntryUse& b) {
     return std::tie(a.last_use_ns, a.hex) < std::tie(b.last_use_ns, b.hex);
   });
   return entries;
+}
+
+// Removes the entry `hex` with its records unless it is leased: false then.
+Result<bool> RemoveEntry(const std::string& dir, const std::string& entry_path,
+                         const std::string& hex) {
+  auto lease = LockRecord(dir, "leases", hex, LOCK_EX | LOCK_NB);
+  if (!lease) return std::move(lease).error();
+  if (lease->get() < 0) return false;
+  // The entry first: once it is gone, its records describe nothing.
+  if (::unlink(entry_path.c_str()) != 0 && errno != ENOENT) return Error::Io(entry_path, errno);
+  ::unlink(RecordPath(dir, kVerifiedRecord, hex).c_str());
+  ::unlink(RecordPath(dir, kAcceptedRecord, hex).c_str());
+  if (auto fill = LockRecord(dir, "locks", hex, LOCK_EX | LOCK_NB); fill && fill->get() >= 0) {
+    ::unlink((dir + "/locks/" + hex).c_str());
+  }
+  ::unlink((dir + "/leases/" + hex).c_str());
+  return true;
+}
+
+// Removes the partial entry `hex` unless a mount owns it: false then. The
+// owner holds an exclusive flock on the data file, so taking it without
+// blocking, on the file still at its path, proves that none does; a mount
+// opening the file meanwhile fails to lock it or finds it gone from its
+// path, and opens the path again (lazy_source.cc, OpenLocalCopy).
+Result<bool> RemovePartialEntry(const std::string& dir, const std::string& hex) {
+  auto owner = LockRecord(dir, kPartialDir, hex + ".webc", LOCK_EX | LOCK_NB);
+  if (!owner) return std::move(owner).error();
+  if (owner->get() < 0) return false;
+  // The state first: a data file without one is an empty partial entry.
+  const std::string base = PartialEntryBase(dir, hex);
+  for (const char* suffix : {".state", ".state.tmp", ".webc"}) {
+    const std::string path = base + suffix;
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Error::Io(path, errno);
+  }
+  return true;
 }
 
 // Source records that name an evicted entry lead nowhere: removed.
@@ -697,28 +763,23 @@ Result<EvictResult> ContentCache::Evict(uint64_t max_bytes) const {
   std::set<std::string> evicted;
   for (const EntryUse& e : entries) {
     if (result.bytes_after <= max_bytes) break;
-    auto lease = LockRecord(dir_, "leases", e.hex, LOCK_EX | LOCK_NB);
-    if (!lease) return std::move(lease).error();
-    if (lease->get() < 0) {
+    auto removed =
+        e.partial ? RemovePartialEntry(dir_, e.hex) : RemoveEntry(dir_, EntryPath(e.hex), e.hex);
+    if (!removed) return std::move(removed).error();
+    if (!*removed) {
       ++result.busy;
       continue;
     }
-    // The entry first: once it is gone, its records describe nothing.
-    if (::unlink(EntryPath(e.hex).c_str()) != 0 && errno != ENOENT) {
-      return Error::Io(EntryPath(e.hex), errno);
-    }
-    ::unlink(RecordPath(dir_, kVerifiedRecord, e.hex).c_str());
-    ::unlink(RecordPath(dir_, kAcceptedRecord, e.hex).c_str());
-    if (auto fill = LockRecord(dir_, "locks", e.hex, LOCK_EX | LOCK_NB); fill && fill->get() >= 0) {
-      ::unlink((dir_ + "/locks/" + e.hex).c_str());
-    }
-    ::unlink((dir_ + "/leases/" + e.hex).c_str());
-    evicted.insert(e.hex);
+    if (!e.partial) evicted.insert(e.hex);
     ++result.evicted;
     result.bytes_after -= e.size;
   }
   if (!evicted.empty()) RemoveSourceRecordsOf(dir_, evicted);
   return result;
+}
+
+std::string PartialEntryBase(const std::string& dir, std::string_view header_sha256_hex) {
+  return dir + "/" + kPartialDir + "/" + std::string(header_sha256_hex);
 }
 
 std::string DefaultCacheDir() {

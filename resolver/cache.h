@@ -17,7 +17,10 @@
 // Size limit: Evict removes least-recently-used entries until the entries
 // fit, except those leased (Lease): a shared flock on `leases/<hex>` that a
 // process holds while it serves the entry. The kernel drops it when the
-// process dies, so a killed daemon pins nothing.
+// process dies, so a killed daemon pins nothing. Partial entries of lazy
+// mounts (`lazy/`, PartialEntryBase) count too, by the bytes they take on
+// disk, and go in the same order, except one a mount owns (its flock on the
+// data file).
 //
 // Thread-safety: all methods may be called concurrently (the loader imports
 // packages from several workers); the per-process memo is guarded by a mutex.
@@ -93,10 +96,10 @@ class CacheLease {
 };
 
 struct EvictResult {
-  uint64_t bytes_before = 0;  // entries' total size before
+  uint64_t bytes_before = 0;  // entries' total size before, partial ones included
   uint64_t bytes_after = 0;
-  size_t evicted = 0;  // entries removed
-  size_t busy = 0;     // entries over the limit left in place: leased
+  size_t evicted = 0;  // entries removed, partial ones included
+  size_t busy = 0;     // entries over the limit left in place: leased or owned
 };
 
 class ContentCache {
@@ -151,10 +154,14 @@ class ContentCache {
   // nullptr (no lease) when the cache is read-only or not writable by us.
   Result<std::shared_ptr<const CacheLease>> Lease(std::string_view sha256_hex) const;
 
-  // Removes least-recently-used entries, with their records, until the
-  // entries' total size is at most `max_bytes`, skipping leased entries
-  // (which may keep the total above it). Last use: when its lease was last
-  // taken or released, else when the entry was made.
+  // Removes least-recently-used entries, with their records, and partial
+  // entries until their total size is at most `max_bytes`, skipping leased
+  // entries and partial entries a mount owns (which may keep the total above
+  // it). An entry's size is its length, a partial entry's the blocks its data
+  // and state files take. Last use: when its lease was last taken or
+  // released, else when the entry was made; for a partial entry, the later
+  // mtime of its two files (a mount writes the state when it opens the entry
+  // and after each fetch, and touches it when it lets go).
   Result<EvictResult> Evict(uint64_t max_bytes) const;
 
  private:
@@ -169,6 +176,13 @@ class ContentCache {
   std::string dir_;
   bool rehash_;
 };
+
+// Where a lazy mount keeps the fetched bytes of a container (its partial
+// entry, resolver/lazy_source.h): `<base>.webc`, a sparse data file a mount
+// owns with an exclusive flock, and `<base>.state`; the base is
+// `<dir>/lazy/<header digest>`.
+inline constexpr const char* kPartialDir = "lazy";
+std::string PartialEntryBase(const std::string& dir, std::string_view header_sha256_hex);
 
 // The default cache directory: $XDG_CACHE_HOME/webcfs, else /var/cache/webcfs
 // for root, else $HOME/.cache/webcfs; empty when none can be determined.

@@ -42,6 +42,9 @@ constexpr uint64_t kPageGap = 4096;
 // under the digest, but the reader checks the magic and tag, and the length
 // decides which bytes the digest covered.
 constexpr uint64_t kPreamble = 17;
+// Times a mount opens its partial entry again after finding the file it
+// locked removed from under the name.
+constexpr int kOpenAttempts = 3;
 
 struct Interval {
   uint64_t begin = 0;
@@ -162,24 +165,29 @@ struct LocalCopy {
 
 Result<LocalCopy> OpenLocalCopy(const LazyTarget& t, const std::string& where) {
   LocalCopy copy;
-  const std::string dir = t.dir + "/lazy";
-  if (::mkdir(dir.c_str(), 0755) == 0 || errno == EEXIST) {
-    const std::string data = dir + "/" + t.header_sha256_hex + ".webc";
+  const std::string base = PartialEntryBase(t.dir, t.header_sha256_hex);
+  const std::string data = base + ".webc";
+  const std::string dir = t.dir + "/" + kPartialDir;
+  // One owner at a time (another mount of it gets an unnamed file), and
+  // still the file under that name: a lock on one that an eviction or a
+  // promotion just removed owns nothing, so the name is opened again.
+  for (int attempt = 0; attempt < kOpenAttempts && copy.fd.get() < 0; ++attempt) {
+    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) break;
     webc::UniqueFd fd(::open(data.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
+    if (fd.get() < 0) break;
+    const bool locked = ::flock(fd.get(), LOCK_EX | LOCK_NB) == 0;
     struct stat held {
     }, named{};
-    // One owner at a time (another mount of it gets an unnamed file), and
-    // still the file under that name (not one a promotion just removed).
-    if (fd.get() >= 0 && ::flock(fd.get(), LOCK_EX | LOCK_NB) == 0 &&
-        ::fstat(fd.get(), &held) == 0 && ::stat(data.c_str(), &named) == 0 &&
-        held.st_ino == named.st_ino && held.st_dev == named.st_dev) {
-      copy.fd = std::move(fd);
-      copy.data_path = data;
-      copy.state_path = dir + "/" + t.header_sha256_hex + ".state";
-      auto text = webc::ReadRegularFile(copy.state_path, 1 << 20);
-      if (text) copy.state = PartialState::Parse(*text);
-      if (copy.state.size != t.size) copy.state = {};
-    }
+    const bool current = ::fstat(fd.get(), &held) == 0 && ::stat(data.c_str(), &named) == 0 &&
+                         held.st_ino == named.st_ino && held.st_dev == named.st_dev;
+    if (!current) continue;
+    if (!locked) break;  // another mount owns it
+    copy.fd = std::move(fd);
+    copy.data_path = data;
+    copy.state_path = base + ".state";
+    auto text = webc::ReadRegularFile(copy.state_path, 1 << 20);
+    if (text) copy.state = PartialState::Parse(*text);
+    if (copy.state.size != t.size) copy.state = {};
   }
   if (copy.fd.get() < 0) {
     copy.fd = webc::UniqueFd(::open(t.dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
@@ -215,6 +223,9 @@ class LazySource final : public webc::ByteSource, public std::enable_shared_from
     stopping_ = true;
     for (std::thread& t : prefetchers_) t.join();
     if (promoter_.joinable()) promoter_.join();
+    // The partial entry's last use, for the cache's eviction order; still
+    // owned, since fd_ closes after this.
+    if (!state_path_.empty()) (void)::utimensat(AT_FDCWD, state_path_.c_str(), nullptr, 0);
   }
 
   uint64_t size() const override { return target_.size; }

@@ -25,8 +25,13 @@
 // never an unverified byte. Once every file is verified, the bytes between
 // files are fetched and the whole container goes through ContentCache::Store
 // (hashed against the registry's SHA-256) to become an ordinary entry, and
-// the partial entry is removed. Partial entries do not count towards the
-// cache's size limit.
+// the partial entry is removed. Partial entries count towards the cache's
+// size limit (ContentCache::Evict) by the blocks they take, last used when
+// the state file was written or touched (at open, after each fetch, and by
+// the destructor). The owner's flock keeps the evictor off its entry; a
+// mount opening an entry that an evictor holds uses an unnamed file, or,
+// finding the file it locked gone from the name, opens the name again
+// (OpenLocalCopy), so it never keeps state for a file nobody can find.
 //
 // Thread-safety: the source may be read from any number of threads; readers
 // of the same cold file wait for one fetch.

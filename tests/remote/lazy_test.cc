@@ -4,6 +4,8 @@
 // compared with the package's own bytes.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -138,11 +140,7 @@ class LazyTest : public ::testing::Test {
 
   // The partial entry's files (resolver/lazy_source.h): "<digest>.webc",
   // "<digest>.state".
-  std::string PartialPath(const std::string& ext) const {
-    const auto index = nlohmann::json::parse(ReadHostFile(packages_ + "/index.json"));
-    return cache_ + "/lazy/" + index["packages"]["t/big"][0]["header_sha256"].get<std::string>() +
-           ext;
-  }
+  std::string PartialPath(const std::string& ext) const { return PartialPathOf("big", ext); }
 
   // Which files the partial entry's state lists as verified (files by index
   // in offset order, a hex bitmap, most significant bit first).
@@ -176,6 +174,61 @@ class LazyTest : public ::testing::Test {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     return promoted();
+  }
+
+  // Publishes a small package `name` (t/NAME) beside t/big, with files
+  // data/x and data/y (so that reading x leaves it partial), and indexes the
+  // mirror again; returns x's bytes.
+  std::string AddPackage(const std::string& name) {
+    uint32_t seed = 7;
+    for (char c : name) seed = seed * 31 + static_cast<unsigned char>(c);
+    const std::string bytes = Bytes(kSmallSize, seed);
+    PackageBuilder("t/" + name, "1.0.0")
+        .Volume("/data", {{"x", bytes}, {"y", Bytes(kSmallSize, seed + 1)}})
+        .Fs("/data", "/data")
+        .WriteTo(packages_);
+    CommandResult indexed = RunCommand({WebcfsBinary(), "index", packages_});
+    EXPECT_EQ(indexed.exit_code, 0) << indexed.err;
+    return bytes;
+  }
+
+  // Mounts t/NAME, reads `file` (its bytes: `bytes`) and unmounts, once the
+  // daemon let go of the partial entry it owned (its flock), so that only
+  // the entry's files remain. Letting go dates the entry's last use.
+  void MountReadAndLeave(const Server& server, const std::string& name, const std::string& file,
+                         const std::string& bytes) const {
+    const std::string state = PartialPathOf(name, ".state");
+    const auto an_hour_ago = std::filesystem::file_time_type::clock::now() - std::chrono::hours(1);
+    {
+      Mount m("t/" + name, Args(server));
+      ASSERT_TRUE(m.ok()) << m.result().err;
+      EXPECT_TRUE(ReadWithSyscalls(m / ("data/" + file)).bytes == bytes);
+      std::filesystem::last_write_time(state, an_hour_ago);
+    }
+    ASSERT_TRUE(WaitUntilUnowned(PartialPathOf(name, ".webc")));
+    ASSERT_TRUE(std::filesystem::exists(state));
+    EXPECT_GT(std::filesystem::last_write_time(state), an_hour_ago);
+  }
+
+  // Waits (up to a minute) until no process holds the flock of a partial
+  // entry's data file.
+  static bool WaitUntilUnowned(const std::string& data) {
+    for (int i = 0; i < 600; ++i) {
+      const int fd = ::open(data.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return false;
+      const bool free = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+      ::close(fd);
+      if (free) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+
+  // The partial entry of t/NAME: "<digest>.webc" or "<digest>.state".
+  std::string PartialPathOf(const std::string& name, const std::string& ext) const {
+    const auto index = nlohmann::json::parse(ReadHostFile(packages_ + "/index.json"));
+    return cache_ + "/lazy/" +
+           index["packages"]["t/" + name][0]["header_sha256"].get<std::string>() + ext;
   }
 
   void ExpectEveryFileReadsBack(const Mount& m) const {
@@ -360,6 +413,65 @@ TEST_F(LazyTest, PackageReadWholeBecomesACacheEntry) {
   ASSERT_TRUE(m.ok()) << m.result().err;
   ExpectEveryFileReadsBack(m);
   EXPECT_EQ(PackageTraffic(server).requests, before.requests);
+}
+
+TEST_F(LazyTest, CacheLimitEvictsThePartialEntryOfAnEndedMount) {
+  const std::string other = AddPackage("other");
+  Server server = StartNginx(packages_, work_.path());
+  MountReadAndLeave(server, "big", "f/007.txt", files_.at("f/007.txt"));
+  Strings limited = Args(server);
+  limited.insert(limited.end(), {"--cache-max-bytes", "1"});
+  {
+    Mount m("t/other", limited);
+    ASSERT_TRUE(m.ok()) << m.result().err;
+    EXPECT_FALSE(std::filesystem::exists(PartialPath(".webc")));
+    EXPECT_FALSE(std::filesystem::exists(PartialPath(".state")));
+    // The mount's own partial entry stays, however small the limit.
+    EXPECT_TRUE(std::filesystem::exists(PartialPathOf("other", ".webc")));
+    EXPECT_TRUE(ReadWithSyscalls(m / "data/x").bytes == other);
+  }
+  // Gone means fetched again, and served right.
+  Mount m("t/big", Args(server));
+  ASSERT_TRUE(m.ok()) << m.result().err;
+  ReadOutcome r = ReadWithSyscalls(m / "data/f/007.txt");
+  EXPECT_EQ(r.error, 0);
+  EXPECT_TRUE(r.bytes == files_.at("f/007.txt"));
+}
+
+TEST_F(LazyTest, CacheLimitLeavesALiveMountsPartialEntryServing) {
+  const std::string other = AddPackage("other");
+  const std::string third = AddPackage("third");
+  Server server = StartNginx(packages_, work_.path());
+  Mount live("t/big", Args(server));
+  ASSERT_TRUE(live.ok()) << live.result().err;
+  EXPECT_TRUE(ReadWithSyscalls(live / "data/f/007.txt").bytes == files_.at("f/007.txt"));
+  struct stat before;
+  ASSERT_EQ(::stat(PartialPath(".webc").c_str(), &before), 0);
+  // An ended mount's partial entry, used after the live one was opened.
+  MountReadAndLeave(server, "other", "x", other);
+
+  Strings limited = Args(server);
+  limited.insert(limited.end(), {"--cache-max-bytes", "1"});
+  Mount evicting("t/third", limited);
+  ASSERT_TRUE(evicting.ok()) << evicting.result().err;
+  EXPECT_FALSE(std::filesystem::exists(PartialPathOf("other", ".webc")));
+  EXPECT_FALSE(std::filesystem::exists(PartialPathOf("other", ".state")));
+  struct stat after;
+  ASSERT_EQ(::stat(PartialPath(".webc").c_str(), &after), 0);
+  EXPECT_EQ(after.st_ino, before.st_ino) << "the live mount's file, never removed";
+  EXPECT_EQ(after.st_size, before.st_size);
+  ASSERT_TRUE(std::filesystem::exists(PartialPath(".state")));
+
+  // It keeps serving, fetching into the same partial entry.
+  const Strings read = {"f/100.txt", "f/250.txt", "big.bin"};
+  for (const std::string& path : read) {
+    ReadOutcome r = ReadWithSyscalls(live / ("data/" + path));
+    EXPECT_EQ(r.error, 0) << path;
+    EXPECT_TRUE(r.bytes == files_.at(path)) << path;
+  }
+  const std::map<std::string, bool> verified = VerifiedInPartialEntry();
+  for (const std::string& path : read) EXPECT_TRUE(verified.at(path)) << path;
+  EXPECT_TRUE(ReadWithSyscalls(evicting / "data/x").bytes == third);
 }
 
 TEST_F(LazyTest, PrefetchFetchesEverythingThenServesWithoutTheServer) {

@@ -2,7 +2,9 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zstd.h>
 
 #include <algorithm>
@@ -322,6 +324,16 @@ TEST(LoaderTest, ParallelForRunsEveryIndexAndReportsTheLowestFailure) {
   EXPECT_TRUE(ParallelFor(0, 4, [](size_t) -> Result<void> { return Ok(); }).ok());
 }
 
+// Sets the mtime of `path` to `age` ago.
+void Age(const std::string& path, std::chrono::seconds age) {
+  const auto when = std::chrono::system_clock::now() - age;
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch());
+  struct timespec times[2];
+  times[0].tv_sec = times[1].tv_sec = ns.count() / 1'000'000'000;
+  times[0].tv_nsec = times[1].tv_nsec = ns.count() % 1'000'000'000;
+  EXPECT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, 0), 0) << path;
+}
+
 // Stores `bytes` as an entry and dates its last use `age` ago.
 std::string StoreAged(const ContentCache& cache, const std::string& bytes,
                       std::chrono::seconds age) {
@@ -330,16 +342,51 @@ std::string StoreAged(const ContentCache& cache, const std::string& bytes,
       cache.Store(hex, [&](EntryWriter& w) { return w.Write(std::as_bytes(std::span(bytes))); });
   EXPECT_TRUE(entry.ok()) << entry.error().message();
   EXPECT_TRUE(cache.Lease(hex).ok());  // taken and released: the lease file exists
-  const auto when = std::chrono::system_clock::now() - age;
-  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch());
-  struct timespec times[2];
-  times[0].tv_sec = times[1].tv_sec = ns.count() / 1'000'000'000;
-  times[0].tv_nsec = times[1].tv_nsec = ns.count() % 1'000'000'000;
-  EXPECT_EQ(::utimensat(AT_FDCWD, (cache.dir() + "/leases/" + hex).c_str(), times, 0), 0);
+  Age(cache.dir() + "/leases/" + hex, age);
   return hex;
 }
 
 bool Exists(const std::string& path) { return std::filesystem::exists(path); }
+
+// Bytes `path` takes on disk.
+uint64_t Allocated(const std::string& path) {
+  struct stat st;
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  return static_cast<uint64_t>(st.st_blocks) * 512;
+}
+
+constexpr uint64_t kPartialLength = 64 << 20;
+
+// A partial entry of a lazy mount (resolver/lazy_source.h) named after
+// `seed`: a sparse data file of kPartialLength bytes holding 8 KiB of fetched
+// bytes, and a state file, both last used `age` ago.
+std::string MakePartialAged(const ContentCache& cache, const std::string& seed,
+                            std::chrono::seconds age) {
+  const std::string hex = HexOf(seed);
+  const std::string base = PartialEntryBase(cache.dir(), hex);
+  std::filesystem::create_directories(cache.dir() + "/" + kPartialDir);
+  int fd = ::open((base + ".webc").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  EXPECT_GE(fd, 0);
+  const std::string fetched(8192, 'f');
+  EXPECT_EQ(::ftruncate(fd, kPartialLength), 0);
+  EXPECT_EQ(::pwrite(fd, fetched.data(), fetched.size(), 1 << 20), 8192);
+  ::close(fd);
+  WriteHostFile(base + ".state", "webcfs-lazy 1\nsize " + std::to_string(kPartialLength) +
+                                     "\nheader 0-4096\nfiles 1 8\n");
+  Age(base + ".webc", age);
+  Age(base + ".state", age);
+  return hex;
+}
+
+uint64_t PartialSize(const ContentCache& cache, const std::string& hex) {
+  const std::string base = PartialEntryBase(cache.dir(), hex);
+  return Allocated(base + ".webc") + Allocated(base + ".state");
+}
+
+bool PartialExists(const ContentCache& cache, const std::string& hex) {
+  const std::string base = PartialEntryBase(cache.dir(), hex);
+  return Exists(base + ".webc") || Exists(base + ".state");
+}
 
 TEST(CacheTest, EvictRemovesLeastRecentlyUsedEntriesAndTheirRecords) {
   TempDir dir;
@@ -387,6 +434,70 @@ TEST(CacheTest, EvictNeverRemovesALeasedEntry) {
   lease->reset();  // released: now it can go
   ASSERT_TRUE(c.Evict(0).ok());
   EXPECT_FALSE(Exists(c.dir() + "/" + served + ".webc"));
+}
+
+TEST(CacheTest, EvictCountsPartialEntriesByTheirBlocksInLeastRecentlyUsedOrder) {
+  TempDir dir;
+  auto cache = ContentCache::Open((dir / "cache").string());
+  ASSERT_TRUE(cache.ok()) << cache.error().message();
+  const ContentCache& c = **cache;
+  const std::string oldest = MakePartialAged(c, "oldest", std::chrono::seconds(300));
+  const std::string whole = StoreAged(c, std::string(100, 'w'), std::chrono::seconds(200));
+  const std::string newest = MakePartialAged(c, "newest", std::chrono::seconds(100));
+  const uint64_t oldest_size = PartialSize(c, oldest);
+  const uint64_t newest_size = PartialSize(c, newest);
+  ASSERT_GE(oldest_size, 8192u);
+  ASSERT_LT(oldest_size, kPartialLength) << "sparse: the bytes fetched, not the length";
+
+  auto evicted = c.Evict(oldest_size + 100 + newest_size - 1);
+  ASSERT_TRUE(evicted.ok()) << evicted.error().message();
+  EXPECT_EQ(evicted->bytes_before, oldest_size + 100 + newest_size);
+  EXPECT_EQ(evicted->bytes_after, 100 + newest_size);
+  EXPECT_EQ(evicted->evicted, 1u);
+  EXPECT_FALSE(PartialExists(c, oldest));
+  EXPECT_TRUE(c.Find(whole).ok());
+  EXPECT_EQ(PartialSize(c, newest), newest_size);
+
+  // Whole and partial entries in one order: the whole one was used before.
+  evicted = c.Evict(newest_size);
+  ASSERT_TRUE(evicted.ok()) << evicted.error().message();
+  EXPECT_EQ(evicted->evicted, 1u);
+  EXPECT_EQ(c.Find(whole).error().code(), Error::Code::kNotFound);
+  EXPECT_EQ(PartialSize(c, newest), newest_size);
+}
+
+TEST(CacheTest, EvictNeverRemovesAPartialEntryAMountOwns) {
+  TempDir dir;
+  auto cache = ContentCache::Open((dir / "cache").string());
+  ASSERT_TRUE(cache.ok()) << cache.error().message();
+  const ContentCache& c = **cache;
+  const std::string owned = MakePartialAged(c, "owned", std::chrono::seconds(300));
+  const std::string unused = MakePartialAged(c, "unused", std::chrono::seconds(100));
+  // What a lazy mount holds while it serves the entry (lazy_source.cc).
+  const std::string data = PartialEntryBase(c.dir(), owned) + ".webc";
+  int mount = ::open(data.c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(mount, 0);
+  ASSERT_EQ(::flock(mount, LOCK_EX | LOCK_NB), 0);
+  struct stat before;
+  ASSERT_EQ(::fstat(mount, &before), 0);
+
+  auto evicted = c.Evict(0);
+  ASSERT_TRUE(evicted.ok()) << evicted.error().message();
+  EXPECT_EQ(evicted->evicted, 1u);
+  EXPECT_EQ(evicted->busy, 1u);
+  EXPECT_EQ(evicted->bytes_after, PartialSize(c, owned));
+  EXPECT_FALSE(PartialExists(c, unused));
+  struct stat after;
+  ASSERT_EQ(::stat(data.c_str(), &after), 0);
+  EXPECT_EQ(after.st_ino, before.st_ino);
+  EXPECT_EQ(after.st_size, static_cast<off_t>(kPartialLength));
+  EXPECT_TRUE(Exists(PartialEntryBase(c.dir(), owned) + ".state"));
+
+  ::close(mount);  // the mount lets go: now it can go
+  evicted = c.Evict(0);
+  ASSERT_TRUE(evicted.ok()) << evicted.error().message();
+  EXPECT_EQ(evicted->evicted, 1u);
+  EXPECT_FALSE(PartialExists(c, owned));
 }
 
 TEST(CacheTest, EvictDropsSourceRecordsOfEvictedEntriesAndImportCopiesAgain) {
