@@ -112,6 +112,17 @@ class LazyTest : public ::testing::Test {
     return e->data_offset();
   }
 
+  // range_server.py with `fault` at byte `offset` of the package.
+  Server StartFaultServer(const std::string& fault, uint64_t offset) const {
+    return StartRangeServer(
+        packages_,
+        {"--fault", fault, "--fault-file", kFile, "--fault-offset", std::to_string(offset)},
+        work_.path());
+  }
+
+  // A byte of big.bin past the first 64 KiB, which may come with the header.
+  uint64_t InsideBigFile() const { return DataOffset("big.bin") + (1 << 20); }
+
   Strings Args(const Server& server) const {
     return {"--registry", server.Url("/"), "--cache", cache_};
   }
@@ -352,13 +363,10 @@ TEST_F(LazyTest, DamagedPartialEntryIsFetchedAgain) {
 }
 
 TEST_F(LazyTest, KilledMidFetchLeavesOnlyVerifiedFiles) {
-  const uint64_t stalled = DataOffset("big.bin") + (1 << 20);
+  const uint64_t stalled = InsideBigFile();
   const Strings read = {"f/100.txt", "f/200.txt"};
   {
-    Server server = StartRangeServer(packages_,
-                                     {"--fault", "stall-midway", "--fault-file", kFile,
-                                      "--fault-offset", std::to_string(stalled)},
-                                     work_.path());
+    Server server = StartFaultServer("stall-midway", stalled);
     Mount m("t/big", Args(server));
     ASSERT_TRUE(m.ok()) << m.result().err;
     for (const std::string& path : read) {
@@ -489,10 +497,7 @@ TEST_F(LazyTest, PrefetchFetchesEverythingThenServesWithoutTheServer) {
 
 TEST_F(LazyTest, TamperedFileIsEioAndNoOtherFileChanges) {
   const std::string victim = "f/010.txt";
-  Server server = StartRangeServer(packages_,
-                                   {"--fault", "corrupt", "--fault-file", kFile, "--fault-offset",
-                                    std::to_string(DataOffset(victim) + 5)},
-                                   work_.path());
+  Server server = StartFaultServer("corrupt", DataOffset(victim) + 5);
   Mount m("t/big", Args(server));
   ASSERT_TRUE(m.ok()) << m.result().err;
   for (int attempt = 0; attempt < 2; ++attempt) {
@@ -606,17 +611,11 @@ TEST_F(LazyTest, ConcurrentColdReadersCauseOneFetch) {
     EXPECT_EQ(o.error, 0);
     EXPECT_TRUE(o.bytes == files_.at("big.bin"));
   }
-  // Past the first 64 KiB, which came with the header.
-  EXPECT_EQ(PackageTraffic(server, DataOffset("big.bin") + (1 << 20)).covering, 1u);
+  EXPECT_EQ(PackageTraffic(server, InsideBigFile()).covering, 1u);
 }
 
 TEST_F(LazyTest, RangeDroppedMidwayIsResumed) {
-  // Past the first 64 KiB the header fetch may take.
-  const uint64_t big = DataOffset("big.bin") + (1 << 20);
-  Server server = StartRangeServer(
-      packages_,
-      {"--fault", "drop-once", "--fault-file", kFile, "--fault-offset", std::to_string(big)},
-      work_.path());
+  Server server = StartFaultServer("drop-once", InsideBigFile());
   Mount m("t/big", Args(server));
   ASSERT_TRUE(m.ok()) << m.result().err;
   const size_t before = PackageTraffic(server).requests;
@@ -665,11 +664,8 @@ TEST_F(LazyTest, ReloadSharesTheOpenLazyPackage) {
 // Unmounting ends a prefetch stalled on a silent server at once, instead of
 // waiting for the HTTP timeout (30 s without progress, then retries).
 TEST_F(LazyTest, UnmountDoesNotWaitForAStalledPrefetch) {
-  const uint64_t stall = DataOffset("big.bin") + (1 << 20);
-  Server server = StartRangeServer(
-      packages_,
-      {"--fault", "stall", "--fault-file", kFile, "--fault-offset", std::to_string(stall)},
-      work_.path());
+  const uint64_t stall = InsideBigFile();
+  Server server = StartFaultServer("stall", stall);
   Strings args = Args(server);
   args.push_back("--prefetch");
   Mount m("t/big", args);
@@ -692,10 +688,7 @@ TEST_F(LazyTest, UnmountDoesNotWaitForAStalledPrefetch) {
 }
 
 TEST_F(LazyTest, StalledRangeIsAnErrorAndOtherFilesServe) {
-  Server server = StartRangeServer(packages_,
-                                   {"--fault", "stall", "--fault-file", kFile, "--fault-offset",
-                                    std::to_string(DataOffset("big.bin") + (1 << 20))},
-                                   work_.path());
+  Server server = StartFaultServer("stall", InsideBigFile());
   resolver::ResolveOptions o;
   o.registries = {server.Url("/")};
   o.cache_dir = cache_;
