@@ -246,7 +246,19 @@ size_t ReadCallback(char* data, size_t size, size_t n, void* user) {
   return static_cast<size_t>(got);
 }
 
-bool Cancelled(const HttpClient::Transfer& t);
+bool Cancelled(const HttpClient::Transfer& t) {
+  return t.sink != nullptr && t.sink->cancelled && t.sink->cancelled();
+}
+
+// Sleeps `d` in slices, polling the transfer's cancellation; false when cancelled.
+bool SleepUnlessCancelled(const HttpClient::Transfer& t, std::chrono::milliseconds d) {
+  constexpr std::chrono::milliseconds kSlice{100};
+  for (auto left = d; left.count() > 0; left -= kSlice) {
+    if (Cancelled(t)) return false;
+    std::this_thread::sleep_for(std::min(left, kSlice));
+  }
+  return !Cancelled(t);
+}
 
 // libcurl's progress callback: non-zero aborts the transfer.
 int ProgressCallback(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
@@ -517,24 +529,6 @@ bool HttpClient::SendsTokenTo(const std::string& url) {
   options_.token_urls.clear();
   return std::find(token_hosts_.begin(), token_hosts_.end(), authority) != token_hosts_.end();
 }
-
-namespace {
-
-bool Cancelled(const HttpClient::Transfer& t) {
-  return t.sink != nullptr && t.sink->cancelled && t.sink->cancelled();
-}
-
-// Sleeps `d` in slices, polling the transfer's cancellation; false when cancelled.
-bool SleepUnlessCancelled(const HttpClient::Transfer& t, std::chrono::milliseconds d) {
-  constexpr std::chrono::milliseconds kSlice{100};
-  for (auto left = d; left.count() > 0; left -= kSlice) {
-    if (Cancelled(t)) return false;
-    std::this_thread::sleep_for(std::min(left, kSlice));
-  }
-  return !Cancelled(t);
-}
-
-}  // namespace
 
 Result<void> HttpClient::Run(Transfer& t) {
   if (auto ready = Ready(); !ready) return std::move(ready).error().With(t.What());
